@@ -63,6 +63,8 @@ STAGING_MODULES = (
 )
 
 KUBE_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+# Built alongside the control plane so that a fresh machine has a matching client.
+KUBE_TOOLS = (*KUBE_COMPONENTS, "kubectl")
 
 Progress = Callable[[str], None]
 
@@ -80,6 +82,7 @@ class Binaries:
     kube_controller_manager: Path
     kube_scheduler: Path
     kwok: Path
+    kubectl: Path
 
 
 def cache_root() -> Path:
@@ -112,7 +115,7 @@ def wrapper_go_mod() -> str:
 
 
 def _tools_go() -> str:
-    imports = "\n".join(f'\t_ "k8s.io/kubernetes/cmd/{c}"' for c in KUBE_COMPONENTS)
+    imports = "\n".join(f'\t_ "k8s.io/kubernetes/cmd/{c}"' for c in KUBE_TOOLS)
     return f"//go:build tools\n\npackage tools\n\nimport (\n{imports}\n)\n"
 
 
@@ -148,7 +151,7 @@ def _run(cmd: list[str], cwd: Path, progress: Progress) -> None:
 def build_kubernetes(progress: Progress = _stderr) -> Path:
     """Build the three control-plane components into the cache; return the bin dir."""
     bin_dir = kube_bin_dir()
-    missing = [c for c in KUBE_COMPONENTS if not (bin_dir / c).exists()]
+    missing = [c for c in KUBE_TOOLS if not (bin_dir / c).exists()]
     if not missing:
         return bin_dir
     work = cache_root() / KUBERNETES_VERSION / "wrapper"
@@ -225,12 +228,16 @@ def ensure_binaries(progress: Progress = _stderr) -> Binaries:
         apiserver = built / "kube-apiserver"
         cm, sched = built / "kube-controller-manager", built / "kube-scheduler"
     kwok = build_kwok(progress) / "kwok"
+    kubectl = kube_bin_dir() / "kubectl"
+    if not kubectl.exists():
+        kubectl = build_kubernetes(progress) / "kubectl"
     return Binaries(
         etcd=find_etcd(envtest),
         kube_apiserver=apiserver,
         kube_controller_manager=cm,
         kube_scheduler=sched,
         kwok=kwok,
+        kubectl=kubectl,
     )
 
 
