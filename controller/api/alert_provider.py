@@ -1,0 +1,39 @@
+"""The `AlertProvider` kind: where canary notifications are posted.
+
+Invariants:
+- Fields follow Flagger's CRD. The hook URL comes from `address` or from the `address` key of
+  the Secret named by `secretRef`; the CRD requires exactly one of the two, and
+  `controller.api.validation.validate_alert_provider` reports a manifest that breaks this.
+"""
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import Field
+
+from controller.api.model import ApiModel, LocalObjectRef, ObjectMeta, plain
+
+__all__ = ["AlertProvider", "AlertProviderSpec", "AlertProviderType"]
+
+AlertProviderType = Literal["slack", "msteams", "discord", "rocket", "gchat"]
+
+
+class AlertProviderSpec(ApiModel):
+    type: AlertProviderType
+    channel: str | None = None
+    username: str | None = None
+    address: str | None = None
+    proxy: str | None = None
+    secret_ref: LocalObjectRef | None = None
+
+
+class AlertProvider(ApiModel):
+    api_version: str = "gitcanary.io/v1beta1"
+    kind: str = "AlertProvider"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: AlertProviderSpec
+
+    @classmethod
+    def from_k8s(cls, obj: Mapping[str, Any]) -> "AlertProvider":
+        """Parse an AlertProvider from Kubernetes JSON; raises pydantic.ValidationError."""
+        return cls.model_validate(plain(obj))

@@ -1,0 +1,95 @@
+"""`status` of a Canary: Flagger's fields and `Promoted` condition, plus `status.gitops`.
+
+Invariants:
+- The Canary status is the controller's only state; everything the engine needs to resume
+  after a restart is here.
+- Timestamps are RFC 3339 strings supplied by the caller: nothing in this module reads a clock.
+- A condition's `lastTransitionTime` changes only when its `status` changes (as Flagger does);
+  `lastUpdateTime` changes on every update.
+- `to_patch` produces a merge patch for the status subresource; lists are replaced whole.
+"""
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from controller.api.gitops import GitOpsStatus
+from controller.api.model import ApiModel
+
+__all__ = ["PROMOTED_CONDITION", "CanaryCondition", "CanaryPhase", "CanaryStatus"]
+
+PROMOTED_CONDITION = "Promoted"
+
+
+class CanaryPhase(StrEnum):
+    """The analysis phase, with Flagger's values."""
+
+    INITIALIZING = "Initializing"
+    INITIALIZED = "Initialized"
+    WAITING = "Waiting"
+    PROGRESSING = "Progressing"
+    WAITING_PROMOTION = "WaitingPromotion"
+    PROMOTING = "Promoting"
+    FINALISING = "Finalising"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    TERMINATING = "Terminating"
+    TERMINATED = "Terminated"
+
+
+class CanaryCondition(ApiModel):
+    type: str
+    status: str
+    reason: str
+    message: str | None = None
+    last_transition_time: str | None = None
+    last_update_time: str | None = None
+
+
+class CanaryStatus(ApiModel):
+    # The CRD also allows "" for phase; it reads as unset (None).
+    phase: CanaryPhase | None = Field(default=None, strict=False)
+    failed_checks: int = 0
+    canary_weight: int = 0
+    iterations: int = 0
+    tracked_configs: dict[str, str] = {}
+    last_applied_spec: str | None = None
+    last_promoted_spec: str | None = None
+    last_transition_time: str | None = None
+    session_affinity_cookie: str | None = None
+    primary_session_affinity_cookie: str | None = None
+    previous_session_affinity_cookie: str | None = None
+    conditions: list[CanaryCondition] = []
+    gitops: GitOpsStatus | None = None
+
+    @field_validator("phase", mode="before")
+    @classmethod
+    def _empty_phase_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    def condition(self, condition_type: str) -> CanaryCondition | None:
+        return next((c for c in self.conditions if c.type == condition_type), None)
+
+    def with_condition(
+        self, condition_type: str, status: str, reason: str, message: str, now: str
+    ) -> "CanaryStatus":
+        """Return a copy with the condition set; the transition time moves only on a status change."""
+        old = self.condition(condition_type)
+        transitioned = old is None or old.status != status
+        new = CanaryCondition(
+            type=condition_type,
+            status=status,
+            reason=reason,
+            message=message,
+            last_transition_time=now if transitioned or old is None else old.last_transition_time,
+            last_update_time=now,
+        )
+        conditions = [new if c.type == condition_type else c for c in self.conditions]
+        if old is None:
+            conditions.append(new)
+        return self.model_copy(update={"conditions": conditions})
+
+    def to_patch(self) -> dict[str, Any]:
+        """A merge patch body for the `status` subresource."""
+        return {"status": self.to_k8s()}

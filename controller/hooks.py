@@ -1,0 +1,269 @@
+"""Canary webhooks: Flagger's payload, status-code semantics, retries and messages.
+
+Contract (Flagger's):
+* Each call is ``POST <url>`` with ``Content-Type: application/json`` and the body
+  ``{"name", "namespace", "phase", "checksum", "metadata"}``; ``metadata`` is the
+  hook's metadata and is omitted when empty.
+* Success means HTTP 200, 201 or 202. Any other status, or a timeout, is a failure whose
+  message is the response body (bounded to ``MAX_BODY_IN_MESSAGE`` characters).
+* The default timeout is ``DEFAULT_WEBHOOK_TIMEOUT`` (10s, as in Flagger).
+* ``retries`` extra attempts are made, with exponential backoff, after a transport error,
+  a 429 or a 5xx other than 501 (the conditions under which Flagger's retrying HTTP
+  client retries). Other failures are final at once.
+* Event hooks (``type: event``) carry ``eventMessage``, ``eventType`` and ``timestamp``
+  (Unix milliseconds) in ``metadata``; the hook's own metadata fills in other keys.
+
+Invariant: the hook URL never appears in a message (it often embeds a token).
+Hooks of one type run sequentially and stop at the first failure, like Flagger; gate
+state is not kept here, so nothing is lost on restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+import httpx
+
+__all__ = [
+    "DEFAULT_RETRY_BACKOFF",
+    "DEFAULT_WEBHOOK_TIMEOUT",
+    "HOOK_TYPES",
+    "HookOutcome",
+    "HookResult",
+    "HookType",
+    "WebhookPayload",
+    "WebhookSpec",
+    "call_webhook",
+    "event_metadata",
+    "run_hooks",
+    "send_event",
+]
+
+HookType = Literal[
+    "confirm-rollout",
+    "pre-rollout",
+    "rollout",
+    "confirm-traffic-increase",
+    "confirm-promotion",
+    "post-rollout",
+    "rollback",
+    "event",
+]
+HOOK_TYPES: Final[tuple[HookType, ...]] = (
+    "confirm-rollout",
+    "pre-rollout",
+    "rollout",
+    "confirm-traffic-increase",
+    "confirm-promotion",
+    "post-rollout",
+    "rollback",
+    "event",
+)
+
+DEFAULT_WEBHOOK_TIMEOUT: Final = 10.0
+"""Seconds; Flagger's default when ``timeout`` is unset."""
+DEFAULT_RETRY_BACKOFF: Final = 1.0
+"""Seconds before the first retry; doubled for each further retry."""
+MAX_RETRY_BACKOFF: Final = 30.0
+"""Upper bound of one backoff sleep, as in Flagger's retrying client."""
+MAX_BODY_IN_MESSAGE: Final = 1024
+SUCCESS_CODES: Final = frozenset({200, 201, 202})
+
+
+@dataclass(frozen=True)
+class WebhookSpec:
+    """One entry of ``spec.analysis.webhooks``. An empty ``type`` means ``rollout``."""
+
+    name: str
+    url: str
+    type: HookType = "rollout"
+    timeout: float = DEFAULT_WEBHOOK_TIMEOUT
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    retries: int = 0
+    mute_alert: bool = False
+    disable_tls: bool = False
+
+
+@dataclass(frozen=True)
+class WebhookPayload:
+    """The canary facts sent with every hook; the metadata comes from the hook."""
+
+    name: str
+    namespace: str
+    phase: str
+    checksum: str = ""
+
+    def body(self, metadata: Mapping[str, str]) -> dict[str, object]:
+        """The JSON document Flagger posts, with ``metadata`` omitted when empty."""
+        document: dict[str, object] = {
+            "name": self.name,
+            "namespace": self.namespace,
+            "phase": self.phase,
+            "checksum": self.checksum,
+        }
+        if metadata:
+            document["metadata"] = dict(metadata)
+        return document
+
+
+@dataclass(frozen=True)
+class HookResult:
+    """The outcome of one hook call. ``status_code`` is None when no response came."""
+
+    ok: bool
+    status_code: int | None
+    message: str
+
+
+@dataclass(frozen=True)
+class HookOutcome:
+    """The combined outcome of all hooks of one type.
+
+    For ``rollback`` hooks, ``ok`` means a rollback was requested (some hook answered
+    with success); for every other type it means all hooks succeeded.
+    """
+
+    ok: bool
+    message: str
+    results: tuple[HookResult, ...] = ()
+    mute_alert: bool = False
+    """True when the hook that decided the outcome asks for alerts to be muted."""
+
+
+def event_metadata(
+    hook: WebhookSpec, *, event_message: str, event_type: str, now_ms: int | None = None
+) -> dict[str, str]:
+    """Metadata of an event hook call: the event fields, then the hook's other keys."""
+    stamp = now_ms if now_ms is not None else int(time.time() * 1000)
+    metadata = {"eventMessage": event_message, "eventType": event_type, "timestamp": str(stamp)}
+    for key, value in hook.metadata.items():
+        metadata.setdefault(key, value)
+    return metadata
+
+
+async def call_webhook(
+    hook: WebhookSpec,
+    payload: WebhookPayload,
+    *,
+    metadata: Mapping[str, str] | None = None,
+    backoff: float = DEFAULT_RETRY_BACKOFF,
+) -> HookResult:
+    """POST the payload to ``hook.url``; success only on HTTP 200-202.
+
+    ``metadata`` replaces the hook's own metadata in the body (used for event hooks).
+    """
+    body = payload.body(hook.metadata if metadata is None else metadata)
+    timeout = hook.timeout if hook.timeout > 0 else DEFAULT_WEBHOOK_TIMEOUT
+    attempts = max(0, hook.retries) + 1
+    result = HookResult(False, None, "not attempted")
+    async with httpx.AsyncClient(timeout=httpx.Timeout(timeout), verify=not hook.disable_tls) as client:
+        for attempt in range(attempts):
+            if attempt:
+                await asyncio.sleep(min(backoff * 2 ** (attempt - 1), MAX_RETRY_BACKOFF))
+            result, retriable = await _post_once(client, hook.url, body, timeout)
+            if result.ok or not retriable:
+                break
+    return result
+
+
+async def _post_once(
+    client: httpx.AsyncClient, url: str, body: Mapping[str, object], timeout: float
+) -> tuple[HookResult, bool]:
+    try:
+        response = await client.post(url, json=body, headers={"Content-Type": "application/json"})
+    except httpx.TimeoutException:
+        return HookResult(False, None, f"timeout after {timeout:g}s"), True
+    except httpx.HTTPError as exc:
+        return HookResult(False, None, f"request failed: {type(exc).__name__}"), True
+    code = response.status_code
+    if code in SUCCESS_CODES:
+        return HookResult(True, code, response.text[:MAX_BODY_IN_MESSAGE]), False
+    text = response.text[:MAX_BODY_IN_MESSAGE].strip()
+    message = text or f"HTTP {code}"
+    retriable = code == 429 or (code >= 500 and code != 501)
+    return HookResult(False, code, message), retriable
+
+
+_GATE_WAIT = {
+    "confirm-rollout": "waiting for approval",
+    "confirm-promotion": "waiting for promotion approval",
+    "confirm-traffic-increase": "waiting for traffic increase approval",
+}
+_PASSED = {
+    "confirm-rollout": "Confirm-rollout check {hook} passed",
+    "confirm-promotion": "Confirm-promotion check {hook} passed",
+    "confirm-traffic-increase": "Confirm-traffic-increase check {hook} passed",
+    "pre-rollout": "Pre-rollout check {hook} passed",
+    "rollout": "Rollout check {hook} passed",
+    "post-rollout": "Post-rollout check {hook} passed",
+    "event": "Event hook {hook} delivered",
+}
+
+
+def _failure_text(hook_type: HookType, hook: str, payload: WebhookPayload, error: str) -> str:
+    halt = f"Halt {payload.name}.{payload.namespace} advancement"
+    if hook_type in _GATE_WAIT:
+        return f"{halt} {_GATE_WAIT[hook_type]} {hook}"
+    if hook_type == "pre-rollout":
+        return f"{halt} pre-rollout check {hook} failed {error}"
+    if hook_type == "rollout":
+        return f"{halt} external check {hook} failed {error}"
+    if hook_type == "post-rollout":
+        return f"Post-rollout hook {hook} failed {error}"
+    return f"Event hook {hook} failed {error}"
+
+
+async def run_hooks(
+    hooks: Sequence[WebhookSpec],
+    hook_type: HookType,
+    payload: WebhookPayload,
+    *,
+    backoff: float = DEFAULT_RETRY_BACKOFF,
+) -> HookOutcome:
+    """Call every hook of ``hook_type`` in order and combine the results.
+
+    Non-rollback types stop at the first failure (``ok`` False, Flagger's halt message).
+    ``rollback`` stops at the first success, which requests a rollback.
+    No hooks of the type: ``ok`` True (nothing blocks), or False for ``rollback``.
+    """
+    selected = [hook for hook in hooks if hook.type == hook_type]
+    results: list[HookResult] = []
+    passed: list[str] = []
+    for hook in selected:
+        result = await call_webhook(hook, payload, backoff=backoff)
+        results.append(result)
+        if hook_type == "rollback":
+            if result.ok:
+                return HookOutcome(
+                    True, f"Rollback check {hook.name} passed", tuple(results), hook.mute_alert
+                )
+            passed.append(f"Rollback hook {hook.name} not signaling a rollback")
+            continue
+        if not result.ok:
+            message = _failure_text(hook_type, hook.name, payload, result.message)
+            return HookOutcome(False, message, tuple(results), hook.mute_alert)
+        passed.append(_PASSED[hook_type].format(hook=hook.name))
+    return HookOutcome(hook_type != "rollback", "; ".join(passed), tuple(results))
+
+
+async def send_event(
+    hooks: Sequence[WebhookSpec],
+    payload: WebhookPayload,
+    *,
+    event_message: str,
+    event_type: str,
+    now_ms: int | None = None,
+    backoff: float = DEFAULT_RETRY_BACKOFF,
+) -> list[HookResult]:
+    """Deliver one canary event to every ``event`` hook; failures do not stop the others."""
+    results: list[HookResult] = []
+    for hook in hooks:
+        if hook.type != "event":
+            continue
+        metadata = event_metadata(hook, event_message=event_message, event_type=event_type, now_ms=now_ms)
+        results.append(await call_webhook(hook, payload, metadata=metadata, backoff=backoff))
+    return results

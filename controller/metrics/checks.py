@@ -1,0 +1,233 @@
+"""Evaluate a canary's ``analysis.metrics`` into pass/fail results with Flagger's wording.
+
+Each ``MetricCheck`` is one of:
+* a built-in metric (``request-success-rate`` / ``request-duration``) queried on the
+  canary's metrics server with the router's query set;
+* a ``templateRef`` metric, rendered from its MetricTemplate and run on that template's
+  provider;
+* an inline ``query``, run verbatim on the metrics server (Flagger does not template
+  inline queries either).
+
+A value outside ``thresholdRange`` fails with Flagger's event text, for example
+``Halt podinfo.test advancement success rate 69.17% < 99%``,
+``Halt podinfo.test advancement request duration 1.2s > 500ms`` and, for custom
+metrics, ``Halt podinfo.test advancement error-rate 5.25 > 1``. No values, a render
+error and a provider error all count as failures with a message that says so.
+Checks run concurrently; results come back in the order of ``checks``.
+Messages never contain credentials: provider errors are already scrubbed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from controller.metrics.builtin import REQUEST_DURATION, REQUEST_SUCCESS_RATE, builtin_query, is_builtin
+from controller.metrics.durations import format_go_duration_ms, format_go_float
+from controller.metrics.errors import MetricsError, NoValuesFound
+from controller.metrics.providers.contract import MetricProvider, ProviderConfig
+from controller.metrics.providers.registry import provider_for
+from controller.metrics.template import DEFAULT_METRIC_INTERVAL, TemplateContext, render_query
+
+__all__ = ["MetricCheck", "MetricResult", "ProviderFactory", "TemplateSpec", "evaluate"]
+
+
+@dataclass(frozen=True)
+class TemplateSpec:
+    """A resolved MetricTemplate: its query, provider and (already read) secret data."""
+
+    name: str
+    namespace: str
+    provider: ProviderConfig
+    query: str
+    secret: Mapping[str, str] | None = field(default=None, repr=False)
+    """Data of the provider's ``secretRef``; never printed."""
+
+
+@dataclass(frozen=True)
+class MetricCheck:
+    """One entry of ``spec.analysis.metrics``."""
+
+    name: str
+    interval: str = DEFAULT_METRIC_INTERVAL
+    query: str | None = None
+    template: TemplateSpec | None = None
+    threshold_min: float | None = None
+    threshold_max: float | None = None
+    template_variables: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """The outcome of one check. ``value`` is None when no value could be obtained."""
+
+    name: str
+    value: float | None
+    ok: bool
+    message: str
+
+
+ProviderFactory = Callable[[TemplateSpec, str], MetricProvider]
+"""Builds the provider for a template and a metric interval."""
+
+
+def _default_factory(template: TemplateSpec, interval: str) -> MetricProvider:
+    return provider_for(template.provider, template.secret, interval=interval)
+
+
+async def evaluate(
+    checks: Sequence[MetricCheck],
+    context: TemplateContext,
+    *,
+    metrics_server: MetricProvider | None,
+    router: str = "kubernetes",
+    provider_factory: ProviderFactory = _default_factory,
+) -> list[MetricResult]:
+    """Evaluate every check concurrently; one result per check, in order.
+
+    ``metrics_server`` runs built-in and inline queries (None when the canary has none,
+    in which case those checks fail with a clear message). ``router`` is the canary's
+    ``spec.provider`` (or the controller's default), which selects the built-in queries.
+    """
+    return list(
+        await asyncio.gather(
+            *(_evaluate_one(check, context, metrics_server, router, provider_factory) for check in checks)
+        )
+    )
+
+
+async def _evaluate_one(
+    check: MetricCheck,
+    base: TemplateContext,
+    metrics_server: MetricProvider | None,
+    router: str,
+    provider_factory: ProviderFactory,
+) -> MetricResult:
+    interval = check.interval or DEFAULT_METRIC_INTERVAL
+    context = replace(base, interval=interval, variables=dict(check.template_variables))
+    if check.template is not None:
+        return await _template_check(check, context, interval, provider_factory)
+    if is_builtin(check.name):
+        return await _builtin_check(check, context, metrics_server, router)
+    if check.query:
+        return await _inline_check(check, context, metrics_server)
+    return MetricResult(check.name, None, False, f"Metric {check.name} has neither a query nor a templateRef")
+
+
+async def _builtin_check(
+    check: MetricCheck, context: TemplateContext, server: MetricProvider | None, router: str
+) -> MetricResult:
+    if server is None:
+        return MetricResult(check.name, None, False, "Metrics server is not configured for built-in metrics")
+    built = builtin_query(check.name, router, context)
+    try:
+        raw = await server.run_query(built.query)
+    except NoValuesFound:
+        return MetricResult(
+            check.name,
+            None,
+            False,
+            f"Halt advancement no values found for {router} metric {check.name} "
+            f"probably {context.target}.{context.namespace} is not receiving traffic",
+        )
+    except MetricsError as exc:
+        return MetricResult(check.name, None, False, f"Prometheus query failed: {exc}")
+    halt = _halt(context)
+    if check.name == REQUEST_SUCCESS_RATE:
+        return _judge(check, raw, _success_rate_text(halt))
+    millis = int(raw * 1000) if built.seconds_to_ms else int(raw)
+    return _judge(check, float(millis), _duration_text(halt))
+
+
+async def _inline_check(
+    check: MetricCheck, context: TemplateContext, server: MetricProvider | None
+) -> MetricResult:
+    if server is None:
+        return MetricResult(check.name, None, False, f"Metrics server is not configured for {check.name}")
+    try:
+        value = await server.run_query(check.query or "")
+    except NoValuesFound:
+        return MetricResult(
+            check.name, None, False, f"Halt advancement no values found for metric: {check.name}"
+        )
+    except MetricsError as exc:
+        return MetricResult(check.name, None, False, f"Prometheus query failed for {check.name}: {exc}")
+    return _judge(
+        check, value, _custom_text(f"Halt {context.name}.{context.namespace} advancement", check.name)
+    )
+
+
+async def _template_check(
+    check: MetricCheck, context: TemplateContext, interval: str, provider_factory: ProviderFactory
+) -> MetricResult:
+    template = check.template
+    assert template is not None
+    where = f"{template.name}.{template.namespace}"
+    try:
+        query = render_query(template.query, context)
+    except MetricsError as exc:
+        return MetricResult(check.name, None, False, f"Metric template {where} query render error: {exc}")
+    try:
+        provider = provider_factory(template, interval)
+    except MetricsError as exc:
+        return MetricResult(
+            check.name, None, False, f"Metric template {where} provider {template.provider.type} error: {exc}"
+        )
+    try:
+        value = await provider.run_query(query)
+    except NoValuesFound as exc:
+        return MetricResult(
+            check.name,
+            None,
+            False,
+            f"Halt advancement no values found for custom metric: {check.name}: {exc}",
+        )
+    except MetricsError as exc:
+        return MetricResult(check.name, None, False, f"Metric query failed for {check.name}: {exc}")
+    return _judge(
+        check, value, _custom_text(f"Halt {context.name}.{context.namespace} advancement", check.name)
+    )
+
+
+_Describe = Callable[[float, str, float], str]
+
+
+def _failed(check: MetricCheck, message: str) -> MetricResult:
+    return MetricResult(check.name, None, False, message)
+
+
+def _halt(context: TemplateContext) -> str:
+    return f"Halt {context.name}.{context.namespace} advancement"
+
+
+def _judge(check: MetricCheck, value: float, describe: _Describe) -> MetricResult:
+    if check.threshold_min is not None and value < check.threshold_min:
+        return MetricResult(check.name, value, False, describe(value, "<", check.threshold_min))
+    if check.threshold_max is not None and value > check.threshold_max:
+        return MetricResult(check.name, value, False, describe(value, ">", check.threshold_max))
+    return MetricResult(check.name, value, True, _passed_text(check.name, value))
+
+
+def _success_rate_text(halt: str) -> _Describe:
+    return lambda value, op, bound: f"{halt} success rate {value:.2f}% {op} {format_go_float(bound)}%"
+
+
+def _duration_text(halt: str) -> _Describe:
+    def describe(value: float, op: str, bound: float) -> str:
+        shown, limit = format_go_duration_ms(int(value)), format_go_duration_ms(int(bound))
+        return f"{halt} request duration {shown} {op} {limit}"
+
+    return describe
+
+
+def _custom_text(halt: str, name: str) -> _Describe:
+    return lambda value, op, bound: f"{halt} {name} {value:.2f} {op} {format_go_float(bound)}"
+
+
+def _passed_text(name: str, value: float) -> str:
+    if name == REQUEST_DURATION:
+        return f"{name} {format_go_duration_ms(int(value))} within range"
+    if name == REQUEST_SUCCESS_RATE:
+        return f"{name} {value:.2f}% within range"
+    return f"{name} {value:.2f} within range"

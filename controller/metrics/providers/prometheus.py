@@ -1,0 +1,137 @@
+"""Prometheus metric provider: instant queries through ``GET <address>/api/v1/query``.
+
+Follows Flagger's provider: whitespace runs in the query collapse to one space; a secret
+with ``token`` means bearer auth, otherwise it must hold ``username`` and ``password``
+(basic auth); ``insecureSkipVerify`` disables TLS verification and ``headers`` are sent
+with every request. The value is the first sample of the result; an empty result or NaN
+raises ``NoValuesFound``. ``is_online`` runs ``vector(1)`` and expects 1.
+
+Invariant: credentials are only ever placed in the Authorization header, and every
+error text is scrubbed of them.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from controller.metrics.errors import NoValuesFound, ProviderConfigError, ProviderError
+from controller.metrics.providers.contract import ProviderConfig
+from controller.metrics.providers.transport import (
+    build_client,
+    describe_transport_error,
+    error_from_response,
+    scrub,
+    strip_userinfo,
+)
+
+__all__ = ["ONLINE_QUERY", "PrometheusProvider"]
+
+ONLINE_QUERY = "vector(1)"
+_WHITESPACE = re.compile(r"\s+")
+
+
+class PrometheusProvider:
+    """Runs PromQL instant queries against one Prometheus-compatible API."""
+
+    def __init__(
+        self,
+        config: ProviderConfig,
+        secret: Mapping[str, str] | None = None,
+        *,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        address = config.address.strip()
+        if not address or not address.startswith(("http://", "https://")):
+            raise ProviderConfigError(f"{config.type} address {strip_userinfo(address)!r} is not a valid URL")
+        self._config = config
+        self._endpoint = address.rstrip("/") + "/api/v1/query"
+        self._client = client
+        self._auth_header: str | None = None
+        self._secrets: tuple[str, ...] = ()
+        if config.has_secret or secret:
+            self._auth_header, self._secrets = _auth_from_secret(config.type, secret or {})
+
+    async def run_query(self, query: str) -> float:
+        """Run ``query`` as an instant query and return the first sample value."""
+        compact = _WHITESPACE.sub(" ", query).strip()
+        body = await self._get(compact)
+        return _first_value(body, compact, self._secrets)
+
+    async def is_online(self) -> bool:
+        """True when ``vector(1)`` answers 1; raises ``ProviderError`` if unreachable."""
+        return await self.run_query(ONLINE_QUERY) == 1.0
+
+    async def _get(self, query: str) -> Any:
+        headers = {"Authorization": self._auth_header} if self._auth_header else {}
+        for key, values in self._config.headers.items():
+            if values:
+                headers.setdefault(key, values[-1])
+        try:
+            if self._client is not None:
+                response = await self._client.get(
+                    self._endpoint, params={"query": query}, headers=headers, timeout=self._config.timeout
+                )
+            else:
+                async with build_client(self._config) as client:
+                    response = await client.get(self._endpoint, params={"query": query}, headers=headers)
+        except httpx.HTTPError as exc:
+            raise ProviderError(
+                scrub(describe_transport_error(exc, self._config.timeout), self._secrets)
+            ) from None
+        if response.status_code >= 400:
+            raise error_from_response(response, self._secrets)
+        try:
+            return response.json()
+        except ValueError:
+            raise ProviderError(
+                scrub(f"error unmarshaling result: {response.text[:200]!r}", self._secrets)
+            ) from None
+
+
+def _auth_from_secret(provider_type: str, secret: Mapping[str, str]) -> tuple[str, tuple[str, ...]]:
+    token = secret.get("token")
+    if token:
+        return f"Bearer {token}", (token,)
+    username = secret.get("username")
+    password = secret.get("password")
+    if username is None:
+        raise ProviderConfigError(f"{provider_type} credentials does not contain a username")
+    if password is None:
+        raise ProviderConfigError(f"{provider_type} credentials does not contain a password")
+    encoded = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+    return f"Basic {encoded}", (username, password, encoded)
+
+
+def _first_value(body: Any, query: str, secrets: tuple[str, ...]) -> float:
+    if not isinstance(body, dict):
+        raise ProviderError("error unmarshaling result: not a JSON object")
+    if body.get("status") == "error":
+        reason = f"{body.get('errorType', 'error')}: {body.get('error', '')}"
+        raise ProviderError(scrub(f"query error {reason}", secrets))
+    data = body.get("data")
+    if not isinstance(data, dict):
+        raise ProviderError("error unmarshaling result: missing data")
+    result = data.get("result")
+    sample: Any = None
+    if data.get("resultType") == "scalar" and isinstance(result, list):
+        sample = result
+    elif isinstance(result, list):
+        for series in result:
+            if isinstance(series, dict) and isinstance(series.get("value"), list):
+                sample = series["value"]
+                break
+    if not isinstance(sample, list) or len(sample) != 2 or not isinstance(sample[1], str):
+        raise NoValuesFound(query)
+    try:
+        value = float(sample[1])
+    except ValueError:
+        raise ProviderError(f"error parsing sample value {sample[1]!r}") from None
+    if math.isnan(value):
+        raise NoValuesFound(query)
+    return value

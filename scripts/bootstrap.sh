@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Install everything gitcanary's demo and tests need on a fresh Debian machine:
+# Debian packages, a Python virtualenv with the project, and the control-plane
+# binaries built from Go modules (cached under ~/.cache/gitcanary/<version>/).
+# Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(etcd-server prometheus openssh-server openssl git ca-certificates)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "bootstrap: apt-get install ${missing[*]}" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+command -v go >/dev/null || { echo "bootstrap: Go is required (https://go.dev/dl); none found on PATH" >&2; exit 1; }
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "bootstrap: creating .venv" >&2
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.gitcanary-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "bootstrap: pip install -e .[dev]" >&2
+  .venv/bin/pip install -q --upgrade pip >/dev/null
+  .venv/bin/pip install -q -e '.[dev]'
+  touch "$stamp"
+fi
+
+echo "bootstrap: control-plane binaries (cold build: several minutes; cached afterwards)" >&2
+.venv/bin/python -m controller.sandbox.binaries >/dev/null

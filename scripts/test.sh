@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# One command for the tests: installs what is missing, runs the linters and the
+# whole suite (unit + integration on a real local control plane, Prometheus and
+# git remotes). Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/bootstrap.sh
+echo "== ruff" >&2
+.venv/bin/ruff check controller tests bench
+echo "== mypy --strict controller" >&2
+.venv/bin/mypy
+echo "== import-linter" >&2
+.venv/bin/lint-imports
+echo "== pytest" >&2
+exec .venv/bin/pytest -p no:cacheprovider "$@"
