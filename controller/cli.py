@@ -21,7 +21,10 @@ def sandbox() -> None:
 
 
 _dir_option = click.option(
-    "--dir", "base", type=click.Path(path_type=Path), default=None,
+    "--dir",
+    "base",
+    type=click.Path(path_type=Path),
+    default=None,
     help="Where the sandbox keeps its state (default: $GITCANARY_SANDBOX_DIR or ~/.cache/gitcanary/sandbox).",
 )
 

@@ -27,18 +27,23 @@ SUCCESS_RATE = (
 
 
 def _podinfo(namespace: str) -> str:
-    return json.dumps({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "podinfo", "namespace": namespace},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": {"app": "podinfo"}},
-            "template": {
-                "metadata": {"labels": {"app": "podinfo"}},
-                "spec": {"containers": [{"name": "podinfod", "image": "ghcr.io/stefanprodan/podinfo:6.0.0"}]},
+    return json.dumps(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "podinfo", "namespace": namespace},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "podinfo"}},
+                "template": {
+                    "metadata": {"labels": {"app": "podinfo"}},
+                    "spec": {
+                        "containers": [{"name": "podinfod", "image": "ghcr.io/stefanprodan/podinfo:6.0.0"}]
+                    },
+                },
             },
-        },
-    })
+        }
+    )
 
 
 def _step(message: str) -> None:
@@ -60,16 +65,38 @@ def _push_commit(client: SandboxClient) -> str:
         askpass = Path(tmp) / "askpass.sh"
         askpass.write_text('#!/bin/sh\ncase "$1" in Username*) echo "$GC_USER";; *) echo "$GC_PASS";; esac\n')
         askpass.chmod(0o700)
-        env = {"GIT_ASKPASS": str(askpass), "GC_USER": git["http_username"], "GC_PASS": git["http_password"],
-               "GIT_TERMINAL_PROMPT": "0", "PATH": "/usr/bin:/bin:/usr/local/bin"}
+        env = {
+            "GIT_ASKPASS": str(askpass),
+            "GC_USER": git["http_username"],
+            "GC_PASS": git["http_password"],
+            "GIT_TERMINAL_PROMPT": "0",
+            "PATH": "/usr/bin:/bin:/usr/local/bin",
+        }
         work = Path(tmp) / "fleet"
         subprocess.run(["git", "clone", "-q", git["http_url"], str(work)], env=env, check=True, timeout=60)
         (work / "demo.txt").write_text("gitcanary demo was here\n")
         subprocess.run(["git", "add", "demo.txt"], cwd=work, check=True)
-        subprocess.run(["git", "-c", "user.name=gitcanary-demo", "-c", "user.email=demo@gitcanary.invalid",
-                        "commit", "-q", "-m", "demo: touch demo.txt"], cwd=work, check=True)
-        subprocess.run(["git", "push", "-q", "origin", "HEAD:main"], cwd=work, env=env, check=True, timeout=60)
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=work, capture_output=True, text=True, check=True)
+        subprocess.run(
+            [
+                "git",
+                "-c",
+                "user.name=gitcanary-demo",
+                "-c",
+                "user.email=demo@gitcanary.invalid",
+                "commit",
+                "-q",
+                "-m",
+                "demo: touch demo.txt",
+            ],
+            cwd=work,
+            check=True,
+        )
+        subprocess.run(
+            ["git", "push", "-q", "origin", "HEAD:main"], cwd=work, env=env, check=True, timeout=60
+        )
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=work, capture_output=True, text=True, check=True
+        )
         return sha.stdout.strip()
 
 

@@ -177,7 +177,7 @@ async def _post_once(
         response = await client.post(url, json=body, headers={"Content-Type": "application/json"})
     except httpx.TimeoutException:
         return HookResult(False, None, f"timeout after {timeout:g}s"), True
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         return HookResult(False, None, f"request failed: {type(exc).__name__}"), True
     code = response.status_code
     if code in SUCCESS_CODES:

@@ -1,13 +1,16 @@
 """`spec.analysis` of a Canary: schedule, strategy, metrics, webhooks and alerts.
 
 Invariants:
-- Fields are `None` when absent; the `effective_*` methods apply Flagger's runtime defaults
-  (interval 60s and never below 10s, threshold 1, max weight 100, readiness 100%, metric
-  interval 1m) so that every consumer agrees on them.
+- `interval` and `threshold` are required (every branch of the CRD's `oneOf` requires them),
+  with exactly one of `iterations`, `stepWeight` or `stepWeights` (checked by validate_canary).
+- Other fields are `None` when absent; the `effective_*` methods apply Flagger's runtime
+  defaults (interval never below 10s and 60s if unparsable, threshold 1 if not positive, max
+  weight 100, readiness 100%, metric interval 1m) so that every consumer agrees on them.
 - The strategy is derived, never stored: `match` with `iterations` is A/B testing,
   `iterations` alone is blue/green, anything else shifts weights. `mirror` adds shadow traffic.
 """
 
+import typing
 from typing import Literal
 
 from pydantic import Field
@@ -55,7 +58,7 @@ WebhookType = Literal[
     "rollback",
     "confirm-traffic-increase",
 ]
-WEBHOOK_TYPES: tuple[str, ...] = WebhookType.__args__
+WEBHOOK_TYPES: tuple[str, ...] = typing.get_args(WebhookType)
 
 Strategy = Literal["canary", "ab-testing", "blue-green"]
 
@@ -144,12 +147,14 @@ class SessionAffinity(ApiModel):
 class CanaryAnalysis(ApiModel):
     """When and how the canary is analysed, and the strategy's parameters."""
 
-    interval: str | None = Field(default=None, pattern=r"^[0-9]+(m|s)")
+    # interval and threshold are in every branch of the CRD's oneOf, so they are required.
+    interval: str = Field(pattern=r"^[0-9]+(m|s)")
     iterations: int | None = None
-    threshold: int | None = None
+    threshold: int
     max_weight: int | None = None
     step_weight: int | None = None
-    step_weights: list[int] = []
+    # None rather than []: an empty list would count as set for the CRD's oneOf.
+    step_weights: list[int] | None = None
     step_weight_promotion: int | None = None
     mirror: bool = False
     mirror_weight: int | None = None
@@ -162,9 +167,7 @@ class CanaryAnalysis(ApiModel):
     session_affinity: SessionAffinity | None = None
 
     def interval_seconds(self) -> float:
-        """The analysis interval: 60s when unset or unparsable, and never below 10s (as Flagger)."""
-        if not self.interval:
-            return ANALYSIS_INTERVAL_SECONDS
+        """The analysis interval: 60s when unparsable, and never below 10s (as Flagger)."""
         try:
             seconds = parse_duration(self.interval)
         except ValueError:
@@ -173,7 +176,7 @@ class CanaryAnalysis(ApiModel):
 
     def effective_threshold(self) -> int:
         """Failed checks that trigger a rollback: 1 when unset or not positive."""
-        return self.threshold if self.threshold and self.threshold > 0 else 1
+        return self.threshold if self.threshold > 0 else 1
 
     def effective_max_weight(self) -> int:
         """The last step of `stepWeights`, else `maxWeight`, else 100."""

@@ -14,15 +14,15 @@ __all__ = ["parse_duration"]
 _UNIT_SECONDS: dict[str, float] = {
     "ns": 1e-9,
     "us": 1e-6,
-    "µs": 1e-6,  # noqa: RUF001 - Go accepts the micro sign
-    "μs": 1e-6,  # noqa: RUF001 - and the Greek mu
+    "µs": 1e-6,
+    "μs": 1e-6,
     "ms": 1e-3,
     "s": 1.0,
     "m": 60.0,
     "h": 3600.0,
 }
 
-_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")  # noqa: RUF001
+_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 _EXPECTED = 'expected a Go duration such as "30s", "1m30s", "500ms" or "24h"'
 
 

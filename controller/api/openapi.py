@@ -70,7 +70,9 @@ def schema_problems(
         problems += _object_problems(value, schema, path, reject_unknown)
     if isinstance(value, list) and isinstance(schema.get("items"), Mapping):
         for index, item in enumerate(value):
-            problems += schema_problems(item, schema["items"], f"{path}[{index}]", reject_unknown=reject_unknown)
+            problems += schema_problems(
+                item, schema["items"], f"{path}[{index}]", reject_unknown=reject_unknown
+            )
     problems += _combinator_problems(value, schema, where, path)
     return problems
 
@@ -113,7 +115,9 @@ def _object_problems(
         if item is None:
             continue
         if key in properties:
-            problems += schema_problems(item, properties[key], _join(path, key), reject_unknown=reject_unknown)
+            problems += schema_problems(
+                item, properties[key], _join(path, key), reject_unknown=reject_unknown
+            )
         elif isinstance(additional, Mapping):
             problems += schema_problems(item, additional, _join(path, key), reject_unknown=reject_unknown)
         elif additional is False or (reject_unknown and properties):
@@ -182,7 +186,9 @@ def structural_problems(schema: Mapping[str, Any], path: str = "") -> list[str]:
 
 
 def _value_validation_problems(branch: Mapping[str, Any], outer: Mapping[str, Any], where: str) -> list[str]:
-    problems = [f"{where}: {key} is not allowed here" for key in _FORBIDDEN_IN_VALUE_VALIDATION if key in branch]
+    problems = [
+        f"{where}: {key} is not allowed here" for key in _FORBIDDEN_IN_VALUE_VALIDATION if key in branch
+    ]
     declared: Mapping[str, Any] = outer.get("properties") or {}
     for name, sub in (branch.get("properties") or {}).items():
         if name not in declared:

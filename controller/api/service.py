@@ -81,7 +81,8 @@ class BackendRef(ApiModel):
 
 
 class HttpMirror(ApiModel):
-    backend_ref: BackendRef
+    # Optional as in Flagger's CRD, whose `required: [backendRef]` sits on the array, not the items.
+    backend_ref: BackendRef | None = None
 
 
 class HeaderOperation(ApiModel):

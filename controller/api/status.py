@@ -47,6 +47,18 @@ class CanaryCondition(ApiModel):
     last_update_time: str | None = None
 
 
+class EngineStatus(ApiModel):
+    """The analysis engine's memory beyond Flagger's status fields (see controller.analysis.model)."""
+
+    progress_started_at: float | None = None
+    primary_route_weight: int | None = None
+    canary_route_weight: int | None = None
+    mirrored: bool | None = None
+    last_failure: str | None = None
+    halt_notified_at: float | None = None
+    revision: str | None = None
+
+
 class CanaryStatus(ApiModel):
     # The CRD also allows "" for phase; it reads as unset (None).
     phase: CanaryPhase | None = Field(default=None, strict=False)
@@ -62,6 +74,7 @@ class CanaryStatus(ApiModel):
     previous_session_affinity_cookie: str | None = None
     conditions: list[CanaryCondition] = []
     gitops: GitOpsStatus | None = None
+    engine: EngineStatus | None = None
 
     @field_validator("phase", mode="before")
     @classmethod

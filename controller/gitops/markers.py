@@ -13,8 +13,9 @@ comment may carry both keys. Markers work anywhere in a document: plain manifest
 multi-document files, ``kustomization.yaml`` ``images:`` entries, HelmRelease values.
 
 Invariants:
-- Only files whose bytes contain ``$imagepolicy``/``$gitcanary`` are parsed (a cheap
-  pre-filter; a key spelled with JSON ``\\u`` escapes is therefore not seen).
+- Only files whose bytes contain ``$imagepolicy``/``$gitcanary`` (and the requested ref,
+  if any) are parsed: a cheap pre-filter, so a marker spelled with JSON ``\\u`` escapes is
+  not seen.
 - Edits splice the scalar token in the original text (see :mod:`controller.gitops.splice`):
   every other byte of the file is unchanged, and a file is written only if it changed.
 - Editing is idempotent: a marker whose value already equals the wanted one is not touched,
@@ -218,11 +219,12 @@ def _check_ref(ref: str | None) -> None:
         raise ValueError(f"marker ref must be '<namespace>:<name>', got {ref!r}")
 
 
-def _candidates(root: Path, kind: MarkerKind | None) -> Iterable[tuple[Path, bytes]]:
+def _candidates(root: Path, kind: MarkerKind | None, ref: str | None) -> Iterable[tuple[Path, bytes]]:
     needles = [f"${k}".encode() for k in (MARKER_KINDS if kind is None else (kind,))]
+    ref_needle = b"" if ref is None else ref.encode()
     for path in yaml_files(root):
         data = path.read_bytes()
-        if any(needle in data for needle in needles):
+        if ref_needle in data and any(needle in data for needle in needles):
             yield path, data
 
 
@@ -254,7 +256,7 @@ def find_markers(root: Path, *, kind: MarkerKind | None = None, ref: str | None 
     """Markers under ``root`` (a directory or one file), optionally filtered."""
     _check_ref(ref)
     markers: list[Marker] = []
-    for path, data in _candidates(root, kind):
+    for path, data in _candidates(root, kind, ref):
         scanned = _scan_file(path, data, kind, ref)
         if scanned is not None:
             markers.extend(item.marker for item in scanned[1])
@@ -314,7 +316,7 @@ def _set_markers(root: Path, kind: MarkerKind, ref: str, image: str) -> list[Pat
     _check_ref(ref)
     reference = parse_image(image)
     planned: list[tuple[Path, bytes, str]] = []
-    for path, data in _candidates(root, kind):
+    for path, data in _candidates(root, kind, ref):
         scanned = _scan_file(path, data, kind, ref)
         if scanned is None or not scanned[1]:
             continue

@@ -28,13 +28,13 @@ async def post_json(
     secrets: Collection[str] = (),
 ) -> None:
     """POST ``payload`` as JSON; raise ``NotifyError`` unless the status is in ``accept``."""
-    redact = [address, *secrets]
+    redact = [address, proxy or "", *secrets]
     try:
         async with httpx.AsyncClient(timeout=httpx.Timeout(timeout), proxy=proxy or None) as client:
             response = await client.post(address, json=payload, headers=dict(headers or {}))
     except httpx.TimeoutException:
         raise NotifyError(f"sending notification failed: timed out after {timeout:g}s") from None
-    except (httpx.HTTPError, ValueError) as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
         raise NotifyError(
             _redact(f"sending notification failed: {type(exc).__name__}: {exc}", redact)
         ) from None

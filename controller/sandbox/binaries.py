@@ -166,8 +166,16 @@ def build_kubernetes(progress: Progress = _stderr) -> Path:
         progress(f"building {component} {KUBERNETES_VERSION} (cold builds take several minutes)")
         tmp = bin_dir / f".{component}.tmp"
         _run(
-            ["go", "build", "-trimpath", "-ldflags", _ldflags(), "-o", str(tmp),
-             f"k8s.io/kubernetes/cmd/{component}"],
+            [
+                "go",
+                "build",
+                "-trimpath",
+                "-ldflags",
+                _ldflags(),
+                "-o",
+                str(tmp),
+                f"k8s.io/kubernetes/cmd/{component}",
+            ],
             work,
             progress,
         )

@@ -30,24 +30,41 @@ class SandboxClient:
     def kubectl(self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 120) -> str:
         proc = subprocess.run(
             [str(kube_bin_dir() / "kubectl"), f"--kubeconfig={self.kubeconfig}", *args],
-            input=stdin, capture_output=True, text=True, timeout=timeout,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         if check and proc.returncode != 0:
             raise RuntimeError(f"kubectl {' '.join(args)}: {proc.stderr.strip()}")
         return proc.stdout if proc.returncode == 0 else proc.stderr
 
     def set_traffic(
-        self, namespace: str, name: str, *, rps: float = 10.0, error_rate: float = 0.0,
-        latency_ms: float = 50.0, slow_latency_ms: float = 1000.0, slow_fraction: float = 0.0,
+        self,
+        namespace: str,
+        name: str,
+        *,
+        rps: float = 10.0,
+        error_rate: float = 0.0,
+        latency_ms: float = 50.0,
+        slow_latency_ms: float = 1000.0,
+        slow_fraction: float = 0.0,
     ) -> None:
         """Set what the exporter reports for one workload (Istio and http_requests_total families)."""
         self.state.require("exporter")
-        body = json.dumps({
-            "rps": rps, "errorRate": error_rate, "latencyMs": latency_ms,
-            "slowLatencyMs": slow_latency_ms, "slowFraction": slow_fraction,
-        }).encode()
+        body = json.dumps(
+            {
+                "rps": rps,
+                "errorRate": error_rate,
+                "latencyMs": latency_ms,
+                "slowLatencyMs": slow_latency_ms,
+                "slowFraction": slow_fraction,
+            }
+        ).encode()
         req = urllib.request.Request(
-            f"{self.state.exporter_url}/workloads/{namespace}/{name}", data=body, method="PUT",
+            f"{self.state.exporter_url}/workloads/{namespace}/{name}",
+            data=body,
+            method="PUT",
             headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(req, timeout=5) as resp:

@@ -52,11 +52,18 @@ def start_etcd(base: Path, bins: Binaries, ports: ControlPlanePorts) -> processe
         base,
         "etcd",
         [
-            str(bins.etcd), "--name=sandbox", f"--data-dir={data}",
-            f"--listen-client-urls={client}", f"--advertise-client-urls={client}",
-            f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
-            f"--initial-cluster=sandbox={peer}", "--quota-backend-bytes=4294967296",
-            "--snapshot-count=50000", "--logger=zap", "--log-level=warn",
+            str(bins.etcd),
+            "--name=sandbox",
+            f"--data-dir={data}",
+            f"--listen-client-urls={client}",
+            f"--advertise-client-urls={client}",
+            f"--listen-peer-urls={peer}",
+            f"--initial-advertise-peer-urls={peer}",
+            f"--initial-cluster=sandbox={peer}",
+            "--quota-backend-bytes=4294967296",
+            "--snapshot-count=50000",
+            "--logger=zap",
+            "--log-level=warn",
         ],
         env={"ETCD_UNSUPPORTED_ARCH": "amd64"},
     )
@@ -71,10 +78,12 @@ def start_apiserver(base: Path, bins: Binaries, pki: Pki, ports: ControlPlanePor
         [
             str(bins.kube_apiserver),
             f"--etcd-servers=http://127.0.0.1:{ports.etcd_client}",
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
             f"--secure-port={ports.apiserver}",
             f"--cert-dir={base / 'apiserver-certs'}",
-            f"--tls-cert-file={pki.serving_cert}", f"--tls-private-key-file={pki.serving_key}",
+            f"--tls-cert-file={pki.serving_cert}",
+            f"--tls-private-key-file={pki.serving_key}",
             f"--client-ca-file={pki.ca_cert}",
             f"--service-account-key-file={pki.sa_pub}",
             f"--service-account-signing-key-file={pki.sa_key}",
@@ -98,7 +107,10 @@ def start_controller_manager(
     base: Path, bins: Binaries, pki: Pki, ports: ControlPlanePorts, server: str
 ) -> processes.Service:
     kubeconfig = write_kubeconfig(
-        base / "controller-manager.kubeconfig", server, pki.ca_cert, pki.controller_manager,
+        base / "controller-manager.kubeconfig",
+        server,
+        pki.ca_cert,
+        pki.controller_manager,
         "system:kube-controller-manager",
     )
     svc = processes.start(
@@ -109,7 +121,8 @@ def start_controller_manager(
             f"--kubeconfig={kubeconfig}",
             f"--authentication-kubeconfig={kubeconfig}",
             f"--authorization-kubeconfig={kubeconfig}",
-            "--bind-address=127.0.0.1", f"--secure-port={ports.controller_manager}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={ports.controller_manager}",
             "--leader-elect=false",
             f"--service-account-private-key-file={pki.sa_key}",
             f"--root-ca-file={pki.ca_cert}",
@@ -120,7 +133,8 @@ def start_controller_manager(
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--concurrent-deployment-syncs=20",
             "--concurrent-replicaset-syncs=20",
-            "--kube-api-qps=200", "--kube-api-burst=400",
+            "--kube-api-qps=200",
+            "--kube-api-burst=400",
         ],
     )
     url = f"https://127.0.0.1:{ports.controller_manager}/healthz"
@@ -143,9 +157,11 @@ def start_scheduler(
             f"--kubeconfig={kubeconfig}",
             f"--authentication-kubeconfig={kubeconfig}",
             f"--authorization-kubeconfig={kubeconfig}",
-            "--bind-address=127.0.0.1", f"--secure-port={ports.scheduler}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={ports.scheduler}",
             "--leader-elect=false",
-            "--kube-api-qps=200", "--kube-api-burst=400",
+            "--kube-api-qps=200",
+            "--kube-api-burst=400",
         ],
     )
     url = f"https://127.0.0.1:{ports.scheduler}/healthz"
@@ -154,7 +170,9 @@ def start_scheduler(
     return svc
 
 
-def start_kwok(base: Path, bins: Binaries, admin_kubeconfig: Path, ports: ControlPlanePorts) -> processes.Service:
+def start_kwok(
+    base: Path, bins: Binaries, admin_kubeconfig: Path, ports: ControlPlanePorts
+) -> processes.Service:
     svc = processes.start(
         base,
         "kwok",
@@ -174,10 +192,15 @@ def start_kwok(base: Path, bins: Binaries, admin_kubeconfig: Path, ports: Contro
     return svc
 
 
-def kubectl(bins: Binaries, kubeconfig: Path, *args: str, stdin: str | None = None, timeout: float = 120) -> str:
+def kubectl(
+    bins: Binaries, kubeconfig: Path, *args: str, stdin: str | None = None, timeout: float = 120
+) -> str:
     proc = subprocess.run(
         [str(bins.kubectl), f"--kubeconfig={kubeconfig}", *args],
-        input=stdin, capture_output=True, text=True, timeout=timeout,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()[-2000:]}")
@@ -220,7 +243,10 @@ def wait_nodes_ready(bins: Binaries, kubeconfig: Path, timeout: float = 60) -> N
         ready = [
             n["metadata"]["name"]
             for n in nodes
-            if any(c["type"] == "Ready" and c["status"] == "True" for c in n.get("status", {}).get("conditions", []))
+            if any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in n.get("status", {}).get("conditions", [])
+            )
         ]
         if len(ready) >= len(NODE_NAMES):
             return
@@ -233,8 +259,18 @@ def wait_default_service_account(bins: Binaries, kubeconfig: Path, timeout: floa
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         proc = subprocess.run(
-            [str(bins.kubectl), f"--kubeconfig={kubeconfig}", "get", "serviceaccount", "default", "-n", "default"],
-            capture_output=True, text=True, timeout=30,
+            [
+                str(bins.kubectl),
+                f"--kubeconfig={kubeconfig}",
+                "get",
+                "serviceaccount",
+                "default",
+                "-n",
+                "default",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         if proc.returncode == 0:
             return
@@ -249,6 +285,12 @@ def install_crds(bins: Binaries, kubeconfig: Path, files: Iterable[Path], progre
         kubectl(bins, kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", str(path), timeout=300)
     if paths:
         kubectl(
-            bins, kubeconfig, "wait", "--for=condition=Established", "--timeout=120s", "crd", "--all",
+            bins,
+            kubeconfig,
+            "wait",
+            "--for=condition=Established",
+            "--timeout=120s",
+            "crd",
+            "--all",
             timeout=180,
         )

@@ -25,8 +25,16 @@ Progress = Callable[[str], None]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVICES = (
-    "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok",
-    "exporter", "prometheus", "git-daemon", "git-http", "sshd",
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok",
+    "exporter",
+    "prometheus",
+    "git-daemon",
+    "git-http",
+    "sshd",
 )
 UPSTREAM_CRD_SETS = ("flux", "flagger", "keda", "gateway-api", "istio", "appmesh", "contour", "traefik")
 
@@ -83,8 +91,19 @@ class SandboxState:
 
 
 def _ports(state: SandboxState) -> dict[str, int]:
-    names = ("etcd_client", "etcd_peer", "apiserver", "controller_manager", "scheduler", "kwok",
-             "exporter", "prometheus", "git_daemon", "git_http", "ssh")
+    names = (
+        "etcd_client",
+        "etcd_peer",
+        "apiserver",
+        "controller_manager",
+        "scheduler",
+        "kwok",
+        "exporter",
+        "prometheus",
+        "git_daemon",
+        "git_http",
+        "ssh",
+    )
     for name in names:
         if name not in state.ports:
             state.ports[name] = processes.free_port()
@@ -122,12 +141,22 @@ def _start_control_plane(base: Path, bins: Binaries, state: SandboxState, progre
     state.kubeconfig = str(admin)
     if not _attempt(state, "etcd", progress, lambda: controlplane.start_etcd(base, bins, ports)):
         return
-    if not _attempt(state, "kube-apiserver", progress, lambda: controlplane.start_apiserver(base, bins, pki, ports)):
+    if not _attempt(
+        state, "kube-apiserver", progress, lambda: controlplane.start_apiserver(base, bins, pki, ports)
+    ):
         return
-    _attempt(state, "kube-controller-manager", progress,
-             lambda: controlplane.start_controller_manager(base, bins, pki, ports, server))
-    _attempt(state, "kube-scheduler", progress,
-             lambda: controlplane.start_scheduler(base, bins, pki, ports, server))
+    _attempt(
+        state,
+        "kube-controller-manager",
+        progress,
+        lambda: controlplane.start_controller_manager(base, bins, pki, ports, server),
+    )
+    _attempt(
+        state,
+        "kube-scheduler",
+        progress,
+        lambda: controlplane.start_scheduler(base, bins, pki, ports, server),
+    )
 
     def nodes() -> None:
         controlplane.start_kwok(base, bins, admin, ports)
@@ -137,8 +166,12 @@ def _start_control_plane(base: Path, bins: Binaries, state: SandboxState, progre
     _attempt(state, "kwok", progress, nodes)
     _attempt(state, "crds", progress, lambda: controlplane.install_crds(bins, admin, crd_files(), progress))
     if state.parts.get("kube-controller-manager") == "ok":
-        _attempt(state, "service-accounts", progress,
-                 lambda: controlplane.wait_default_service_account(bins, admin))
+        _attempt(
+            state,
+            "service-accounts",
+            progress,
+            lambda: controlplane.wait_default_service_account(bins, admin),
+        )
 
 
 def _start_metrics(base: Path, state: SandboxState, progress: Progress) -> None:
@@ -146,14 +179,20 @@ def _start_metrics(base: Path, state: SandboxState, progress: Progress) -> None:
     state.exporter_url = f"http://127.0.0.1:{p['exporter']}"
     state.prometheus_url = f"http://127.0.0.1:{p['prometheus']}"
     if _attempt(state, "exporter", progress, lambda: start_exporter(base, p["exporter"])):
-        _attempt(state, "prometheus", progress, lambda: start_prometheus(base, p["prometheus"], p["exporter"]))
+        _attempt(
+            state, "prometheus", progress, lambda: start_prometheus(base, p["prometheus"], p["exporter"])
+        )
 
 
 def _start_git(base: Path, state: SandboxState, progress: Progress) -> None:
     p = state.ports
     holder: list[GitRemotes] = []
-    ok = _attempt(state, "git", progress,
-                  lambda: holder.append(start_git_remotes(base, GitPorts(p["git_daemon"], p["git_http"], p["ssh"]))))
+    ok = _attempt(
+        state,
+        "git",
+        progress,
+        lambda: holder.append(start_git_remotes(base, GitPorts(p["git_daemon"], p["git_http"], p["ssh"]))),
+    )
     if ok:
         remotes = holder[0]
         state.git = {k: str(v) for k, v in asdict(remotes).items()}
@@ -205,8 +244,11 @@ def status(base: Path | None = None) -> dict[str, str]:
 
 def describe(state: SandboxState) -> list[str]:
     """The KEY=value lines ``sandbox up`` prints (no secrets: credentials stay in files)."""
-    lines = [f"KUBECONFIG={state.kubeconfig}", f"PROMETHEUS_URL={state.prometheus_url}",
-             f"EXPORTER_URL={state.exporter_url}"]
+    lines = [
+        f"KUBECONFIG={state.kubeconfig}",
+        f"PROMETHEUS_URL={state.prometheus_url}",
+        f"EXPORTER_URL={state.exporter_url}",
+    ]
     for key in ("file_url", "daemon_url", "http_url", "ssh_url"):
         if key in state.git:
             lines.append(f"GIT_{key.upper()}={state.git[key]}")

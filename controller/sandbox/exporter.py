@@ -36,10 +36,10 @@ BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 @dataclass
 class Traffic:
     rps: float = 10.0
-    errorRate: float = 0.0  # noqa: N815 - JSON field name
-    latencyMs: float = 50.0  # noqa: N815
-    slowLatencyMs: float = 1000.0  # noqa: N815
-    slowFraction: float = 0.0  # noqa: N815
+    errorRate: float = 0.0
+    latencyMs: float = 50.0
+    slowLatencyMs: float = 1000.0
+    slowFraction: float = 0.0
 
 
 @dataclass
@@ -146,7 +146,7 @@ def render_metrics(traffic: dict[tuple[str, str], Traffic], counters: dict[tuple
 
 def make_handler(book: TrafficBook) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        def log_message(self, format: str, *args: object) -> None:
             return
 
         def _reply(self, code: int, body: str, ctype: str = "application/json") -> None:
@@ -163,7 +163,7 @@ def make_handler(book: TrafficBook) -> type[BaseHTTPRequestHandler]:
                 return parts[1], parts[2]
             return None
 
-        def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        def do_GET(self) -> None:
             if self.path == "/metrics":
                 self._reply(200, book.render(), "text/plain; version=0.0.4")
             elif self.path == "/workloads":
@@ -174,7 +174,7 @@ def make_handler(book: TrafficBook) -> type[BaseHTTPRequestHandler]:
             else:
                 self._reply(404, '{"error": "not found"}')
 
-        def do_PUT(self) -> None:  # noqa: N802
+        def do_PUT(self) -> None:
             key = self._workload()
             if key is None:
                 self._reply(404, '{"error": "use /workloads/<namespace>/<name>"}')
@@ -186,13 +186,17 @@ def make_handler(book: TrafficBook) -> type[BaseHTTPRequestHandler]:
             except (ValueError, TypeError) as exc:
                 self._reply(400, json.dumps({"error": f"invalid traffic settings: {exc}"}))
                 return
-            if not 0.0 <= traffic.errorRate <= 1.0 or not 0.0 <= traffic.slowFraction <= 1.0 or traffic.rps < 0:
+            if (
+                not 0.0 <= traffic.errorRate <= 1.0
+                or not 0.0 <= traffic.slowFraction <= 1.0
+                or traffic.rps < 0
+            ):
                 self._reply(400, '{"error": "errorRate and slowFraction must be in [0, 1], rps >= 0"}')
                 return
             book.set(key[0], key[1], traffic)
             self._reply(200, json.dumps(asdict(traffic)))
 
-        def do_DELETE(self) -> None:  # noqa: N802
+        def do_DELETE(self) -> None:
             key = self._workload()
             if key is None or not book.delete(*key):
                 self._reply(404, '{"error": "no such workload"}')

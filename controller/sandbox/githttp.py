@@ -40,7 +40,7 @@ def make_handler(root: Path, creds: dict[str, str]) -> type[BaseHTTPRequestHandl
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.0"
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        def log_message(self, format: str, *args: object) -> None:
             return
 
         def _deny(self) -> None:
@@ -88,8 +88,8 @@ def make_handler(root: Path, creds: dict[str, str]) -> type[BaseHTTPRequestHandl
             self.end_headers()
             self.wfile.write(payload)
 
-        do_GET = _backend  # noqa: N815 - stdlib naming
-        do_POST = _backend  # noqa: N815
+        do_GET = _backend
+        do_POST = _backend
 
     return Handler
 

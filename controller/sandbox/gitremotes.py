@@ -66,8 +66,14 @@ def ensure_bare_repo(root: Path) -> Path:
     (seed / "README.md").write_text("# fleet\n\nManifests applied by Flux in the gitcanary sandbox.\n")
     _git("add", "README.md", cwd=seed)
     _git(
-        "-c", "user.name=sandbox", "-c", "user.email=sandbox@gitcanary.invalid",
-        "commit", "-m", "Initial commit", cwd=seed,
+        "-c",
+        "user.name=sandbox",
+        "-c",
+        "user.email=sandbox@gitcanary.invalid",
+        "commit",
+        "-m",
+        "Initial commit",
+        cwd=seed,
     )
     _git("push", str(bare), "main", cwd=seed)
     shutil.rmtree(seed)
@@ -88,7 +94,9 @@ def _ssh_keys(ssh_dir: Path) -> tuple[Path, Path]:
         if not key.exists():
             subprocess.run(
                 ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "gitcanary-sandbox", "-f", str(key)],
-                check=True, capture_output=True, timeout=30,
+                check=True,
+                capture_output=True,
+                timeout=30,
             )
     _secret_file(ssh_dir / "authorized_keys", (client_key.with_suffix(".pub")).read_text())
     return host_key, client_key
@@ -106,21 +114,42 @@ def start_git_remotes(base: Path, ports: GitPorts) -> GitRemotes:
     bare = ensure_bare_repo(root)
     creds_file = base / "git-http-auth.json"
     if not creds_file.exists():
-        creds = {"username": "gitcanary", "password": secrets.token_urlsafe(16), "token": secrets.token_urlsafe(24)}
+        creds = {
+            "username": "gitcanary",
+            "password": secrets.token_urlsafe(16),
+            "token": secrets.token_urlsafe(24),
+        }
         _secret_file(creds_file, json.dumps(creds))
     creds = json.loads(creds_file.read_text())
 
     daemon = processes.start(
-        base, "git-daemon",
-        ["git", "daemon", "--reuseaddr", "--export-all", "--enable=receive-pack", f"--base-path={root}",
-         "--listen=127.0.0.1", f"--port={ports.daemon}", str(root)],
+        base,
+        "git-daemon",
+        [
+            "git",
+            "daemon",
+            "--reuseaddr",
+            "--export-all",
+            "--enable=receive-pack",
+            f"--base-path={root}",
+            "--listen=127.0.0.1",
+            f"--port={ports.daemon}",
+            str(root),
+        ],
     )
     processes.wait_until(daemon, lambda: processes.port_open(ports.daemon), "git daemon port", 30)
 
     http = processes.start(
-        base, "git-http",
-        [sys.executable, "-m", "controller.sandbox.githttp", f"--port={ports.http}", f"--root={root}",
-         f"--auth-file={creds_file}"],
+        base,
+        "git-http",
+        [
+            sys.executable,
+            "-m",
+            "controller.sandbox.githttp",
+            f"--port={ports.http}",
+            f"--root={root}",
+            f"--auth-file={creds_file}",
+        ],
     )
     processes.wait_until(http, lambda: processes.port_open(ports.http), "git smart-HTTP port", 30)
 
@@ -128,12 +157,23 @@ def start_git_remotes(base: Path, ports: GitPorts) -> GitRemotes:
     host_key, client_key = _ssh_keys(ssh_dir)
     config = ssh_dir / "sshd_config"
     config.write_text(
-        "\n".join([
-            f"Port {ports.ssh}", "ListenAddress 127.0.0.1", f"HostKey {host_key}",
-            f"PidFile {ssh_dir / 'sshd.pid'}", f"AuthorizedKeysFile {ssh_dir / 'authorized_keys'}",
-            "PasswordAuthentication no", "KbdInteractiveAuthentication no", "PubkeyAuthentication yes",
-            "PermitRootLogin prohibit-password", "StrictModes no", "UsePAM no", f"AllowUsers {getpass.getuser()}",
-            "", ])
+        "\n".join(
+            [
+                f"Port {ports.ssh}",
+                "ListenAddress 127.0.0.1",
+                f"HostKey {host_key}",
+                f"PidFile {ssh_dir / 'sshd.pid'}",
+                f"AuthorizedKeysFile {ssh_dir / 'authorized_keys'}",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "PubkeyAuthentication yes",
+                "PermitRootLogin prohibit-password",
+                "StrictModes no",
+                "UsePAM no",
+                f"AllowUsers {getpass.getuser()}",
+                "",
+            ]
+        )
     )
     Path("/run/sshd").mkdir(parents=True, exist_ok=True)
     sshd = processes.start(base, "sshd", [_sshd_binary(), "-D", "-e", "-f", str(config)])

@@ -54,8 +54,22 @@ def _sign(name: str, subject: str, ext: str, pki_dir: Path, ca_cert: Path, ca_ke
     extfile.write_text(ext)
     _openssl("req", "-new", "-key", str(key), "-subj", subject, "-out", str(csr), cwd=pki_dir)
     _openssl(
-        "x509", "-req", "-in", str(csr), "-CA", str(ca_cert), "-CAkey", str(ca_key),
-        "-CAcreateserial", "-out", str(cert), "-days", "3650", "-sha256", "-extfile", str(extfile),
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(ca_cert),
+        "-CAkey",
+        str(ca_key),
+        "-CAcreateserial",
+        "-out",
+        str(cert),
+        "-days",
+        "3650",
+        "-sha256",
+        "-extfile",
+        str(extfile),
         cwd=pki_dir,
     )
     return ClientCert(cert, key)
@@ -77,10 +91,22 @@ def ensure_pki(pki_dir: Path) -> Pki:
     _key(ca_key, pki_dir)
     if not ca_cert.exists():
         _openssl(
-            "req", "-x509", "-new", "-key", str(ca_key), "-subj", "/CN=gitcanary-sandbox-ca",
-            "-days", "3650", "-sha256", "-out", str(ca_cert),
-            "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            str(ca_key),
+            "-subj",
+            "/CN=gitcanary-sandbox-ca",
+            "-days",
+            "3650",
+            "-sha256",
+            "-out",
+            str(ca_cert),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
             cwd=pki_dir,
         )
     serving = _sign("apiserver", "/CN=kube-apiserver", SERVING_EXT, pki_dir, ca_cert, ca_key)

@@ -12,7 +12,9 @@ SCRAPE_INTERVAL = "1s"
 
 
 def _prometheus_binary() -> str:
-    found = shutil.which("prometheus") or ("/usr/bin/prometheus" if Path("/usr/bin/prometheus").exists() else None)
+    found = shutil.which("prometheus") or (
+        "/usr/bin/prometheus" if Path("/usr/bin/prometheus").exists() else None
+    )
     if not found:
         raise processes.ServiceFailed("prometheus not found: install Debian's prometheus package")
     return found
@@ -20,8 +22,15 @@ def _prometheus_binary() -> str:
 
 def start_exporter(base: Path, port: int) -> processes.Service:
     svc = processes.start(
-        base, "exporter",
-        [sys.executable, "-m", "controller.sandbox.exporter", f"--port={port}", f"--state={base / 'traffic.json'}"],
+        base,
+        "exporter",
+        [
+            sys.executable,
+            "-m",
+            "controller.sandbox.exporter",
+            f"--port={port}",
+            f"--state={base / 'traffic.json'}",
+        ],
     )
     processes.wait_until(svc, lambda: processes.http_ok(f"http://127.0.0.1:{port}/healthz"), "exporter", 30)
     return svc
@@ -41,11 +50,16 @@ scrape_configs:
 """
     )
     svc = processes.start(
-        base, "prometheus",
+        base,
+        "prometheus",
         [
-            _prometheus_binary(), f"--config.file={config}", f"--storage.tsdb.path={base / 'prometheus-data'}",
-            f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=1d",
-            "--web.enable-lifecycle", "--log.level=warn",
+            _prometheus_binary(),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={base / 'prometheus-data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--storage.tsdb.retention.time=1d",
+            "--web.enable-lifecycle",
+            "--log.level=warn",
         ],
     )
     processes.wait_until(

@@ -97,7 +97,7 @@ class DatadogProvider:
                 )
             async with build_client(self._config) as client:
                 return await client.get(url, params=params, headers=self._headers)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise ProviderError(
                 scrub(describe_transport_error(exc, self._config.timeout), self._secrets)
             ) from None

@@ -79,7 +79,7 @@ class GraphiteProvider:
             else:
                 async with build_client(self._config) as client:
                     response = await client.get(self._endpoint, params=params, headers=self._headers)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise ProviderError(
                 scrub(describe_transport_error(exc, self._config.timeout), self._secrets)
             ) from None

@@ -49,7 +49,7 @@ def build_client(config: ProviderConfig) -> httpx.AsyncClient:
     )
 
 
-def describe_transport_error(exc: httpx.HTTPError, timeout: float) -> str:
+def describe_transport_error(exc: httpx.HTTPError | httpx.InvalidURL, timeout: float) -> str:
     """A short, credential-free description of a transport failure."""
     if isinstance(exc, httpx.TimeoutException):
         return f"request timed out after {timeout:g}s"

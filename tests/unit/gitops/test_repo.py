@@ -104,11 +104,11 @@ def replace_image(worktree: Path, intent: Intent) -> list[Path]:
     return [target]
 
 
-def push_concurrent_change(tmp_path: Path, url: str, name: str) -> None:
-    """Another writer (a human, image automation) pushes to the same branch."""
+def push_concurrent_change(tmp_path: Path, url: str, name: str, directory: str = ".") -> None:
+    """Another writer (a human, image automation) pushes ``<directory>/<name>.txt`` to the branch."""
     clone = tmp_path / f"other-{name}"
     git(tmp_path, "clone", "--quiet", url, str(clone))
-    (clone / f"{name}.txt").write_text(f"{name}\n")
+    (clone / directory / f"{name}.txt").write_text(f"{name}\n")
     git(clone, "add", "-A")
     git(clone, "commit", "--quiet", "-m", f"concurrent {name}")
     git(clone, "push", "--quiet", "origin", "HEAD:main")
@@ -185,7 +185,7 @@ async def test_rewriting_identical_bytes_is_not_a_change(tmp_path: Path, remote:
     assert remote_head(tmp_path, remote) == head
 
 
-async def test_concurrent_push_between_fetch_and_push_is_retried(tmp_path: Path, remote: str) -> None:
+async def test_concurrent_push_elsewhere_replays_the_batch_commit(tmp_path: Path, remote: str) -> None:
     intent = intent_for(remote)
     calls: list[str] = []
 
@@ -196,9 +196,28 @@ async def test_concurrent_push_between_fetch_and_push_is_retried(tmp_path: Path,
         return replace_image(worktree, i)
 
     result = await worker(tmp_path, remote).apply_intents([intent], apply_while_someone_pushes)
+    assert result.attempts == 2 and calls == [intent.id]  # unrelated files: cherry-picked, not re-applied
+    assert result.commit == remote_head(tmp_path, remote)
+    assert result.applied == {intent.id: result.commit}
+    assert remote_file(tmp_path, remote, "human.txt") == "human\n"
+    assert NEW in remote_file(tmp_path, remote, "apps/podinfo/deployment.yaml")
+    assert remote_log(tmp_path, remote).count(f"Gitcanary-Intent: {intent.id}") == 1
+
+
+async def test_concurrent_push_in_the_intent_path_re_applies(tmp_path: Path, remote: str) -> None:
+    intent = intent_for(remote)
+    calls: list[str] = []
+
+    def apply_while_someone_pushes(worktree: Path, i: Intent) -> list[Path]:
+        calls.append(i.id)
+        if len(calls) == 1:
+            push_concurrent_change(tmp_path, remote, "kustomization", directory="apps/podinfo")
+        return replace_image(worktree, i)
+
+    result = await worker(tmp_path, remote).apply_intents([intent], apply_while_someone_pushes)
     assert result.attempts == 2 and calls == [intent.id, intent.id]
     assert result.commit == remote_head(tmp_path, remote)
-    assert remote_file(tmp_path, remote, "human.txt") == "human\n"
+    assert remote_file(tmp_path, remote, "apps/podinfo/kustomization.txt") == "kustomization\n"
     assert NEW in remote_file(tmp_path, remote, "apps/podinfo/deployment.yaml")
     assert remote_log(tmp_path, remote).count(f"Gitcanary-Intent: {intent.id}") == 1
 
@@ -260,7 +279,7 @@ async def test_rejections_beyond_max_attempts_raise_a_retriable_error(tmp_path: 
 
     def always_raced(worktree: Path, intent: Intent) -> list[Path]:
         pushes.append(1)
-        push_concurrent_change(tmp_path, remote, f"race{len(pushes)}")
+        push_concurrent_change(tmp_path, remote, f"race{len(pushes)}", directory="apps/podinfo")
         return replace_image(worktree, intent)
 
     with pytest.raises(WriteBackError) as caught:
@@ -321,7 +340,9 @@ def silent_git_daemon() -> Iterator[int]:
         server.close()
 
 
-async def test_network_operations_are_killed_after_the_timeout(tmp_path: Path, silent_git_daemon: int) -> None:
+async def test_network_operations_are_killed_after_the_timeout(
+    tmp_path: Path, silent_git_daemon: int
+) -> None:
     url = f"git://127.0.0.1:{silent_git_daemon}/repo.git"
     repo = WriteBackRepo(url, "main", tmp_path / "cache", timeout_s=1.0)
     started = time.monotonic()
@@ -368,8 +389,18 @@ async def test_ssh_signed_commit_verifies(tmp_path: Path, remote: str) -> None:
     key = tmp_path / "signing"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True, timeout=30)
     signing = SigningKey.from_secret_data({"signing.key": key.read_bytes()})
-    result = await worker(tmp_path, remote).apply_intents([intent_for(remote)], replace_image, signing=signing)
-    assert result.commit is not None
+    calls: list[str] = []
+
+    def apply_with_a_race(worktree: Path, intent: Intent) -> list[Path]:
+        calls.append(intent.id)  # the rejected commit is replayed: the replay must be signed too
+        if len(calls) == 1:
+            push_concurrent_change(tmp_path, remote, "human")
+        return replace_image(worktree, intent)
+
+    result = await worker(tmp_path, remote).apply_intents(
+        [intent_for(remote)], apply_with_a_race, signing=signing
+    )
+    assert result.commit == remote_head(tmp_path, remote) and result.attempts == 2 and len(calls) == 1
     allowed = tmp_path / "allowed_signers"
     allowed.write_text(f"bot@example.com {(tmp_path / 'signing.pub').read_text()}")
     checked = subprocess.run(

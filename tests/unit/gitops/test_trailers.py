@@ -101,7 +101,9 @@ def test_long_values_are_truncated() -> None:
 
 
 def test_parse_ignores_foreign_trailers_and_prose() -> None:
-    message = "subject\n\nGitcanary-Intent: in-body-paragraph\n\nSigned-off-by: a <a@b>\nGitcanary-Canary: t/p\n"
+    message = (
+        "subject\n\nGitcanary-Intent: in-body-paragraph\n\nSigned-off-by: a <a@b>\nGitcanary-Canary: t/p\n"
+    )
     blocks = parse_trailers(message)
     assert len(blocks) == 1 and blocks[0].canary == "t/p" and blocks[0].intent == ""
     assert parse_trailers("just a subject") == []

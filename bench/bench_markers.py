@@ -1,0 +1,120 @@
+"""Benchmark marker write-back: find markers and apply an edit over a 2,000-file tree.
+
+Prints p50 timings over a few runs and the fidelity rate over the test corpus (edits that
+change only the target scalar). Run: ``.venv/bin/python bench/bench_markers.py``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from controller.gitops.markers import Marker, find_markers, parse_image, revert_image_policy, set_image
+
+CORPUS = Path(__file__).resolve().parent.parent / "tests" / "unit" / "gitops" / "corpus"
+FILES = 2_000
+MARKED_EVERY = 10  # 10% of files carry a marker
+RUNS = 5
+
+PLAIN = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: app-{i}
+  namespace: team-{team}
+  labels: {{app: app-{i}}}
+spec:
+  replicas: 2
+  template:
+    spec:
+      containers:
+        - name: main
+          image: ghcr.io/acme/app-{i}:1.{i}.0{marker}
+          ports:
+            - containerPort: 8080
+          resources:
+            requests: {{cpu: 10m, memory: 32Mi}}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: app-{i}
+spec:
+  ports:
+    - port: 80
+      targetPort: 8080
+"""
+
+
+def build_tree(root: Path) -> None:
+    for i in range(FILES):
+        marked = i % MARKED_EVERY == 0
+        marker = f' # {{"$imagepolicy": "team-{i % 7}:app-{i % 7}"}}' if marked else ""
+        directory = root / f"team-{i % 7}" / f"app-{i}"
+        directory.mkdir(parents=True)
+        (directory / "deployment.yaml").write_text(PLAIN.format(i=i, team=i % 7, marker=marker))
+
+
+def p50(action: Callable[[], object]) -> float:
+    samples = []
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        action()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def _minimal(old: str, new: str, marker: Marker, value: str) -> bool:
+    lines = old.split("\n")
+    start = sum(len(chunk) + 1 for chunk in lines[: marker.line - 1]) + marker.column - 1
+    quote = old[start]
+    token = f"{quote}{marker.current_value}{quote}" if quote in "'\"" else marker.current_value
+    if old[start : start + len(token)] != token:
+        return False
+    end_new = start + len(token) + len(new) - len(old)
+    if new[:start] != old[:start] or new[end_new:] != old[start + len(token) :]:
+        return False
+    return bool(yaml.safe_load(new[start:end_new]) == value)
+
+
+def fidelity() -> tuple[int, int]:
+    image = "registry.example.com:5000/team/new-app:9.9.9@sha256:" + "ab" * 32
+    reference = parse_image(image)
+    markers = find_markers(CORPUS)
+    good = 0
+    for marker in markers:
+        old = marker.path.read_bytes().decode("utf-8")
+        value = reference.value_for(marker.field)
+        new = set_image(old, [marker], image)
+        if value == marker.current_value or _minimal(old, new, marker, value):
+            good += 1
+    return good, len(markers)
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        build_tree(root)
+        found = find_markers(root)
+        print(f"tree: {FILES} files, {len(found)} markers")
+        print(f"find_markers (all):           p50 {p50(lambda: find_markers(root)) * 1000:8.1f} ms")
+        print(
+            "find_markers (one policy):    p50 "
+            f"{p50(lambda: find_markers(root, ref='team-3:app-3')) * 1000:8.1f} ms"
+        )
+        images = iter([f"ghcr.io/acme/app-3:9.{n}.0" for n in range(RUNS)])
+        edit = p50(lambda: revert_image_policy(root, "team-3:app-3", next(images)))
+        print(f"revert_image_policy (edit):   p50 {edit * 1000:8.1f} ms")
+        noop = p50(lambda: revert_image_policy(root, "team-3:app-3", f"ghcr.io/acme/app-3:9.{RUNS - 1}.0"))
+        print(f"revert_image_policy (no-op):  p50 {noop * 1000:8.1f} ms")
+    good, total = fidelity()
+    print(f"fidelity over corpus: {good}/{total} edits change only the target scalar ({good / total:.1%})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,241 @@
+"""The cached working clone behind a write-back: every git command the worker runs.
+
+Invariants:
+- Only the git CLI is used, through GitPython's ``Git.execute`` (never the index API,
+  which is slow, leaks processes and calls ``chdir``). Every call runs with ``-C <clone>``
+  and ``kill_after_timeout``: ``timeout_s`` for network commands (fetch, push), at least
+  :data:`LOCAL_TIMEOUT_FLOOR_S` for local ones.
+- The environment is set per call: prompts are off (``GIT_TERMINAL_PROMPT=0``), repository
+  discovery never climbs above the cache directory, and credentials arrive only through
+  the environment prepared by :class:`~controller.gitops.credentials.GitAuth`.
+- Callers hold :meth:`WorkingClone.locked` (an ``flock`` on ``<clone>.lock``) around any
+  sequence of commands; while it is held, lock files left in ``.git`` by a killed git are
+  stale and removed.
+- Every message leaving this module went through :meth:`WorkingClone.redact`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import shutil
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import git
+
+from controller.gitops.credentials import redact
+from controller.gitops.trailers import intent_grep_pattern, intent_ids
+
+__all__ = ["LOCAL_TIMEOUT_FLOOR_S", "WorkingClone", "WriteBackError"]
+
+LOCAL_TIMEOUT_FLOOR_S = 60.0
+"""Local git commands get ``max(timeout_s, LOCAL_TIMEOUT_FLOOR_S)``: big repositories are slow."""
+
+RETRIABLE_PUSH_MARKERS = (
+    "non-fast-forward",
+    "fetch first",
+    "stale info",
+    "incorrect old value",  # GitLab, when the branch moved during the push (Kargo#5286)
+    "cannot lock ref",
+    "failed to update ref",
+)
+_STALE_LOCKS = ("index.lock", "HEAD.lock", "packed-refs.lock", "config.lock", "shallow.lock")
+
+Config = Sequence[tuple[str, str]]
+
+
+class WriteBackError(Exception):
+    """A write-back failed. ``retriable`` says whether trying later may succeed."""
+
+    def __init__(self, message: str, *, retriable: bool = False, attempts: int = 0) -> None:
+        super().__init__(message)
+        self.retriable = retriable
+        self.attempts = attempts
+
+
+class WorkingClone:
+    """One branch of one remote, checked out in ``worktree``."""
+
+    def __init__(self, url: str, branch: str, worktree: Path, timeout_s: float) -> None:
+        self.url = url
+        self.branch = branch
+        self.worktree = worktree
+        self.timeout_s = timeout_s
+        self.tracking = f"refs/remotes/origin/{branch}"
+        self.env: dict[str, str] = {}
+        self.secrets: tuple[str, ...] = ()
+        self._git = git.Git(str(worktree))
+        self._validated = False
+
+    def redact(self, text: str) -> str:
+        return redact(text, self.secrets)
+
+    # -- running git --------------------------------------------------------------------
+
+    def run(self, *args: str, config: Config = ()) -> str:
+        """Run a local git command; raise a non-retriable :class:`WriteBackError` on failure."""
+        status, text = self.run_status(*args, config=config)
+        if status != 0:
+            raise WriteBackError(self.redact(f"git {args[0]} failed: {text}"))
+        return text
+
+    def run_status(self, *args: str, network: bool = False, config: Config = ()) -> tuple[int, str]:
+        """Run git; return (exit status, stdout + stderr). A timeout raises (retriable)."""
+        argv = ["git", "-C", str(self.worktree)]
+        for key, value in config:
+            argv += ["-c", f"{key}={value}"]
+        argv += args
+        timeout = self.timeout_s if network else max(self.timeout_s, LOCAL_TIMEOUT_FLOOR_S)
+        status, out, err = self._git.execute(
+            argv, with_extended_output=True, with_exceptions=False, kill_after_timeout=timeout, env=self.env
+        )
+        if err.startswith("Timeout") and "did not complete in" in err:
+            raise WriteBackError(
+                self.redact(f"git {args[0]} timed out after {timeout:g}s ({self.url})"), retriable=True
+            )
+        return status, "\n".join(part for part in (out, err) if part)
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Exclusive use of the clone across threads, event loops and processes."""
+        self.worktree.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.worktree.with_name(self.worktree.name + ".lock")
+        deadline = time.monotonic() + max(LOCAL_TIMEOUT_FLOOR_S, 4 * self.timeout_s)
+        with open(lock_path, "a+b") as handle:
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise WriteBackError(f"clone {self.worktree} stayed locked", retriable=True) from None
+                    time.sleep(0.05)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    # -- clone lifecycle ------------------------------------------------------------------
+
+    def ensure(self) -> None:
+        """Make ``worktree`` a usable clone: reuse a valid one, rebuild a broken one."""
+        git_dir = self.worktree / ".git"
+        if git_dir.is_dir() and (self._validated or self.run_status("rev-parse", "--git-dir")[0] == 0):
+            self._remove_stale_locks(git_dir)
+            if not self._validated:
+                self.run("remote", "set-url", "origin", self.url)
+                self._validated = True
+            return
+        shutil.rmtree(self.worktree, ignore_errors=True)
+        self.worktree.mkdir(parents=True)
+        self.run("init", "--quiet")
+        self.run("remote", "add", "origin", self.url)
+        no_hooks = git_dir / "gitcanary-no-hooks"
+        no_hooks.mkdir()
+        for key, value in (
+            ("core.autocrlf", "false"),
+            ("gc.autoDetach", "false"),
+            ("core.hooksPath", str(no_hooks)),
+        ):
+            self.run("config", key, value)
+        self._validated = True
+
+    @staticmethod
+    def _remove_stale_locks(git_dir: Path) -> None:
+        for name in _STALE_LOCKS:
+            (git_dir / name).unlink(missing_ok=True)
+        for lock in (git_dir / "refs").rglob("*.lock"):
+            lock.unlink(missing_ok=True)
+
+    def fetch(self) -> str:
+        """Fetch the branch into ``origin/<branch>``; return its SHA."""
+        refspec = f"+refs/heads/{self.branch}:{self.tracking}"
+        status, text = self.run_status("fetch", "--no-tags", "--quiet", "origin", refspec, network=True)
+        if status != 0:
+            missing = "couldn't find remote ref" in text
+            raise WriteBackError(self.redact(f"git fetch {self.url} failed: {text}"), retriable=not missing)
+        return self.run("rev-parse", self.tracking).strip()
+
+    def reset_to(self, commit: str) -> None:
+        """Worktree, index and local branch become exactly ``commit``; untracked files go."""
+        self.run("checkout", "--quiet", "--force", "-B", self.branch, commit)
+        self.run("clean", "-ffdxq")
+
+    # -- history --------------------------------------------------------------------------
+
+    def find_applied(self, ids: Sequence[str], revisions: str) -> dict[str, str]:
+        """Intent id -> SHA of the oldest commit in ``revisions`` whose trailers carry it."""
+        if not ids:
+            return {}
+        greps = [f"--grep={intent_grep_pattern(i)}" for i in ids]
+        log = self.run("log", "--fixed-strings", *greps, "--format=%H%x00%B%x1e", revisions)
+        wanted = set(ids)
+        found: dict[str, str] = {}
+        for record in log.split("\x1e"):
+            sha, sep, message = record.strip("\n").partition("\x00")
+            if sep:
+                # git log lists newest first: the last assignment is the oldest commit.
+                found.update({i: sha for i in intent_ids(message) if i in wanted})
+        return found
+
+    def changed_between(self, old: str, new: str) -> list[str]:
+        out = self.run("diff", "--name-only", "--no-renames", "-z", old, new)
+        return [name for name in out.split("\0") if name]
+
+    # -- edits ----------------------------------------------------------------------------
+
+    def stage(self, paths: Sequence[str]) -> set[str]:
+        """``git add`` the edited files; return those that really differ from HEAD."""
+        if not paths:
+            return set()
+        self.run("add", "--all", "--", *paths)
+        staged = self.run("diff", "--cached", "--name-only", "--no-renames", "-z")
+        return {name for name in staged.split("\0") if name}
+
+    def restore(self, kept: Mapping[str, bytes | None]) -> None:
+        """Back to HEAD, then rewrite ``kept`` (path -> content, None = deleted)."""
+        self.run("checkout-index", "--all", "--force")
+        self.run("clean", "-ffdxq")
+        for path, content in kept.items():
+            full = self.worktree / path
+            if content is None:
+                full.unlink(missing_ok=True)
+            else:
+                full.parent.mkdir(parents=True, exist_ok=True)
+                full.write_bytes(content)
+
+    def commit(self, message: str, config: Config, sign: bool) -> str:
+        message_file = self.worktree / ".git" / "GITCANARY_COMMIT_MSG"
+        message_file.write_text(message, encoding="utf-8")
+        args = ["commit", "--quiet", "--no-verify", "--cleanup=whitespace", f"--file={message_file}"]
+        self.run(*args, *(["--gpg-sign"] if sign else []), config=config)
+        return self.run("rev-parse", "HEAD").strip()
+
+    def replay_onto(self, tip: str, commit: str, message: str, config: Config, sign: bool) -> str | None:
+        """A new commit with parent ``tip`` and ``commit``'s changes (a 3-way merge of trees,
+        no worktree involved); None when they conflict."""
+        status, out = self.run_status("merge-tree", "--write-tree", "--no-messages", tip, commit)
+        tree = out.split("\n", 1)[0].strip()
+        if status != 0 or not tree:
+            return None
+        message_file = self.worktree / ".git" / "GITCANARY_COMMIT_MSG"
+        message_file.write_text(message, encoding="utf-8")
+        args = ["commit-tree", tree, "-p", tip, "-F", str(message_file), *(["-S"] if sign else [])]
+        return self.run(*args, config=config).strip()
+
+    def push(self, commit: str = "HEAD") -> str | None:
+        """Push ``commit`` to the branch. None when pushed; the message when the branch moved.
+
+        Any other rejection (hooks, permissions, protected branch) raises.
+        """
+        status, text = self.run_status(
+            "push", "--porcelain", "--no-verify", "origin", f"{commit}:refs/heads/{self.branch}", network=True
+        )
+        if status == 0:
+            return None
+        message = self.redact(text)
+        if any(marker in message.lower() for marker in RETRIABLE_PUSH_MARKERS):
+            return message
+        raise WriteBackError(f"git push to {self.url} {self.branch} failed: {message}")

@@ -1,0 +1,198 @@
+"""A small, typed, async Kubernetes access layer over httpx.
+
+Objects are plain dicts. Writes use server-side apply (field manager
+``gitcanary``) so every write is idempotent: applying the same object twice is
+a no-op, which is what crash-safe reconciliation needs. Resource plurals come
+from API discovery, cached per group/version. Every call has a timeout.
+
+Connection settings (server, CA, client certificate, token, exec plugins) are
+read by the official client's kubeconfig loader; the requests themselves go
+through one shared ``httpx.AsyncClient``, so the event loop never blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+from kubernetes import client, config
+
+FIELD_MANAGER = "gitcanary"
+DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+
+Obj = dict[str, Any]
+
+
+class KubeError(RuntimeError):
+    """An API call failed; ``status`` is the HTTP status (0 when none)."""
+
+    def __init__(self, message: str, status: int = 0, reason: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+def load_configuration(kubeconfig: str | None = None) -> client.Configuration:
+    cfg = client.Configuration()
+    if kubeconfig:
+        config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)  # type: ignore[no-untyped-call]
+        return cfg
+    try:
+        config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+    return cfg
+
+
+def _ssl_context(cfg: client.Configuration) -> ssl.SSLContext:
+    if not cfg.verify_ssl:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    else:
+        ctx = ssl.create_default_context(cafile=cfg.ssl_ca_cert)
+    if cfg.cert_file and cfg.key_file:
+        ctx.load_cert_chain(cfg.cert_file, cfg.key_file)
+    return ctx
+
+
+def _error_detail(resp: httpx.Response) -> tuple[str, str]:
+    """(message, reason) of a Kubernetes Status body, or the raw text of any other body."""
+    try:
+        detail = resp.json()
+    except ValueError:
+        return resp.text[:500], ""
+    if not isinstance(detail, dict):
+        return resp.text[:500], ""
+    return str(detail.get("message", resp.text[:500])), str(detail.get("reason", ""))
+
+
+def _base(api_version: str) -> str:
+    return "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+
+
+class Kube:
+    def __init__(self, cfg: client.Configuration, timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> None:
+        self.cfg = cfg
+        self.http = httpx.AsyncClient(
+            base_url=cfg.host,
+            verify=_ssl_context(cfg),
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+        )
+        self._plurals: dict[tuple[str, str], tuple[str, bool]] = {}
+        self._discovery_lock = asyncio.Lock()
+
+    @classmethod
+    def from_kubeconfig(cls, kubeconfig: str | None = None) -> Kube:
+        return cls(load_configuration(kubeconfig))
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    # -- transport ---------------------------------------------------------------------------
+    def _headers(self, content_type: str) -> dict[str, str]:
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        token = self.cfg.get_api_key_with_prefix("authorization")
+        if token:
+            headers["Authorization"] = token
+        return headers
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        body: object | None = None,
+        query: Mapping[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        try:
+            resp = await self.http.request(
+                method, path, params=dict(query or {}), json=body, headers=self._headers(content_type)
+            )
+        except httpx.HTTPError as exc:
+            raise KubeError(f"{method} {path}: {type(exc).__name__}: {exc}") from None
+        if resp.status_code >= 400:
+            message, reason = _error_detail(resp)
+            raise KubeError(f"{method} {path}: {message}", resp.status_code, reason)
+        return resp.json() if resp.content else None
+
+    async def resource(self, api_version: str, kind: str) -> tuple[str, bool]:
+        """(plural, namespaced) for a kind, from discovery."""
+        key = (api_version, kind)
+        if key in self._plurals:
+            return self._plurals[key]
+        async with self._discovery_lock:
+            if key not in self._plurals:
+                listing = await self._call("GET", _base(api_version))
+                for res in listing.get("resources", []):
+                    if "/" not in res["name"]:
+                        self._plurals[(api_version, res["kind"])] = (res["name"], bool(res["namespaced"]))
+        if key not in self._plurals:
+            raise KubeError(f"the API server does not serve {kind} in {api_version}", 404, "NotFound")
+        return self._plurals[key]
+
+    async def path(self, api_version: str, kind: str, namespace: str | None, name: str | None = None) -> str:
+        plural, namespaced = await self.resource(api_version, kind)
+        parts = [_base(api_version)]
+        if namespaced and namespace:
+            parts.append(f"namespaces/{namespace}")
+        parts.append(plural)
+        if name:
+            parts.append(name)
+        return "/".join(parts)
+
+    # -- verbs ------------------------------------------------------------------------------
+    async def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> Obj | None:
+        try:
+            obj: Obj = await self._call("GET", await self.path(api_version, kind, namespace, name))
+            return obj
+        except KubeError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def list(
+        self, api_version: str, kind: str, namespace: str | None, label_selector: str = ""
+    ) -> list[Obj]:
+        query = {"labelSelector": label_selector} if label_selector else None
+        result = await self._call("GET", await self.path(api_version, kind, namespace), query=query)
+        items: list[Obj] = result["items"]
+        return items
+
+    async def apply(self, obj: Obj, force: bool = True) -> Obj:
+        """Server-side apply; returns the live object."""
+        meta = obj["metadata"]
+        path = await self.path(obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"])
+        query = {"fieldManager": FIELD_MANAGER, "force": "true" if force else "false"}
+        live: Obj = await self._call(
+            "PATCH", path, body=obj, query=query, content_type="application/apply-patch+yaml"
+        )
+        return live
+
+    async def merge_patch(
+        self, api_version: str, kind: str, namespace: str | None, name: str, patch: Obj, subresource: str = ""
+    ) -> Obj:
+        path = await self.path(api_version, kind, namespace, name) + (
+            f"/{subresource}" if subresource else ""
+        )
+        live: Obj = await self._call("PATCH", path, body=patch, content_type="application/merge-patch+json")
+        return live
+
+    async def create(self, obj: Obj) -> Obj:
+        meta = obj["metadata"]
+        path = await self.path(obj["apiVersion"], obj["kind"], meta.get("namespace"))
+        created: Obj = await self._call("POST", path, body=obj)
+        return created
+
+    async def delete(self, api_version: str, kind: str, namespace: str | None, name: str) -> bool:
+        try:
+            await self._call("DELETE", await self.path(api_version, kind, namespace, name))
+        except KubeError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True

@@ -1,0 +1,177 @@
+"""Pure builders for the objects generated from a target workload.
+
+Invariants:
+- the primary's selector and pod labels equal the target's, with the selector
+  label's value suffixed ``-primary``; apex and primary Services select the
+  primary pods, the canary Service selects the target's pods;
+- generated objects carry ``kustomize.toolkit.fluxcd.io/reconcile: disabled``
+  and never inherit Flux's ownership labels, so Flux neither prunes nor fights them;
+- the revision is a sha256 over canonical JSON (sorted keys, no whitespace) of
+  the pod template plus the tracked config checksums: stable across controller
+  versions and processes.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from controller.workloads.configs import rename_config_refs
+
+Obj = dict[str, Any]
+
+SELECTOR_LABELS = ("app", "name", "app.kubernetes.io/name")
+FLUX_OWNER_PREFIXES = ("kustomize.toolkit.fluxcd.io/", "helm.toolkit.fluxcd.io/")
+FLUX_RECONCILE_DISABLED = {"kustomize.toolkit.fluxcd.io/reconcile": "disabled"}
+MANAGED_BY = {"app.kubernetes.io/managed-by": "gitcanary"}
+KUBECTL_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+class TargetError(ValueError):
+    """The target workload cannot be used as a canary target (the message says why)."""
+
+
+def revision(pod_template: Mapping[str, Any], tracked_configs: Mapping[str, str] | None = None) -> str:
+    payload = {"template": pod_template, "configs": dict(sorted((tracked_configs or {}).items()))}
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def selector_label(target: Obj) -> tuple[str, str]:
+    """The (label, value) that identifies the target's pods, as Flagger finds it."""
+    match = target.get("spec", {}).get("selector", {}).get("matchLabels", {}) or {}
+    for label in SELECTOR_LABELS:
+        if label in match:
+            return label, str(match[label])
+    raise TargetError(
+        f"{target['kind']} {target['metadata']['name']} selector must have one of the labels "
+        f"{', '.join(SELECTOR_LABELS)} in spec.selector.matchLabels"
+    )
+
+
+def _clean_labels(labels: Mapping[str, str] | None) -> dict[str, str]:
+    return {k: v for k, v in (labels or {}).items() if not k.startswith(FLUX_OWNER_PREFIXES)}
+
+
+def _clean_annotations(annotations: Mapping[str, str] | None) -> dict[str, str]:
+    kept = {
+        k: v
+        for k, v in (annotations or {}).items()
+        if not k.startswith(FLUX_OWNER_PREFIXES)
+        and k != KUBECTL_LAST_APPLIED
+        and not k.startswith("deployment.kubernetes.io/")
+    }
+    return {**kept, **FLUX_RECONCILE_DISABLED}
+
+
+def owner_reference(canary: Obj) -> Obj:
+    meta = canary["metadata"]
+    return {
+        "apiVersion": canary["apiVersion"],
+        "kind": canary["kind"],
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def primary_template(target: Obj, config_renames: Mapping[str, str]) -> Obj:
+    """The target's pod template with primary labels and config references renamed."""
+    label, value = selector_label(target)
+    template: Obj = copy.deepcopy(target["spec"]["template"])
+    meta = template.setdefault("metadata", {})
+    meta["labels"] = {**_clean_labels(meta.get("labels")), label: f"{value}-primary"}
+    template["spec"] = rename_config_refs(template.get("spec", {}), config_renames)
+    return template
+
+
+def primary_workload(
+    target: Obj, canary: Obj, replicas: int | None, config_renames: Mapping[str, str]
+) -> Obj:
+    label, value = selector_label(target)
+    name = target["metadata"]["name"]
+    spec = copy.deepcopy(target["spec"])
+    spec["selector"] = {"matchLabels": {label: f"{value}-primary"}}
+    spec["template"] = primary_template(target, config_renames)
+    if target["kind"] == "Deployment":
+        spec.pop("paused", None)
+        if replicas is None:
+            spec.pop("replicas", None)
+        else:
+            spec["replicas"] = replicas
+    return {
+        "apiVersion": target["apiVersion"],
+        "kind": target["kind"],
+        "metadata": {
+            "name": f"{name}-primary",
+            "namespace": target["metadata"]["namespace"],
+            "labels": {
+                **_clean_labels(target["metadata"].get("labels")),
+                label: f"{value}-primary",
+                **MANAGED_BY,
+            },
+            "annotations": _clean_annotations(target["metadata"].get("annotations")),
+            "ownerReferences": [owner_reference(canary)],
+        },
+        "spec": spec,
+    }
+
+
+def _ports(service_spec: Mapping[str, Any]) -> list[Obj]:
+    port = int(service_spec.get("port", 80))
+    target = service_spec.get("targetPort", port)
+    name = service_spec.get("portName", "http")
+    ports: list[Obj] = [{"name": name, "port": port, "targetPort": target, "protocol": "TCP"}]
+    return ports
+
+
+def services(canary: Obj, target: Obj) -> list[Obj]:
+    """The apex, -primary and -canary Services (ClusterIP), as Flagger generates them."""
+    label, value = selector_label(target)
+    spec = canary["spec"]
+    service_spec = spec.get("service", {}) or {}
+    name = service_spec.get("name") or target["metadata"]["name"]
+    namespace = canary["metadata"]["namespace"]
+    out = []
+    for suffix, selected, extra in (
+        ("", f"{value}-primary", service_spec.get("apex", {}) or {}),
+        ("-primary", f"{value}-primary", service_spec.get("primary", {}) or {}),
+        ("-canary", value, service_spec.get("canary", {}) or {}),
+    ):
+        out.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {
+                    "name": f"{name}{suffix}",
+                    "namespace": namespace,
+                    "labels": {**(extra.get("labels") or {}), label: f"{name}{suffix}", **MANAGED_BY},
+                    "annotations": {**(extra.get("annotations") or {}), **FLUX_RECONCILE_DISABLED},
+                    "ownerReferences": [owner_reference(canary)],
+                },
+                "spec": {"type": "ClusterIP", "selector": {label: selected}, "ports": _ports(service_spec)},
+            }
+        )
+    return out
+
+
+def primary_hpa(hpa: Obj, canary: Obj, primary_name: str) -> Obj:
+    """A copy of the target's HorizontalPodAutoscaler that scales the primary."""
+    spec = copy.deepcopy(hpa["spec"])
+    spec["scaleTargetRef"] = {**spec["scaleTargetRef"], "name": primary_name}
+    return {
+        "apiVersion": hpa["apiVersion"],
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {
+            "name": f"{hpa['metadata']['name']}-primary",
+            "namespace": hpa["metadata"]["namespace"],
+            "labels": {**_clean_labels(hpa["metadata"].get("labels")), **MANAGED_BY},
+            "annotations": dict(FLUX_RECONCILE_DISABLED),
+            "ownerReferences": [owner_reference(canary)],
+        },
+        "spec": spec,
+    }

@@ -1,0 +1,145 @@
+"""The primary/canary lifecycle of a Deployment or DaemonSet target, against the API.
+
+Every method is idempotent (server-side apply of fully built objects, or a
+merge patch of one field), so a controller killed between any two calls resumes
+correctly by calling them again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controller.kube import Kube
+from controller.workloads import configs, primary
+from controller.workloads.readiness import Readiness, readiness
+
+Obj = dict[str, Any]
+
+SUPPORTED_KINDS = {"Deployment": "apps/v1", "DaemonSet": "apps/v1"}
+SCALE_TO_ZERO_SELECTOR = "gitcanary.io/scale-to-zero"
+
+
+class TargetWorkload:
+    def __init__(self, kube: Kube, canary: Obj) -> None:
+        self.kube = kube
+        self.canary = canary
+        ref = canary["spec"]["targetRef"]
+        self.kind: str = ref.get("kind", "Deployment")
+        if self.kind not in SUPPORTED_KINDS:
+            raise primary.TargetError(
+                f"targetRef.kind {self.kind} is not supported (use Deployment or DaemonSet)"
+            )
+        self.api_version = ref.get("apiVersion") or SUPPORTED_KINDS[self.kind]
+        self.name: str = ref["name"]
+        self.namespace: str = canary["metadata"]["namespace"]
+        self.primary_name = f"{self.name}-primary"
+
+    async def fetch(self) -> Obj:
+        target = await self.kube.get(self.api_version, self.kind, self.namespace, self.name)
+        if target is None:
+            raise primary.TargetError(f"{self.kind.lower()} {self.name}.{self.namespace} not found")
+        return target
+
+    async def fetch_primary(self) -> Obj | None:
+        return await self.kube.get(self.api_version, self.kind, self.namespace, self.primary_name)
+
+    async def tracked_configs(self, target: Obj) -> dict[str, str]:
+        tracked: dict[str, str] = {}
+        for ref in sorted(configs.referenced_configs(target["spec"]["template"].get("spec", {}))):
+            kind, name = ref.split("/", 1)
+            obj = await self.kube.get(
+                "v1", "ConfigMap" if kind == "configmap" else "Secret", self.namespace, name
+            )
+            if obj is not None and configs.is_tracked(obj):
+                tracked[ref] = configs.checksum(obj)
+        return tracked
+
+    async def revision(self) -> tuple[str, dict[str, str]]:
+        target = await self.fetch()
+        tracked = await self.tracked_configs(target)
+        return primary.revision(target["spec"]["template"], tracked), tracked
+
+    async def _copy_configs(self, tracked: dict[str, str]) -> None:
+        owner = primary.owner_reference(self.canary)
+        for ref in tracked:
+            kind, name = ref.split("/", 1)
+            obj = await self.kube.get(
+                "v1", "ConfigMap" if kind == "configmap" else "Secret", self.namespace, name
+            )
+            if obj is not None:
+                await self.kube.apply(configs.primary_copy(obj, owner))
+
+    async def _hpa(self) -> Obj | None:
+        ref = self.canary["spec"].get("autoscalerRef") or {}
+        if ref.get("kind") != "HorizontalPodAutoscaler":
+            return None
+        return await self.kube.get(
+            ref.get("apiVersion", "autoscaling/v2"), "HorizontalPodAutoscaler", self.namespace, ref["name"]
+        )
+
+    async def initialize_primary(self) -> None:
+        """Create the primary (if absent), the Services and the primary HPA."""
+        target = await self.fetch()
+        hpa = await self._hpa()
+        if await self.fetch_primary() is None:
+            tracked = await self.tracked_configs(target)
+            await self._copy_configs(tracked)
+            replicas = None if hpa else int(target["spec"].get("replicas", 1) or 1)
+            await self.kube.apply(
+                primary.primary_workload(target, self.canary, replicas, configs.renames(tracked))
+            )
+        for service in primary.services(self.canary, target):
+            await self.kube.apply(service)
+        if hpa is not None:
+            await self.kube.apply(primary.primary_hpa(hpa, self.canary, self.primary_name))
+
+    async def promote(self) -> None:
+        """Copy the target's template (and tracked configs) to the primary."""
+        target = await self.fetch()
+        tracked = await self.tracked_configs(target)
+        await self._copy_configs(tracked)
+        live = await self.fetch_primary()
+        replicas: int | None = None
+        if live is not None and self.kind == "Deployment" and await self._hpa() is None:
+            replicas = int(live["spec"].get("replicas", 1) or 1)
+        await self.kube.apply(
+            primary.primary_workload(target, self.canary, replicas, configs.renames(tracked))
+        )
+
+    async def scale_canary(self, to_zero: bool) -> None:
+        patch: Obj
+        if self.kind == "DaemonSet":
+            selector = {SCALE_TO_ZERO_SELECTOR: "true" if to_zero else None}
+            patch = {"spec": {"template": {"spec": {"nodeSelector": selector}}}}
+        else:
+            replicas = 0
+            if not to_zero:
+                hpa = await self._hpa()
+                live = await self.fetch_primary()
+                if hpa is not None:
+                    replicas = int(hpa["spec"].get("minReplicas", 1) or 1)
+                elif live is not None:
+                    replicas = int(live["spec"].get("replicas", 1) or 1)
+                else:
+                    replicas = 1
+            patch = {"spec": {"replicas": replicas}}
+        await self.kube.merge_patch(self.api_version, self.kind, self.namespace, self.name, patch)
+
+    async def readiness(self, which: str, threshold_percent: int = 100) -> Readiness:
+        if which == "primary":
+            obj = await self.fetch_primary()
+            if obj is None:
+                return Readiness(False, f"{self.kind.lower()} {self.primary_name}.{self.namespace} not found")
+            return readiness(obj, threshold_percent)
+        return readiness(await self.fetch(), threshold_percent, canary=True)
+
+    async def restore_target(self) -> None:
+        """revertOnDeletion: give the target its replicas back before the primary goes away."""
+        live = await self.fetch_primary()
+        replicas = int(live["spec"].get("replicas", 1) or 1) if live else 1
+        if self.kind == "DaemonSet":
+            await self.scale_canary(to_zero=False)
+        else:
+            await self.kube.merge_patch(
+                self.api_version, self.kind, self.namespace, self.name, {"spec": {"replicas": replicas}}
+            )

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import pytest
+
+from controller.metrics.errors import UnknownProvider
+from controller.metrics.providers import (
+    SUPPORTED_PROVIDERS,
+    DatadogProvider,
+    GraphiteProvider,
+    MetricProvider,
+    PrometheusProvider,
+    ProviderConfig,
+    provider_for,
+)
+
+
+def test_registry_builds_each_supported_provider() -> None:
+    prom = provider_for(ProviderConfig(type="prometheus", address="http://prom:9090"))
+    graphite = provider_for(ProviderConfig(type="graphite", address="http://graphite"))
+    datadog = provider_for(
+        ProviderConfig(type="datadog"),
+        {"datadog_api_key": "a", "datadog_application_key": "b"},
+        interval="30s",
+    )
+    assert isinstance(prom, PrometheusProvider)
+    assert isinstance(graphite, GraphiteProvider)
+    assert isinstance(datadog, DatadogProvider)
+    for provider in (prom, graphite, datadog):
+        assert isinstance(provider, MetricProvider)
+    assert set(SUPPORTED_PROVIDERS) == {"prometheus", "datadog", "graphite"}
+
+
+@pytest.mark.parametrize("kind", ["cloudwatch", "newrelic", "splunk", "nope"])
+def test_unknown_provider_names_the_supported_ones(kind: str) -> None:
+    with pytest.raises(
+        UnknownProvider, match=f"'{kind}' is not supported; supported types: datadog, graphite"
+    ):
+        provider_for(ProviderConfig(type=kind, address="http://x"))
