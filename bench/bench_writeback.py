@@ -25,8 +25,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from controller.gitops.intents import Intent, make_intent
 from controller.gitops.repo import WriteBackRepo
 from controller.gitops.trailers import intent_ids

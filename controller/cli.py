@@ -15,6 +15,60 @@ def main() -> None:
     """gitcanary: progressive delivery for Flux, with every outcome written back to Git."""
 
 
+@main.command()
+@click.option(
+    "--kubeconfig", type=click.Path(exists=True), default=None, help="Default: in-cluster, then $KUBECONFIG."
+)
+@click.option("--namespace", "namespaces", multiple=True, help="Watch only these namespaces (default: all).")
+@click.option(
+    "--metrics-server",
+    envvar="GITCANARY_METRICS_SERVER",
+    default=None,
+    help="Prometheus URL for built-in metrics and inline queries.",
+)
+@click.option(
+    "--mesh-provider",
+    envvar="GITCANARY_MESH_PROVIDER",
+    default=None,
+    help="Default router when a Canary sets no spec.provider (default: kubernetes).",
+)
+@click.option("--health", default="http://0.0.0.0:8080/healthz", show_default=True, help="Liveness endpoint.")
+@click.option("--verbose", is_flag=True)
+def run(
+    kubeconfig: str | None,
+    namespaces: tuple[str, ...],
+    metrics_server: str | None,
+    mesh_provider: str | None,
+    health: str,
+    verbose: bool,
+) -> None:
+    """Run the controller."""
+    import asyncio
+    import logging
+    import os
+
+    import kopf
+
+    import controller.operator  # noqa: F401 - registers the handlers
+
+    if kubeconfig:
+        os.environ["KUBECONFIG"] = kubeconfig
+    if metrics_server:
+        os.environ["GITCANARY_METRICS_SERVER"] = metrics_server
+    if mesh_provider:
+        os.environ["GITCANARY_MESH_PROVIDER"] = mesh_provider
+    kopf.configure(verbose=verbose)
+    logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    asyncio.run(
+        kopf.operator(
+            clusterwide=not namespaces,
+            namespaces=list(namespaces),
+            standalone=True,
+            liveness_endpoint=health,
+        )
+    )
+
+
 @main.group()
 def sandbox() -> None:
     """A local environment: control plane, fake nodes, Prometheus and git remotes."""

@@ -157,6 +157,8 @@ properties:
     type: string
   haltNotifiedAt:
     type: number
+  lastAnalysisAt:
+    type: number
   revision:
     description: The target revision (pod template and tracked configs) last observed.
     type: string

@@ -124,6 +124,9 @@ class CanaryState:
     - `last_failure`: the latest failed check or rollback cause, used for write-back summaries.
     - `halt_notified_at`: when a readiness halt was last announced, so that fast polling does
       not flood events (at most one per analysis interval).
+    - `last_analysis_at`: when the checks and the strategy step last ran. Ticks may come more
+      often than the interval (watch events wake the loop); the analysis step runs at most once
+      per interval.
     """
 
     phase: Phase = Phase.INITIALIZING
@@ -139,6 +142,7 @@ class CanaryState:
     mirrored: bool = False
     last_failure: str = ""
     halt_notified_at: float | None = None
+    last_analysis_at: float | None = None
 
     def with_phase(self, phase: Phase, now: float) -> CanaryState:
         """A copy in `phase`; `last_transition_time` moves only when the phase changes."""

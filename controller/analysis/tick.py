@@ -28,6 +28,7 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Generator
+from dataclasses import replace
 from typing import TypeAlias
 
 from controller.analysis.checks import (
@@ -86,6 +87,10 @@ def analyse(ctx: TickContext, state: CanaryState) -> PhaseStep:
         return outcome
     if ctx.spec.skip_analysis:
         return (yield from promote_without_analysis(ctx, outcome))
+    elapsed = ctx.now - outcome.last_analysis_at if outcome.last_analysis_at is not None else None
+    if elapsed is not None and 0 <= elapsed < ctx.spec.interval_seconds:
+        return Decision(outcome, ctx.spec.interval_seconds - elapsed)
+    outcome = replace(outcome, last_analysis_at=ctx.now)
     for guard in _GUARDS:
         outcome = yield from guard(ctx, outcome)
         if isinstance(outcome, Decision):

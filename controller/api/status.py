@@ -56,6 +56,7 @@ class EngineStatus(ApiModel):
     mirrored: bool | None = None
     last_failure: str | None = None
     halt_notified_at: float | None = None
+    last_analysis_at: float | None = None
     revision: str | None = None
 
 

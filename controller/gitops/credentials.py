@@ -134,8 +134,9 @@ class GitAuth:
                 raise CredentialsError("SSH credentials need 'known_hosts' (host keys are always checked)")
             if "ENCRYPTED" in identity:  # PEM "Proc-Type: 4,ENCRYPTED" / "BEGIN ENCRYPTED PRIVATE KEY"
                 raise CredentialsError("passphrase-protected SSH identities are not supported")
-            self._material = _Material("ssh", identity=identity, known_hosts=known_hosts,
-                                       identity_pub=identity_pub)  # fmt: skip
+            self._material = _Material(
+                "ssh", identity=identity, known_hosts=known_hosts, identity_pub=identity_pub
+            )
         elif bearer_token:
             self._material = _Material("bearer", bearer_token=bearer_token.strip())
         elif username and password:
@@ -160,8 +161,12 @@ class GitAuth:
                 raise CredentialsError("SSH repository URL but the secret has no 'identity'")
             if values.get("password"):
                 raise CredentialsError("passphrase-protected SSH identities are not supported")
-            return cls(identity=values["identity"], known_hosts=values.get("known_hosts", ""),
-                       identity_pub=values.get("identity.pub", ""), tmp_root=tmp_root)  # fmt: skip
+            return cls(
+                identity=values["identity"],
+                known_hosts=values.get("known_hosts", ""),
+                identity_pub=values.get("identity.pub", ""),
+                tmp_root=tmp_root,
+            )
         if values.get("bearerToken"):
             return cls(bearer_token=values["bearerToken"], tmp_root=tmp_root)
         if values.get("username") and values.get("password"):

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from controller.gitops.clone import Config, WorkingClone, WriteBackError
-from controller.gitops.credentials import CommitSigning, GitAuth, SigningKey
+from controller.gitops.credentials import CommitSigning, CredentialsError, GitAuth, SigningKey
 from controller.gitops.intents import Intent
 from controller.gitops.trailers import build_message
 
@@ -214,7 +214,10 @@ class WriteBackRepo:
         if signing is None:
             config = (*config, ("commit.gpgsign", "false"))
         else:
-            session = stack.enter_context(CommitSigning.prepare(signing))
+            try:
+                session = stack.enter_context(CommitSigning.prepare(signing))
+            except CredentialsError as exc:
+                raise WriteBackError(f"commit signing key unusable: {exc}") from exc
             env.update(session.env)
             secrets.extend(session.secrets)
             config = (*config, ("commit.gpgsign", "true"), *session.config)

@@ -130,6 +130,10 @@ def start_controller_manager(
             f"--cluster-signing-key-file={pki.ca_key}",
             "--use-service-account-credentials=true",
             "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller",
+            # The node lifecycle controller removes the not-ready taint from fresh Nodes, but with
+            # the default 50s grace it also marks healthy pods NotReady whenever KWOK's heartbeat
+            # lags on a busy machine. Fake nodes never fail, so the grace period is a day.
+            "--node-monitor-grace-period=24h",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--concurrent-deployment-syncs=20",
             "--concurrent-replicaset-syncs=20",
@@ -182,6 +186,7 @@ def start_kwok(
             "--manage-all-nodes=false",
             f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
             "--node-ip=10.244.0.1",
+            "--node-lease-duration-seconds=40",
             "--cidr=10.244.0.0/16",
             f"--server-address=127.0.0.1:{ports.kwok}",
         ],

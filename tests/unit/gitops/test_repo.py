@@ -16,7 +16,7 @@ import pytest
 
 from controller.gitops.credentials import GitAuth, SigningKey
 from controller.gitops.intents import Intent, make_intent
-from controller.gitops.repo import WriteBackError, WriteBackRepo, clone_dir_for
+from controller.gitops.repo import WriteBackError, WriteBackRepo, WriteBackResult, clone_dir_for
 from controller.gitops.trailers import parse_trailers
 
 OLD = "ghcr.io/stefanprodan/podinfo:6.0.2"
@@ -202,6 +202,11 @@ async def test_concurrent_push_elsewhere_replays_the_batch_commit(tmp_path: Path
     assert remote_file(tmp_path, remote, "human.txt") == "human\n"
     assert NEW in remote_file(tmp_path, remote, "apps/podinfo/deployment.yaml")
     assert remote_log(tmp_path, remote).count(f"Gitcanary-Intent: {intent.id}") == 1
+    replayed = git(
+        tmp_path, "--git-dir", remote.removeprefix("file://"), "log", "-1", "--format=%an <%ae>%n%B"
+    )
+    assert replayed.startswith("gitcanary <bot@example.com>\n")
+    assert [b.intent for b in parse_trailers(replayed)] == [intent.id]
 
 
 async def test_concurrent_push_in_the_intent_path_re_applies(tmp_path: Path, remote: str) -> None:
@@ -228,7 +233,7 @@ async def test_another_controller_applying_the_same_intent_is_not_duplicated(
     intent = intent_for(remote)
     # A distinct author keeps the rival's commit from being byte-identical to ours.
     rival = WriteBackRepo(remote, "main", tmp_path / "rival-cache", author=("rival", "rival@example.com"))
-    rival_results = []
+    rival_results: list[WriteBackResult] = []
 
     def apply_while_rival_wins(worktree: Path, i: Intent) -> list[Path]:
         if not rival_results:  # runs in a worker thread: a fresh event loop is allowed here
@@ -301,6 +306,22 @@ async def test_hook_rejection_is_not_retried(tmp_path: Path, remote: str) -> Non
     with pytest.raises(WriteBackError, match="branch is protected") as caught:
         await worker(tmp_path, remote).apply_intents([intent_for(remote)], count)
     assert not caught.value.retriable and caught.value.attempts == 1 and len(calls) == 1
+
+
+async def test_gitlab_incorrect_old_value_rejection_is_retried(tmp_path: Path, remote: str) -> None:
+    bare = Path(remote.removeprefix("file://"))
+    once = tmp_path / "rejected-once"
+    hook = bare / "hooks" / "pre-receive"
+    hook.write_text(
+        f"#!/bin/sh\nif [ ! -e {once} ]; then touch {once}\n"
+        "echo 'GitLab: failed to update ref: incorrect old value provided' >&2; exit 1; fi\n"
+    )
+    hook.chmod(0o755)
+    intent = intent_for(remote)
+    result = await worker(tmp_path, remote).apply_intents([intent], replace_image)
+    assert once.exists() and result.attempts == 2
+    assert result.commit == remote_head(tmp_path, remote)
+    assert remote_log(tmp_path, remote).count(f"Gitcanary-Intent: {intent.id}") == 1
 
 
 async def test_missing_branch_is_a_non_retriable_error(tmp_path: Path, remote: str) -> None:

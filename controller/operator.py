@@ -1,0 +1,141 @@
+"""kopf handlers: translate cluster events into reconcile calls, nothing else.
+
+- One daemon per Canary runs the analysis loop: a tick, then sleep until the
+  engine's requeue time or until something wakes it.
+- Watches on Deployments, DaemonSets, ConfigMaps and Secrets wake the Canaries
+  that target or reference them at once (reaction time is a watch event, not
+  a polling interval). A spec change of the Canary itself wakes it too.
+- Every tick starts from a fresh GET of the Canary, so a tick never decides on
+  a stale status. There are no other locks: one daemon owns one Canary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+
+from controller.kube import Kube
+from controller.reconcile.runner import CANARY_API, ReconcileSettings, reconcile_canary
+from controller.routers import router_for
+from controller.workloads.target import TargetWorkload
+
+log = logging.getLogger(__name__)
+
+GROUP, VERSION, PLURAL = "gitcanary.io", "v1beta1", "canaries"
+
+
+@dataclass
+class Wakeups:
+    """One asyncio.Event per Canary (``namespace/name``)."""
+
+    events: dict[str, asyncio.Event] = field(default_factory=dict)
+
+    def event(self, key: str) -> asyncio.Event:
+        return self.events.setdefault(key, asyncio.Event())
+
+    def wake(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            if key in self.events:
+                self.events[key].set()
+
+
+WAKEUPS = Wakeups()
+
+
+def _settings_from_env() -> ReconcileSettings:
+    return ReconcileSettings(
+        metrics_server=os.environ.get("GITCANARY_METRICS_SERVER", ReconcileSettings.metrics_server),
+        default_provider=os.environ.get("GITCANARY_MESH_PROVIDER", ReconcileSettings.default_provider),
+    )
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="gitcanary.io")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="gitcanary.io")
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 300
+    settings.networking.request_timeout = 30
+    memo.kube = Kube.from_kubeconfig(os.environ.get("KUBECONFIG") or None)
+    memo.settings = _settings_from_env()
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """In-cluster service account first, then the kubeconfig ($KUBECONFIG or ~/.kube/config)."""
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
+@kopf.on.cleanup()
+async def close(memo: kopf.Memo, **_: Any) -> None:
+    await memo.kube.close()
+
+
+@kopf.index(GROUP, VERSION, PLURAL)
+def canaries_by_target(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[tuple[str, str], str]:
+    target = (spec.get("targetRef") or {}).get("name", "")
+    return {(namespace, target): f"{namespace}/{name}"}
+
+
+@kopf.index(GROUP, VERSION, PLURAL)
+def canaries_by_namespace(namespace: str, name: str, **_: Any) -> dict[str, str]:
+    return {namespace: f"{namespace}/{name}"}
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
+async def analyse(namespace: str, name: str, stopped: kopf.DaemonStopped, memo: kopf.Memo, **_: Any) -> None:
+    key = f"{namespace}/{name}"
+    wake = WAKEUPS.event(key)
+    kube: Kube = memo.kube
+    while not stopped:
+        wake.clear()
+        raw = await kube.get(CANARY_API, "Canary", namespace, name)
+        if raw is None or raw["metadata"].get("deletionTimestamp"):
+            return
+        try:
+            delay = await reconcile_canary(kube, raw, memo.settings)
+        except Exception:  # the loop must survive anything; the next tick retries
+            log.exception("%s: reconcile failed", key)
+            delay = 10.0
+        try:
+            await asyncio.wait_for(wake.wait(), timeout=max(delay, 0.05))
+        except TimeoutError:
+            continue
+    WAKEUPS.events.pop(key, None)
+
+
+@kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
+def spec_changed(namespace: str, name: str, **_: Any) -> None:
+    WAKEUPS.wake([f"{namespace}/{name}"])
+
+
+@kopf.on.event("apps", "v1", "deployments")
+@kopf.on.event("apps", "v1", "daemonsets")
+def workload_changed(namespace: str, name: str, canaries_by_target: kopf.Index[Any, str], **_: Any) -> None:
+    base = name.removesuffix("-primary")
+    WAKEUPS.wake(canaries_by_target.get((namespace, base), []))
+
+
+@kopf.on.event("", "v1", "configmaps")
+@kopf.on.event("", "v1", "secrets")
+def config_changed(
+    namespace: str, type: str | None, canaries_by_namespace: kopf.Index[Any, str], **_: Any
+) -> None:
+    if type == "MODIFIED":
+        WAKEUPS.wake(canaries_by_namespace.get(namespace, []))
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL, when=lambda spec, **_: bool(spec.get("revertOnDeletion")))
+async def revert_on_deletion(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Give traffic and replicas back to the target before the generated objects are collected."""
+    raw = dict(body)
+    kube: Kube = memo.kube
+    workload = TargetWorkload(kube, raw)
+    await workload.restore_target()
+    await router_for(kube, raw).finalize()

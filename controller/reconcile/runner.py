@@ -1,0 +1,135 @@
+"""One reconcile of one Canary: validate, observe the revision, run one engine tick, persist status.
+
+Failure policy (never a crash loop):
+- an invalid spec sets the ``Valid`` condition to False with every problem listed, records a
+  Warning Event once per distinct message, and waits for the spec to change;
+- a missing target, template or provider, or an API error during the tick, keeps the old state
+  (the tick's status is not persisted), records a Warning Event and retries with backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from controller.analysis import drive_async, tick
+from controller.api import Canary, validate_canary
+from controller.events import record_event
+from controller.kube import Kube, KubeError
+from controller.reconcile import spec_mapping
+from controller.reconcile.status import intents_for, rfc3339, state_from_status, status_patch
+from controller.reconcile.world import CanaryWorld, load_templates
+from controller.routers import RouterError, router_for
+from controller.workloads.primary import TargetError
+from controller.workloads.target import TargetWorkload
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+
+CANARY_API = "gitcanary.io/v1beta1"
+VALID = "Valid"
+INVALID_RETRY_S = 300.0
+ERROR_RETRY_S = 10.0
+
+
+@dataclass(frozen=True)
+class ReconcileSettings:
+    metrics_server: str = "http://prometheus.istio-system:9090"
+    default_provider: str = "kubernetes"
+
+
+def _valid_condition(ok: bool, message: str, old: list[Obj], now: float) -> list[Obj]:
+    previous = next((c for c in old if c.get("type") == VALID), None)
+    status = "True" if ok else "False"
+    stamp = rfc3339(now)
+    moved = previous is None or previous.get("status") != status
+    new = {
+        "type": VALID,
+        "status": status,
+        "reason": "Valid" if ok else "InvalidSpec",
+        "message": message,
+        "lastUpdateTime": stamp,
+        "lastTransitionTime": stamp
+        if moved or previous is None
+        else previous.get("lastTransitionTime", stamp),
+    }
+    return [*[c for c in old if c.get("type") != VALID], new]
+
+
+async def _patch_status(kube: Kube, raw: Obj, patch: Obj) -> None:
+    meta = raw["metadata"]
+    await kube.merge_patch(CANARY_API, "Canary", meta["namespace"], meta["name"], {"status": patch}, "status")
+
+
+async def _report_problem(kube: Kube, raw: Obj, reason: str, message: str, now: float) -> None:
+    status = raw.get("status") or {}
+    old = status.get("conditions") or []
+    previous = next((c for c in old if c.get("type") == VALID), None)
+    if previous is None or previous.get("message") != message:
+        await record_event(kube, raw, "Warning", reason, message)
+    await _patch_status(kube, raw, {"conditions": _valid_condition(False, message, old, now)})
+
+
+def _first_image(workload: Obj | None) -> str:
+    if not workload:
+        return ""
+    containers = workload["spec"]["template"]["spec"].get("containers") or []
+    return str(containers[0].get("image", "")) if containers else ""
+
+
+async def reconcile_canary(
+    kube: Kube, raw: Obj, settings: ReconcileSettings, now: float | None = None
+) -> float:
+    """Run one tick; return the seconds until the next one."""
+    now = time.time() if now is None else now
+    problems = validate_canary(raw)
+    if problems:
+        await _report_problem(kube, raw, "InvalidSpec", "invalid Canary: " + "; ".join(problems), now)
+        return INVALID_RETRY_S
+    canary = Canary.from_k8s(raw)
+    try:
+        workload = TargetWorkload(kube, raw)
+        revision, tracked = await workload.revision()
+        router = router_for(kube, raw)
+        templates = await load_templates(kube, canary)
+        world = CanaryWorld(
+            kube=kube,
+            canary=canary,
+            raw=raw,
+            workload=workload,
+            router=router,
+            revision=revision,
+            metrics_server=canary.spec.metrics_server or settings.metrics_server,
+            default_provider=settings.default_provider,
+            checks=spec_mapping.metric_checks(canary, templates),
+            hooks=spec_mapping.webhooks(canary),
+            phase=(raw.get("status") or {}).get("phase") or "Initializing",
+        )
+        spec = spec_mapping.analysis_spec(canary, settings.default_provider)
+        state = state_from_status(raw.get("status"))
+        decision = await drive_async(tick(spec, state, now, revision), world.handle)
+    except (TargetError, RouterError, LookupError, ValueError) as exc:
+        await _report_problem(kube, raw, "ReconcileFailed", str(exc), now)
+        return ERROR_RETRY_S
+    except KubeError as exc:
+        log.warning("%s: kubernetes API error, retrying: %s", canary.key, exc)
+        await record_event(kube, raw, "Warning", "ReconcileFailed", str(exc))
+        return ERROR_RETRY_S
+    intents = []
+    if world.write_backs:
+        target, primary = await workload.fetch(), await workload.fetch_primary()
+        intents = intents_for(canary.key, world.write_backs, _first_image(target), _first_image(primary), now)
+    patch = status_patch(
+        decision.state,
+        kind=canary.spec.target_ref.kind,
+        old_status=raw.get("status"),
+        revision=revision,
+        tracked=tracked,
+        new_intents=intents,
+        now=now,
+    )
+    patch["conditions"] = _valid_condition(True, "Canary spec is valid", patch["conditions"], now)
+    await _patch_status(kube, raw, patch)
+    return decision.requeue_after

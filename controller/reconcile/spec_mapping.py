@@ -1,0 +1,109 @@
+"""Map the Canary API model onto the plain inputs of the engine, the metric checks and the hooks.
+
+Pure functions: they read a parsed ``Canary`` (and already-fetched MetricTemplates)
+and return dataclasses. Flagger's runtime defaults live on the API model
+(``interval_seconds()``, ``effective_threshold()`` ...); nothing is defaulted twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from controller.analysis import AnalysisSpec, HookType, Strategy
+from controller.api import Canary, strategy_of
+from controller.api.duration import parse_duration
+from controller.hooks import HOOK_TYPES, WebhookSpec
+from controller.metrics.checks import MetricCheck, TemplateSpec
+
+DEFAULT_WEBHOOK_TIMEOUT_S = 10.0
+
+_STRATEGIES = {
+    "canary": Strategy.CANARY,
+    "ab-testing": Strategy.AB_TESTING,
+    "blue-green": Strategy.BLUE_GREEN,
+}
+
+
+def provider_name(canary: Canary, default: str = "kubernetes") -> str:
+    return str(canary.spec.provider or default)
+
+
+def hook_type(raw: str | None) -> HookType:
+    return HookType(raw or "rollout")
+
+
+def analysis_spec(canary: Canary, default_provider: str = "kubernetes") -> AnalysisSpec:
+    spec, analysis = canary.spec, canary.spec.analysis
+    return AnalysisSpec(
+        name=canary.metadata.name or "",
+        namespace=canary.metadata.namespace or "",
+        strategy=_STRATEGIES[strategy_of(analysis)],
+        interval_seconds=analysis.interval_seconds(),
+        threshold=analysis.effective_threshold(),
+        max_weight=analysis.max_weight or 0,
+        step_weight=analysis.step_weight or 0,
+        step_weights=tuple(analysis.step_weights or ()),
+        step_weight_promotion=analysis.step_weight_promotion or 0,
+        iterations=analysis.iterations or 0,
+        mirror=analysis.mirror,
+        mirror_weight=analysis.mirror_weight or 0,
+        progress_deadline_seconds=float(spec.effective_progress_deadline_seconds()),
+        skip_analysis=spec.skip_analysis,
+        suspend=spec.suspend,
+        provider=provider_name(canary, default_provider),
+        has_webhooks_of=frozenset(hook_type(w.type) for w in analysis.webhooks),
+        target_name=spec.target_ref.name,
+        target_kind=spec.target_ref.kind,
+    )
+
+
+def webhooks(canary: Canary) -> list[WebhookSpec]:
+    out = []
+    for hook in canary.spec.analysis.webhooks:
+        kind = next((t for t in HOOK_TYPES if t == (hook.type or "rollout")), None)
+        if kind is None:
+            raise ValueError(f"webhook {hook.name}: unknown type {hook.type!r}")
+        out.append(
+            WebhookSpec(
+                name=hook.name,
+                url=hook.url,
+                type=kind,
+                timeout=parse_duration(hook.timeout) if hook.timeout else DEFAULT_WEBHOOK_TIMEOUT_S,
+                metadata=dict(hook.metadata),
+                retries=hook.retries or 0,
+                mute_alert=hook.mute_alert,
+                disable_tls=hook.disable_tls,
+            )
+        )
+    return out
+
+
+def metric_checks(canary: Canary, templates: Mapping[tuple[str, str], TemplateSpec]) -> list[MetricCheck]:
+    """One check per ``spec.analysis.metrics`` entry; ``templates`` is keyed (namespace, name)."""
+    checks = []
+    namespace = canary.metadata.namespace or ""
+    for metric in canary.spec.analysis.metrics:
+        lo = metric.threshold_range.min if metric.threshold_range else None
+        hi = metric.threshold_range.max if metric.threshold_range else None
+        if metric.threshold is not None and lo is None and hi is None:
+            # Flagger's deprecated `threshold`: a minimum for success rate, a maximum otherwise.
+            if metric.name == "request-success-rate":
+                lo = metric.threshold
+            else:
+                hi = metric.threshold
+        template = None
+        if metric.template_ref is not None:
+            key = (metric.template_ref.namespace or namespace, metric.template_ref.name)
+            template = templates[key]
+        checks.append(
+            MetricCheck(
+                name=metric.name,
+                interval=metric.effective_interval(),
+                query=metric.query,
+                template=template,
+                threshold_min=lo,
+                threshold_max=hi,
+                template_variables=dict(metric.template_variables),
+            )
+        )
+    return checks

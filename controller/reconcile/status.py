@@ -1,0 +1,168 @@
+"""The Canary status <-> engine state mapping, conditions, and write-back intents.
+
+The status is the only state. Flagger's fields carry the engine's main state;
+``status.engine`` carries the rest. Intents produced by a tick are merged into
+``status.gitops.pending`` in the same patch as the state that decided them, so
+a crash either persists both or neither, and the intent id is deterministic so
+a replayed tick cannot queue the same write-back twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from controller.analysis import CanaryState, Phase, RequestWriteBack
+
+Obj = dict[str, Any]
+
+PROMOTED = "Promoted"
+
+# phase -> (status, reason, message) of the Promoted condition, as Flagger words them.
+_PROMOTED_CONDITION: dict[Phase, tuple[str, str, str]] = {
+    Phase.INITIALIZING: ("Unknown", "Initializing", "New {kind} detected, starting initialization."),
+    Phase.INITIALIZED: ("True", "Initialized", "{kind} initialization completed."),
+    Phase.WAITING: ("Unknown", "Waiting", "Waiting for approval."),
+    Phase.PROGRESSING: ("Unknown", "Progressing", "New revision detected, progressing canary analysis."),
+    Phase.WAITING_PROMOTION: ("Unknown", "WaitingPromotion", "Waiting for approval."),
+    Phase.PROMOTING: ("Unknown", "Promoting", "Canary analysis completed, starting primary rolling update."),
+    Phase.FINALISING: ("Unknown", "Finalising", "Canary analysis completed, routing all traffic to primary."),
+    Phase.SUCCEEDED: ("True", "Succeeded", "Canary analysis completed successfully, promotion finished."),
+    Phase.FAILED: ("False", "Failed", "Canary analysis failed, {kind} scaled to zero."),
+    Phase.TERMINATING: ("Unknown", "Terminating", "Canary is being deleted."),
+    Phase.TERMINATED: ("Unknown", "Terminated", "Canary deleted."),
+}
+
+
+def rfc3339(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def epoch(stamp: str | None) -> float:
+    if not stamp:
+        return 0.0
+    return dt.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp()
+
+
+def state_from_status(status: Obj | None) -> CanaryState:
+    status = status or {}
+    engine = status.get("engine") or {}
+    raw = {
+        "phase": status.get("phase") or "",
+        "canary_weight": status.get("canaryWeight", 0),
+        "failed_checks": status.get("failedChecks", 0),
+        "iterations": status.get("iterations", 0),
+        "last_applied_spec": status.get("lastAppliedSpec") or "",
+        "last_promoted_spec": status.get("lastPromotedSpec") or "",
+        "last_transition_time": epoch(status.get("lastTransitionTime")),
+        "progress_started_at": engine.get("progressStartedAt"),
+        "primary_route_weight": engine.get("primaryRouteWeight", 100),
+        "canary_route_weight": engine.get("canaryRouteWeight", 0),
+        "mirrored": engine.get("mirrored", False),
+        "last_failure": engine.get("lastFailure", ""),
+        "halt_notified_at": engine.get("haltNotifiedAt"),
+        "last_analysis_at": engine.get("lastAnalysisAt"),
+    }
+    return CanaryState.from_dict(raw)
+
+
+def condition(phase: Phase, kind: str, existing: Sequence[Obj], now: float) -> Obj:
+    status, reason, message = _PROMOTED_CONDITION[phase]
+    old = next((c for c in existing if c.get("type") == PROMOTED), None)
+    stamp = rfc3339(now)
+    moved = old is None or old.get("status") != status
+    return {
+        "type": PROMOTED,
+        "status": status,
+        "reason": reason,
+        "message": message.format(kind=kind),
+        "lastUpdateTime": stamp
+        if old is None or old.get("reason") != reason
+        else old.get("lastUpdateTime", stamp),
+        "lastTransitionTime": stamp if moved else old.get("lastTransitionTime", stamp),  # type: ignore[union-attr]
+    }
+
+
+def intent_id(canary_key: str, kind: str, revision: str, image: str, path: str = "") -> str:
+    payload = json.dumps([canary_key, kind, revision, image, path], separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def intents_for(
+    canary_key: str,
+    write_backs: Sequence[RequestWriteBack],
+    image: str,
+    previous_image: str,
+    now: float,
+) -> list[Obj]:
+    out = []
+    for wb in write_backs:
+        kind = "rollback" if wb.result == "rolled-back" else "promotion"
+        out.append(
+            {
+                "id": intent_id(canary_key, kind, wb.revision, image),
+                "kind": kind,
+                "canaryRevision": wb.revision,
+                "image": image,
+                "previousImage": previous_image,
+                "result": wb.result,
+                "analysis": wb.summary,
+                "createdAt": rfc3339(now),
+            }
+        )
+    return out
+
+
+def merge_pending(gitops: Obj | None, new: Sequence[Obj]) -> Obj:
+    gitops = dict(gitops or {})
+    pending = list(gitops.get("pending") or [])
+    known = {i["id"] for i in pending} | {a["id"] for a in gitops.get("applied") or []}
+    for intent in new:
+        if intent["id"] not in known:
+            pending.append(intent)
+            known.add(intent["id"])
+    gitops["pending"] = pending
+    return gitops
+
+
+def status_patch(
+    state: CanaryState,
+    *,
+    kind: str,
+    old_status: Obj | None,
+    revision: str,
+    tracked: dict[str, str],
+    new_intents: Sequence[Obj],
+    now: float,
+) -> Obj:
+    old_status = old_status or {}
+    patch: Obj = {
+        "phase": state.phase.value,
+        "canaryWeight": state.canary_weight,
+        "failedChecks": state.failed_checks,
+        "iterations": state.iterations,
+        "lastAppliedSpec": state.last_applied_spec,
+        "lastPromotedSpec": state.last_promoted_spec,
+        "lastTransitionTime": rfc3339(state.last_transition_time or now),
+        "trackedConfigs": tracked,
+        "conditions": [
+            *[c for c in old_status.get("conditions") or [] if c.get("type") != PROMOTED],
+            condition(state.phase, kind, old_status.get("conditions") or [], now),
+        ],
+        "engine": {
+            "progressStartedAt": state.progress_started_at,
+            "primaryRouteWeight": state.primary_route_weight,
+            "canaryRouteWeight": state.canary_route_weight,
+            "mirrored": state.mirrored,
+            "lastFailure": state.last_failure,
+            "haltNotifiedAt": state.halt_notified_at,
+            "lastAnalysisAt": state.last_analysis_at,
+            "revision": revision,
+        },
+    }
+    if new_intents:
+        patch["gitops"] = merge_pending(old_status.get("gitops"), new_intents)
+    return patch

@@ -1,0 +1,214 @@
+"""Performs the engine's requests against the cluster, the metric servers, webhooks and alerts.
+
+One ``CanaryWorld`` serves one tick of one Canary. Its ``handle`` is the
+driver the engine's generator talks to: it maps each request type to one
+small method. Write-back decisions are not performed here; they are collected
+as intents and persisted with the tick's status, in the same patch.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from controller import analysis as eng
+from controller.api import AlertProvider, Canary, MetricTemplate
+from controller.events import EventType, record_event
+from controller.hooks import WebhookPayload, WebhookSpec, run_hooks, send_event
+from controller.kube import Kube
+from controller.metrics.checks import MetricCheck, TemplateSpec, evaluate
+from controller.metrics.providers.contract import ProviderConfig
+from controller.metrics.providers.registry import provider_for
+from controller.metrics.template import TemplateContext
+from controller.notify import Field, notifier_for, should_send
+from controller.reconcile import spec_mapping
+from controller.routers import Router
+from controller.workloads.target import TargetWorkload
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+
+
+async def read_secret(kube: Kube, namespace: str, name: str) -> dict[str, str]:
+    secret = await kube.get("v1", "Secret", namespace, name)
+    if secret is None:
+        raise LookupError(f"secret {namespace}/{name} not found")
+    return {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+
+
+async def load_templates(kube: Kube, canary: Canary) -> dict[tuple[str, str], TemplateSpec]:
+    out: dict[tuple[str, str], TemplateSpec] = {}
+    namespace = canary.metadata.namespace or ""
+    for metric in canary.spec.analysis.metrics:
+        if metric.template_ref is None:
+            continue
+        key = (metric.template_ref.namespace or namespace, metric.template_ref.name)
+        if key in out:
+            continue
+        raw = await kube.get("gitcanary.io/v1beta1", "MetricTemplate", *key)
+        if raw is None:
+            raise LookupError(f"MetricTemplate {key[0]}/{key[1]} not found")
+        template = MetricTemplate.from_k8s(raw)
+        provider = template.spec.provider
+        secret = await read_secret(kube, key[0], provider.secret_ref.name) if provider.secret_ref else None
+        config = ProviderConfig(
+            type=provider.type,
+            address=provider.address or "",
+            insecure_skip_verify=provider.insecure_skip_verify,
+            headers={k: tuple(v) for k, v in provider.headers.items()},
+            region=provider.region or "",
+            has_secret=secret is not None,
+        )
+        out[key] = TemplateSpec(
+            name=key[1], namespace=key[0], provider=config, query=template.spec.query, secret=secret
+        )
+    return out
+
+
+@dataclass
+class CanaryWorld:
+    kube: Kube
+    canary: Canary
+    raw: Obj
+    workload: TargetWorkload
+    router: Router
+    revision: str
+    metrics_server: str
+    default_provider: str = "kubernetes"
+    checks: list[MetricCheck] = field(default_factory=list)
+    hooks: list[WebhookSpec] = field(default_factory=list)
+    write_backs: list[eng.RequestWriteBack] = field(default_factory=list)
+    phase: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.canary.metadata.name or ""
+
+    @property
+    def namespace(self) -> str:
+        return self.canary.metadata.namespace or ""
+
+    def _payload(self, phase: str) -> WebhookPayload:
+        return WebhookPayload(name=self.name, namespace=self.namespace, phase=phase, checksum=self.revision)
+
+    async def handle(self, request: eng.Request) -> object:
+        match request:
+            case eng.InitializePrimary():
+                await self.workload.initialize_primary()
+                await self.router.reconcile()
+                return None
+            case eng.CheckReady(target=target):
+                threshold = self._ready_threshold(target)
+                r = await self.workload.readiness(target, threshold)
+                return eng.Readiness(r.ready, r.message, r.deadline_exceeded)
+            case eng.CheckPrimaryPromoted():
+                r = await self.workload.readiness("primary", self._ready_threshold("primary"))
+                return eng.Readiness(r.ready, r.message, r.deadline_exceeded)
+            case eng.ScaleCanary(to_zero=to_zero):
+                await self.workload.scale_canary(to_zero)
+                return None
+            case eng.SetRoutes(primary_weight=p, canary_weight=c, mirrored=m):
+                await self.router.set_routes(p, c, m)
+                return None
+            case eng.PromotePrimary():
+                await self.workload.promote()
+                return None
+            case eng.RunWebhooks(hook_type=hook_type, phase=phase):
+                outcome = await run_hooks(self.hooks, hook_type.value, self._payload(phase.value))
+                return eng.HookOutcome(outcome.ok, outcome.message)
+            case eng.RunMetricChecks():
+                return await self._run_metrics()
+            case eng.Notify():
+                await self._notify(request)
+                return None
+            case eng.RequestWriteBack():
+                self.write_backs.append(request)
+                return None
+        raise TypeError(f"unknown request {request!r}")
+
+    def _ready_threshold(self, target: str) -> int:
+        analysis = self.canary.spec.analysis
+        if target == "primary":
+            return analysis.effective_primary_ready_threshold()
+        return analysis.effective_canary_ready_threshold()
+
+    async def _run_metrics(self) -> eng.MetricsOutcome:
+        if not self.checks:
+            return eng.MetricsOutcome(True)
+        context = TemplateContext.for_canary(
+            name=self.name,
+            namespace=self.namespace,
+            target=self.canary.spec.target_ref.name,
+            service=(self.canary.spec.service.name if self.canary.spec.service else None),
+            interval=self.checks[0].interval,
+        )
+        server = provider_for(ProviderConfig(type="prometheus", address=self.metrics_server))
+        results = await evaluate(
+            self.checks,
+            context,
+            metrics_server=server,
+            router=spec_mapping.provider_name(self.canary, self.default_provider),
+        )
+        # The engine words the halt ("Halt podinfo.test advancement ..."); keep only the detail.
+        prefix = f"Halt {self.name}.{self.namespace} advancement "
+        failures = tuple(r.message.removeprefix(prefix) for r in results if not r.ok)
+        return eng.MetricsOutcome(not failures, failures)
+
+    async def _notify(self, request: eng.Notify) -> None:
+        event_type: EventType = "Normal" if request.severity == "info" else "Warning"
+        await record_event(self.kube, self.raw, event_type, request.reason, request.message)
+        log.info("%s/%s: %s", self.namespace, self.name, request.message)
+        if any(h.type == "event" for h in self.hooks):
+            await send_event(
+                self.hooks, self._payload(self.phase), event_message=request.message, event_type=event_type
+            )
+        if request.alert:
+            await self._alert(request.alert, request.severity)
+
+    async def _alert(self, message: str, severity: str) -> None:
+        for alert in self.canary.spec.analysis.alerts:
+            wanted = alert.severity or "info"
+            if not should_send(wanted, severity):  # type: ignore[arg-type]
+                continue
+            ref = alert.provider_ref
+            raw = await self.kube.get(
+                "gitcanary.io/v1beta1", "AlertProvider", ref.namespace or self.namespace, ref.name
+            )
+            if raw is None:
+                await record_event(
+                    self.kube,
+                    self.raw,
+                    "Warning",
+                    "AlertProviderNotFound",
+                    f"alert provider {ref.namespace or self.namespace}/{ref.name} not found",
+                )
+                continue
+            provider = AlertProvider.from_k8s(raw)
+            secret: Mapping[str, str] | None = None
+            if provider.spec.secret_ref:
+                secret = await read_secret(
+                    self.kube, ref.namespace or self.namespace, provider.spec.secret_ref.name
+                )
+            notifier = notifier_for(
+                provider.spec.type,
+                address=provider.spec.address or "",
+                channel=provider.spec.channel or "",
+                username=provider.spec.username or "",
+                proxy=provider.spec.proxy,
+                secret=secret,
+            )
+            fields = [
+                Field(
+                    "Target",
+                    f"{self.canary.spec.target_ref.kind}/{self.canary.spec.target_ref.name}.{self.namespace}",
+                )
+            ]
+            await notifier.post(self.canary.spec.target_ref.name, self.namespace, message, fields, severity)  # type: ignore[arg-type]
+
+
+def now_rfc3339(now: float) -> str:
+    return dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
