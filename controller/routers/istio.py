@@ -67,7 +67,7 @@ class IstioRouter:
         cookies = StickyCookies()
         affinity = ctx.analysis.session_affinity
         if affinity is not None and not build.is_tcp(ctx):
-            found = build.cookies_of(live, ctx.names.canary, ctx.names.primary) if live else StickyCookies()
+            found = build.cookies_of(live, ctx.names.primary, ctx.names.canary) if live else StickyCookies()
             cookies = next_cookies(affinity, found, weights.canary_weight, random_cookie_value(), ctx.uid)
         desired = build.virtual_service(ctx, weights, cookies)
         if live is not None:

@@ -351,7 +351,7 @@ def routes_of(vs: Obj, primary_host: str, canary_host: str) -> Routes:
     return Routes(primary, canary, mirrored)
 
 
-def cookies_of(vs: Obj, canary_host: str, primary_host: str) -> StickyCookies:
+def cookies_of(vs: Obj, primary_host: str, canary_host: str) -> StickyCookies:
     """The session-affinity cookies a live VirtualService sets."""
     canary = primary = expiring = None
     route = _weighted_route(vs, canary_host)

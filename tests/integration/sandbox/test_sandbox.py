@@ -14,18 +14,21 @@ from controller.sandbox.client import SandboxClient
 
 
 def _deployment(name: str, replicas: int) -> str:
-    return json.dumps({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "app", "image": "ghcr.io/stefanprodan/podinfo:6.0.0"}]},
+    return json.dumps(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {"labels": {"app": name}},
+                    "spec": {"containers": [{"name": "app", "image": "ghcr.io/stefanprodan/podinfo:6.0.0"}]},
+                },
             },
-        },
-    })
+        }
+    )
 
 
 def test_deployment_becomes_available_with_three_ready_pods(sandbox: SandboxClient, namespace: str) -> None:
@@ -37,7 +40,8 @@ def test_deployment_becomes_available_with_three_ready_pods(sandbox: SandboxClie
     assert conditions["Available"] == "True"
     pods = json.loads(sandbox.kubectl("get", "pods", "-n", namespace, "-l", "app=web", "-o", "json"))["items"]
     ready = [
-        p for p in pods
+        p
+        for p in pods
         if any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))
     ]
     assert len(ready) == 3
@@ -53,11 +57,16 @@ def test_nodes_are_ready_and_untainted(sandbox: SandboxClient) -> None:
 
 
 def _httproute(weight: object) -> str:
-    return json.dumps({
-        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
-        "metadata": {"name": "podinfo"},
-        "spec": {"rules": [{"backendRefs": [{"name": "podinfo-primary", "port": 9898, "weight": weight}]}]},
-    })
+    return json.dumps(
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "HTTPRoute",
+            "metadata": {"name": "podinfo"},
+            "spec": {
+                "rules": [{"backendRefs": [{"name": "podinfo-primary", "port": 9898, "weight": weight}]}]
+            },
+        }
+    )
 
 
 def test_upstream_httproute_schema_rejects_bad_weight(sandbox: SandboxClient, namespace: str) -> None:
@@ -89,7 +98,7 @@ def test_promql_returns_the_error_rate_the_test_set(sandbox: SandboxClient) -> N
 def test_promql_latency_histogram(sandbox: SandboxClient) -> None:
     sandbox.set_traffic("promtest", "slow", rps=20, latency_ms=80, slow_latency_ms=2000, slow_fraction=0.5)
     query = (
-        'histogram_quantile(0.99, sum(rate(istio_request_duration_milliseconds_bucket{'
+        "histogram_quantile(0.99, sum(rate(istio_request_duration_milliseconds_bucket{"
         'destination_workload_namespace="promtest",destination_workload="slow"}[5s])) by (le))'
     )
     value = sandbox.wait_prom_value(query, lambda v: v > 1000, timeout=30)
@@ -99,7 +108,9 @@ def test_promql_latency_histogram(sandbox: SandboxClient) -> None:
 # --- git remotes -------------------------------------------------------------------------------
 
 
-def _git(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _git(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     full = {**os.environ, "GIT_TERMINAL_PROMPT": "0", **(env or {})}
     return subprocess.run(["git", *args], cwd=cwd, env=full, capture_output=True, text=True, timeout=60)
 
@@ -112,10 +123,12 @@ def _askpass(tmp: Path, username: str, password: str) -> dict[str, str]:
 
 
 def _ssh_env(identity: str, known_hosts: str) -> dict[str, str]:
-    return {"GIT_SSH_COMMAND": (
-        f"ssh -i {identity} -o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes "
-        "-o IdentitiesOnly=yes -o BatchMode=yes"
-    )}
+    return {
+        "GIT_SSH_COMMAND": (
+            f"ssh -i {identity} -o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes "
+            "-o IdentitiesOnly=yes -o BatchMode=yes"
+        )
+    }
 
 
 def _push_and_fetch(url: str, tmp: Path, env: dict[str, str], marker: str) -> None:
@@ -141,8 +154,11 @@ def test_push_and_fetch_through_every_remote(sandbox: SandboxClient, tmp_path: P
         url, env = git["http_url"], _askpass(tmp_path, git["http_username"], git["http_password"])
     elif kind == "http_token":
         url = git["http_url"]
-        env = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader",
-               "GIT_CONFIG_VALUE_0": f"Authorization: Bearer {git['http_token']}"}
+        env = {
+            "GIT_CONFIG_COUNT": "1",
+            "GIT_CONFIG_KEY_0": "http.extraHeader",
+            "GIT_CONFIG_VALUE_0": f"Authorization: Bearer {git['http_token']}",
+        }
     elif kind == "ssh_url":
         url, env = git["ssh_url"], _ssh_env(git["ssh_identity"], git["ssh_known_hosts"])
     else:

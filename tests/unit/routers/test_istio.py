@@ -266,7 +266,7 @@ def test_session_affinity_with_canary_traffic_adds_a_sticky_route_and_a_cookie()
     assert "headers" not in weighted["route"][0]
     vs = vs_for(canary, Routes(80, 20), cookies)
     assert build.routes_of(vs, "podinfo-primary", "podinfo-canary") == Routes(80, 20)
-    assert build.cookies_of(vs, "podinfo-canary", "podinfo-primary") == cookies
+    assert build.cookies_of(vs, "podinfo-primary", "podinfo-canary") == cookies
 
 
 def test_primary_cookie_keeps_primary_users_for_one_interval() -> None:
@@ -279,7 +279,7 @@ def test_primary_cookie_keeps_primary_users_for_one_interval() -> None:
     assert [d["weight"] for d in primary_sticky["route"]] == [100, 0]
     primary_dest = vs["spec"]["http"][2]["route"][0]
     assert primary_dest["headers"]["response"]["add"]["Set-Cookie"] == "primary-c=bbb; Max-Age=30"
-    assert build.cookies_of(vs, "podinfo-canary", "podinfo-primary") == cookies
+    assert build.cookies_of(vs, "podinfo-primary", "podinfo-canary") == cookies
 
 
 def test_after_the_run_the_previous_canary_cookie_is_expired() -> None:
@@ -292,7 +292,7 @@ def test_after_the_run_the_previous_canary_cookie_is_expired() -> None:
         "add": {"Set-Cookie": "flagger-cookie=old; Max-Age=-1"},
     }
     assert weighted["headers"] == {"response": {"set": {"x-a": "b"}}}
-    assert build.cookies_of(vs, "podinfo-canary", "podinfo-primary") == StickyCookies(
+    assert build.cookies_of(vs, "podinfo-primary", "podinfo-canary") == StickyCookies(
         expiring="flagger-cookie=old"
     )
     assert build.routes_of(vs, "podinfo-primary", "podinfo-canary") == Routes(100, 0)
