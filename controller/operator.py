@@ -20,6 +20,7 @@ from typing import Any
 
 import kopf
 
+from controller.gitops.worker import write_back
 from controller.kube import Kube
 from controller.reconcile.runner import CANARY_API, ReconcileSettings, reconcile_canary
 from controller.routers import router_for
@@ -28,6 +29,7 @@ from controller.workloads.target import TargetWorkload
 log = logging.getLogger(__name__)
 
 GROUP, VERSION, PLURAL = "gitcanary.io", "v1beta1", "canaries"
+WRITE_BACK_RETRY_S = 15.0
 
 
 @dataclass
@@ -98,16 +100,28 @@ async def analyse(namespace: str, name: str, stopped: kopf.DaemonStopped, memo: 
         raw = await kube.get(CANARY_API, "Canary", namespace, name)
         if raw is None or raw["metadata"].get("deletionTimestamp"):
             return
-        try:
-            delay = await reconcile_canary(kube, raw, memo.settings)
-        except Exception:  # the loop must survive anything; the next tick retries
-            log.exception("%s: reconcile failed", key)
-            delay = 10.0
+        delay = await _tick_and_write_back(kube, raw, memo.settings, key)
         try:
             await asyncio.wait_for(wake.wait(), timeout=max(delay, 0.05))
         except TimeoutError:
             continue
     WAKEUPS.events.pop(key, None)
+
+
+async def _tick_and_write_back(
+    kube: Kube, raw: dict[str, Any], settings: ReconcileSettings, key: str
+) -> float:
+    try:
+        outcome = await reconcile_canary(kube, raw, settings)
+        if not outcome.pending_write_back:
+            return outcome.delay
+        fresh = await kube.get(CANARY_API, "Canary", raw["metadata"]["namespace"], raw["metadata"]["name"])
+        if fresh is not None and await write_back(kube, fresh) is None:
+            return min(outcome.delay, WRITE_BACK_RETRY_S)
+        return outcome.delay
+    except Exception:  # the loop must survive anything; the next tick retries
+        log.exception("%s: reconcile failed", key)
+        return 10.0
 
 
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(etcd-server prometheus openssh-server openssl git ca-certificates)
+APT_PACKAGES=(etcd-server prometheus openssh-server openssl git ca-certificates docker-registry)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -35,3 +35,8 @@ fi
 
 echo "bootstrap: control-plane binaries (cold build: several minutes; cached afterwards)" >&2
 .venv/bin/python -m controller.sandbox.binaries >/dev/null
+
+if [ "${GITCANARY_WITH_FLUX:-0}" = "1" ]; then
+  echo "bootstrap: Flux controllers (cold build: many minutes; cached under ~/.cache/gitcanary/flux-*)" >&2
+  .venv/bin/python -m controller.sandbox.flux_binaries >/dev/null
+fi

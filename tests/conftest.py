@@ -52,3 +52,17 @@ def namespace(sandbox: SandboxClient) -> Iterator[str]:
         yield name
     finally:
         sandbox.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="session")
+def flux_sandbox() -> Iterator[SandboxClient]:
+    """A second sandbox, in its own directory, that also runs the real Flux controllers
+    and a local OCI registry (kept apart so Flux never acts on other tests' objects)."""
+    base = Path(tempfile.mkdtemp(prefix="gitcanary-flux-sandbox-"))
+    state = environment.up(base, with_flux=True)
+    try:
+        yield SandboxClient(state)
+    finally:
+        environment.down(base, quiet=True)
+        if not os.environ.get("GITCANARY_KEEP_SANDBOX"):
+            shutil.rmtree(base, ignore_errors=True)

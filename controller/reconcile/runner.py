@@ -17,6 +17,7 @@ from typing import Any
 from controller.analysis import drive_async, tick
 from controller.api import Canary, validate_canary
 from controller.events import record_event
+from controller.flux import kustomization_of
 from controller.kube import Kube, KubeError
 from controller.reconcile import spec_mapping
 from controller.reconcile.status import intents_for, rfc3339, state_from_status, status_patch
@@ -32,6 +33,21 @@ CANARY_API = "gitcanary.io/v1beta1"
 VALID = "Valid"
 INVALID_RETRY_S = 300.0
 ERROR_RETRY_S = 10.0
+
+
+@dataclass(frozen=True)
+class TickResult:
+    """When to tick again, and whether write-back intents wait in the status."""
+
+    delay: float
+    pending_write_back: bool = False
+
+
+def write_back_enabled(canary: Obj, target: Obj | None) -> bool:
+    """Write back when ``spec.gitops`` is set (even empty) or Flux applied the target."""
+    if canary["spec"].get("gitops") is not None:
+        return True
+    return bool(target and kustomization_of(target))
 
 
 @dataclass(frozen=True)
@@ -81,13 +97,13 @@ def _first_image(workload: Obj | None) -> str:
 
 async def reconcile_canary(
     kube: Kube, raw: Obj, settings: ReconcileSettings, now: float | None = None
-) -> float:
-    """Run one tick; return the seconds until the next one."""
+) -> TickResult:
+    """Run one tick; return when to run the next one."""
     now = time.time() if now is None else now
     problems = validate_canary(raw)
     if problems:
         await _report_problem(kube, raw, "InvalidSpec", "invalid Canary: " + "; ".join(problems), now)
-        return INVALID_RETRY_S
+        return TickResult(INVALID_RETRY_S)
     canary = Canary.from_k8s(raw)
     try:
         workload = TargetWorkload(kube, raw)
@@ -112,15 +128,18 @@ async def reconcile_canary(
         decision = await drive_async(tick(spec, state, now, revision), world.handle)
     except (TargetError, RouterError, LookupError, ValueError) as exc:
         await _report_problem(kube, raw, "ReconcileFailed", str(exc), now)
-        return ERROR_RETRY_S
+        return TickResult(ERROR_RETRY_S)
     except KubeError as exc:
         log.warning("%s: kubernetes API error, retrying: %s", canary.key, exc)
         await record_event(kube, raw, "Warning", "ReconcileFailed", str(exc))
-        return ERROR_RETRY_S
+        return TickResult(ERROR_RETRY_S)
     intents = []
     if world.write_backs:
         target, primary = await workload.fetch(), await workload.fetch_primary()
-        intents = intents_for(canary.key, world.write_backs, _first_image(target), _first_image(primary), now)
+        if write_back_enabled(raw, target):
+            intents = intents_for(
+                canary.key, world.write_backs, _first_image(target), _first_image(primary), now
+            )
     patch = status_patch(
         decision.state,
         kind=canary.spec.target_ref.kind,
@@ -132,4 +151,5 @@ async def reconcile_canary(
     )
     patch["conditions"] = _valid_condition(True, "Canary spec is valid", patch["conditions"], now)
     await _patch_status(kube, raw, patch)
-    return decision.requeue_after
+    pending = bool(intents) or bool(((raw.get("status") or {}).get("gitops") or {}).get("pending"))
+    return TickResult(decision.requeue_after, pending)

@@ -94,20 +94,24 @@ def intent_id(canary_key: str, kind: str, revision: str, image: str, path: str =
 def intents_for(
     canary_key: str,
     write_backs: Sequence[RequestWriteBack],
-    image: str,
-    previous_image: str,
+    target_image: str,
+    primary_image: str,
     now: float,
 ) -> list[Obj]:
+    """Intents in the write-back convention: ``image`` is what the commit writes to Git and
+    ``previousImage`` what Git held before (the failed canary image, on rollback)."""
     out = []
     for wb in write_backs:
-        kind = "rollback" if wb.result == "rolled-back" else "promotion"
+        rollback = wb.result == "rolled-back"
+        kind = "rollback" if rollback else "promotion"
+        image, previous = (primary_image, target_image) if rollback else (target_image, primary_image)
         out.append(
             {
                 "id": intent_id(canary_key, kind, wb.revision, image),
                 "kind": kind,
                 "canaryRevision": wb.revision,
                 "image": image,
-                "previousImage": previous_image,
+                "previousImage": previous,
                 "result": wb.result,
                 "analysis": wb.summary,
                 "createdAt": rfc3339(now),

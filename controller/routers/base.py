@@ -66,7 +66,19 @@ def provider_of(canary: Obj) -> str:
 
 def router_for(kube: Kube, canary: Obj) -> Router:
     # Import the adapters so they register themselves.
-    from controller.routers import gatewayapi, istio, kubernetes  # noqa: F401
+    from controller.routers import (  # noqa: F401
+        appmesh,
+        contour,
+        gatewayapi,
+        gloo,
+        istio,
+        keda_http,
+        kubernetes,
+        nginx,
+        skipper,
+        smi,
+        traefik,
+    )
 
     provider = provider_of(canary)
     name = provider.split(":", 1)[0]

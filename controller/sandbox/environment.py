@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from controller.sandbox import controlplane, processes
+from controller.sandbox import controlplane, flux, flux_binaries, processes, registry
 from controller.sandbox.binaries import Binaries, ensure_binaries
 from controller.sandbox.gitremotes import GitPorts, GitRemotes, start_git_remotes
 from controller.sandbox.pki import ensure_pki, write_kubeconfig
@@ -36,6 +36,8 @@ SERVICES = (
     "git-http",
     "sshd",
 )
+# Started only by ``up(with_flux=True)``; ``down`` always stops them.
+FLUX_SERVICES = (registry.SERVICE, *flux_binaries.CONTROLLER_NAMES)
 UPSTREAM_CRD_SETS = ("flux", "flagger", "keda", "gateway-api", "istio", "appmesh", "contour", "traefik")
 
 
@@ -68,6 +70,7 @@ class SandboxState:
     prometheus_url: str = ""
     exporter_url: str = ""
     git: dict[str, str] = field(default_factory=dict)
+    registry_url: str = ""
     parts: dict[str, str] = field(default_factory=dict)
 
     def save(self) -> None:
@@ -110,8 +113,8 @@ def _ports(state: SandboxState) -> dict[str, int]:
     return state.ports
 
 
-def all_alive(base: Path) -> bool:
-    for name in SERVICES:
+def all_alive(base: Path, services: tuple[str, ...] = SERVICES) -> bool:
+    for name in services:
         svc = processes.recorded(base, name)
         if svc is None or not processes.pid_alive(svc.pid):
             return False
@@ -198,30 +201,61 @@ def _start_git(base: Path, state: SandboxState, progress: Progress) -> None:
         state.git = {k: str(v) for k, v in asdict(remotes).items()}
 
 
-def up(base: Path | None = None, progress: Progress | None = None) -> SandboxState:
-    """Start every part (idempotent: a running, healthy sandbox is reused as is)."""
+def _start_flux(base: Path, state: SandboxState, progress: Progress) -> None:
+    """The OCI registry and the four Flux controllers, each its own part."""
+    for name in flux.all_port_names():
+        if name not in state.ports:
+            state.ports[name] = processes.free_port()
+
+    def start_registry() -> None:
+        state.registry_url = registry.start_registry(base, state.ports["registry"])
+
+    _attempt(state, registry.SERVICE, progress, start_registry)
+    if state.parts.get("kube-apiserver") != "ok" or state.parts.get("crds") != "ok":
+        for name in flux_binaries.CONTROLLER_NAMES:
+            state.parts[name] = "not started: needs kube-apiserver and the Flux CRDs"
+        return
+    kubeconfig = Path(state.kubeconfig)
+    for ctrl in flux_binaries.CONTROLLERS:
+
+        def start(ctrl: flux_binaries.FluxController = ctrl) -> None:
+            binary = flux_binaries.build_controller(ctrl, progress)
+            flux.start_controller(base, ctrl.name, binary, kubeconfig, state.ports)
+
+        _attempt(state, ctrl.name, progress, start)
+
+
+def up(base: Path | None = None, progress: Progress | None = None, with_flux: bool = False) -> SandboxState:
+    """Start every part (idempotent: a running, healthy sandbox is reused as is).
+
+    ``with_flux`` also starts the OCI registry and the real Flux controllers.
+    """
     base = base or default_dir()
     say: Progress = progress or (lambda m: print(m, file=sys.stderr, flush=True))
     base.mkdir(parents=True, exist_ok=True)
     existing = SandboxState.load(base)
-    if existing and all_alive(base) and all(v == "ok" for v in existing.parts.values()):
+    wanted = SERVICES + FLUX_SERVICES if with_flux else SERVICES
+    if existing and all_alive(base, wanted) and all(v == "ok" for v in existing.parts.values()):
         say(f"sandbox already running in {base}")
         return existing
     down(base, quiet=True)
     state = existing or SandboxState(dir=str(base))
     state.parts = {}
+    state.registry_url = ""
     _ports(state)
     bins = ensure_binaries(say)
     _start_control_plane(base, bins, state, say)
     _start_metrics(base, state, say)
     _start_git(base, state, say)
+    if with_flux:
+        _start_flux(base, state, say)
     state.save()
     return state
 
 
 def down(base: Path | None = None, quiet: bool = False) -> list[str]:
     base = base or default_dir()
-    stopped = [name for name in reversed(SERVICES) if processes.stop(base, name)]
+    stopped = [name for name in reversed(SERVICES + FLUX_SERVICES) if processes.stop(base, name)]
     if not quiet:
         print(f"stopped: {', '.join(stopped) or 'nothing was running'}", file=sys.stderr)
     return stopped
@@ -231,7 +265,8 @@ def status(base: Path | None = None) -> dict[str, str]:
     base = base or default_dir()
     state = SandboxState.load(base)
     report: dict[str, str] = {}
-    for name in SERVICES:
+    flux_recorded = tuple(n for n in FLUX_SERVICES if processes.recorded(base, n) is not None)
+    for name in SERVICES + flux_recorded:
         svc = processes.recorded(base, name)
         alive = svc is not None and processes.pid_alive(svc.pid)
         report[name] = f"running (pid {svc.pid})" if alive and svc else "stopped"
@@ -249,6 +284,8 @@ def describe(state: SandboxState) -> list[str]:
         f"PROMETHEUS_URL={state.prometheus_url}",
         f"EXPORTER_URL={state.exporter_url}",
     ]
+    if state.registry_url:
+        lines.append(f"REGISTRY_URL={state.registry_url}")
     for key in ("file_url", "daemon_url", "http_url", "ssh_url"):
         if key in state.git:
             lines.append(f"GIT_{key.upper()}={state.git[key]}")

@@ -157,21 +157,3 @@ def services(canary: Obj, target: Obj) -> list[Obj]:
             }
         )
     return out
-
-
-def primary_hpa(hpa: Obj, canary: Obj, primary_name: str) -> Obj:
-    """A copy of the target's HorizontalPodAutoscaler that scales the primary."""
-    spec = copy.deepcopy(hpa["spec"])
-    spec["scaleTargetRef"] = {**spec["scaleTargetRef"], "name": primary_name}
-    return {
-        "apiVersion": hpa["apiVersion"],
-        "kind": "HorizontalPodAutoscaler",
-        "metadata": {
-            "name": f"{hpa['metadata']['name']}-primary",
-            "namespace": hpa["metadata"]["namespace"],
-            "labels": {**_clean_labels(hpa["metadata"].get("labels")), **MANAGED_BY},
-            "annotations": dict(FLUX_RECONCILE_DISABLED),
-            "ownerReferences": [owner_reference(canary)],
-        },
-        "spec": spec,
-    }

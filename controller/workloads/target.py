@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from controller.kube import Kube
+from controller.scalers import PrimaryScaler, scaler_for
 from controller.workloads import configs, primary
 from controller.workloads.readiness import Readiness, readiness
 
@@ -33,6 +34,7 @@ class TargetWorkload:
         self.name: str = ref["name"]
         self.namespace: str = canary["metadata"]["namespace"]
         self.primary_name = f"{self.name}-primary"
+        self.scaler: PrimaryScaler = scaler_for(kube, canary)
 
     async def fetch(self) -> Obj:
         target = await self.kube.get(self.api_version, self.kind, self.namespace, self.name)
@@ -69,29 +71,23 @@ class TargetWorkload:
             if obj is not None:
                 await self.kube.apply(configs.primary_copy(obj, owner))
 
-    async def _hpa(self) -> Obj | None:
-        ref = self.canary["spec"].get("autoscalerRef") or {}
-        if ref.get("kind") != "HorizontalPodAutoscaler":
-            return None
-        return await self.kube.get(
-            ref.get("apiVersion", "autoscaling/v2"), "HorizontalPodAutoscaler", self.namespace, ref["name"]
-        )
+    async def initialize_primary(self) -> str | None:
+        """Create the primary (if absent), the Services and the primary's autoscaler.
 
-    async def initialize_primary(self) -> None:
-        """Create the primary (if absent), the Services and the primary HPA."""
+        Returns the autoscaler's note for the status (e.g. which API group was used), if any.
+        """
         target = await self.fetch()
-        hpa = await self._hpa()
+        autoscaled = await self.scaler.replicas_hint() is not None
         if await self.fetch_primary() is None:
             tracked = await self.tracked_configs(target)
             await self._copy_configs(tracked)
-            replicas = None if hpa else int(target["spec"].get("replicas", 1) or 1)
+            replicas = None if autoscaled else int(target["spec"].get("replicas", 1) or 1)
             await self.kube.apply(
                 primary.primary_workload(target, self.canary, replicas, configs.renames(tracked))
             )
         for service in primary.services(self.canary, target):
             await self.kube.apply(service)
-        if hpa is not None:
-            await self.kube.apply(primary.primary_hpa(hpa, self.canary, self.primary_name))
+        return await self.scaler.reconcile_primary()
 
     async def promote(self) -> None:
         """Copy the target's template (and tracked configs) to the primary."""
@@ -100,7 +96,7 @@ class TargetWorkload:
         await self._copy_configs(tracked)
         live = await self.fetch_primary()
         replicas: int | None = None
-        if live is not None and self.kind == "Deployment" and await self._hpa() is None:
+        if live is not None and self.kind == "Deployment" and await self.scaler.replicas_hint() is None:
             replicas = int(live["spec"].get("replicas", 1) or 1)
         await self.kube.apply(
             primary.primary_workload(target, self.canary, replicas, configs.renames(tracked))
@@ -111,17 +107,15 @@ class TargetWorkload:
         if self.kind == "DaemonSet":
             selector = {SCALE_TO_ZERO_SELECTOR: "true" if to_zero else None}
             patch = {"spec": {"template": {"spec": {"nodeSelector": selector}}}}
+        elif to_zero:
+            await self.scaler.pause_target()
+            patch = {"spec": {"replicas": 0}}
         else:
-            replicas = 0
-            if not to_zero:
-                hpa = await self._hpa()
+            await self.scaler.resume_target()
+            replicas = await self.scaler.replicas_hint()
+            if replicas is None:
                 live = await self.fetch_primary()
-                if hpa is not None:
-                    replicas = int(hpa["spec"].get("minReplicas", 1) or 1)
-                elif live is not None:
-                    replicas = int(live["spec"].get("replicas", 1) or 1)
-                else:
-                    replicas = 1
+                replicas = int(live["spec"].get("replicas", 1) or 1) if live is not None else 1
             patch = {"spec": {"replicas": replicas}}
         await self.kube.merge_patch(self.api_version, self.kind, self.namespace, self.name, patch)
 
@@ -140,6 +134,7 @@ class TargetWorkload:
         if self.kind == "DaemonSet":
             await self.scale_canary(to_zero=False)
         else:
+            await self.scaler.resume_target()
             await self.kube.merge_patch(
                 self.api_version, self.kind, self.namespace, self.name, {"spec": {"replicas": replicas}}
             )

@@ -109,7 +109,8 @@ def test_failing_revision_is_rolled_back(
     assert status["engine"]["lastFailure"], "the failure that caused the rollback is recorded"
     (intent,) = status["gitops"]["pending"]
     assert intent["kind"] == "rollback"
-    assert intent["image"].endswith(":6.0.1") and intent["previousImage"].endswith(":6.0.0")
+    # The rollback writes the primary's image back to Git; the failed one is what Git held.
+    assert intent["image"].endswith(":6.0.0") and intent["previousImage"].endswith(":6.0.1")
     assert "error-rate 30" in intent["analysis"] and "(2/2 failed checks)" in intent["analysis"]
     events = _events(sandbox, namespace)
     assert f"Rolling back podinfo.{namespace} failed checks threshold reached 2" in events

@@ -1,0 +1,99 @@
+"""What a write-back intent changes in a checked-out repository.
+
+- **rollback**: every ``$imagepolicy`` marker under the intent's path whose policy currently
+  points at the failed image is set back to the image the primary runs; the failed tag is
+  quarantined on those ImagePolicies (semver range or ImageRepository exclusionList), found
+  anywhere in the repository.
+- **promotion**: every ``$gitcanary`` marker for the Canary is pinned to the promoted image.
+- both write a small record file ``.gitcanary/<namespace>/<canary>.txt`` (plain text, so Flux
+  never tries to apply it) holding the last result, so that the decision is in Git even when no
+  marker exists.
+
+Every edit is idempotent: re-applying an intent changes nothing, and an empty list of changed
+files tells the worker the content already says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from controller.gitops.intents import Intent
+from controller.gitops.markers import find_markers, parse_image, pin_canary_image, revert_image_policy
+from controller.gitops.quarantine import quarantine_tag
+
+
+@dataclass(frozen=True)
+class EditPolicy:
+    """``spec.gitops.onRollback`` / ``onPromotion`` switches."""
+
+    revert: bool = True
+    quarantine: bool = True
+    pin: bool = True
+    record: bool = True
+
+
+def _scope(worktree: Path, path: str) -> Path:
+    root = (worktree / path.lstrip("./")).resolve() if path.strip("./") else worktree.resolve()
+    if worktree.resolve() not in (root, *root.parents):
+        raise ValueError(f"gitops path {path!r} leaves the repository")
+    return root
+
+
+def policies_pointing_at(root: Path, image: str) -> list[str]:
+    """The ``ns:name`` refs of ImagePolicies whose markers currently hold ``image``."""
+    failed = parse_image(image)
+    refs: set[str] = set()
+    for marker in find_markers(root, kind="imagepolicy"):
+        if marker.current_value == failed.value_for(marker.field) and (
+            marker.field != "tag" or failed.value_for("tag")
+        ):
+            refs.add(marker.ref)
+    return sorted(refs)
+
+
+def record_file(worktree: Path, canary: str) -> Path:
+    namespace, name = canary.split("/", 1)
+    return worktree / ".gitcanary" / namespace / f"{name}.txt"
+
+
+def _write_record(worktree: Path, intent: Intent) -> list[Path]:
+    path = record_file(worktree, intent.canary)
+    content = (
+        f"canary: {intent.canary}\nresult: {intent.result}\nimage: {intent.image}\n"
+        f"previous-image: {intent.previous_image}\nanalysis: {intent.analysis}\n"
+        f"source: {intent.source_revision}\nintent: {intent.id}\n"
+    )
+    if path.exists() and path.read_text() == content:
+        return []
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content)
+    return [path]
+
+
+def apply_intent(worktree: Path, intent: Intent, policy: EditPolicy = EditPolicy()) -> list[Path]:
+    """Edit the worktree for ``intent``; return the changed files (empty: already applied)."""
+    root = _scope(worktree, intent.path)
+    changed: list[Path] = []
+    if intent.kind == "rollback":
+        refs = policies_pointing_at(root, intent.previous_image) if intent.previous_image else []
+        for ref in refs:
+            if policy.revert:
+                changed += revert_image_policy(root, ref, intent.image)
+            tag = parse_image(intent.previous_image).value_for("tag")
+            if policy.quarantine and tag:
+                changed += quarantine_tag(worktree, ref, tag)
+    elif intent.kind in ("promotion", "promoteTo") and policy.pin:
+        namespace, name = intent.canary.split("/", 1)
+        changed += pin_canary_image(root, f"{namespace}:{name}", intent.image)
+    if policy.record:
+        changed += _write_record(worktree, intent)
+    return _unique(changed)
+
+
+def _unique(paths: Sequence[Path]) -> list[Path]:
+    seen: dict[Path, None] = {}
+    for path in paths:
+        seen.setdefault(path, None)
+    return list(seen)

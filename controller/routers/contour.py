@@ -1,0 +1,219 @@
+"""The ``contour`` provider: a Contour HTTPProxy ``<svc>`` (``projectcontour.io/v1``) per Canary.
+
+The HTTPProxy has no virtual host: as in Flagger, a root HTTPProxy owned by the user
+``includes`` it. Labels and annotations come from ``spec.service.apex`` (the place for
+``projectcontour.io/ingress.class``). Each route sends traffic to ``<svc>-primary`` and
+``<svc>-canary`` on ``spec.service.port``, each with the ``l5d-dst-override`` request header
+Flagger sets for Linkerd, and carries:
+
+- the condition ``prefix`` from ``spec.service.match[0].uri.prefix``, else ``/``;
+- ``timeoutPolicy`` ``{response: <spec.service.timeout>, idle: 5m}`` when a timeout is set;
+- ``retryPolicy`` ``{count, perTryTimeout, retryOn}`` from ``spec.service.retries``.
+
+Route layouts: weighted (canary, blue/green) is one route with the weights. A/B testing is
+one route per ``analysis.match`` entry (the prefix plus that entry's header and query
+parameter conditions, which Contour ANDs) carrying the weights, then a route that sends
+everything else to the primary.
+
+Invariants:
+- the weights are read from the first route (a weighted route in every layout); ``reconcile``
+  keeps them and only ``set_routes`` changes them; both weights 0 is a ``RouterError``;
+- mirroring, session affinity and ``sourceLabels`` matches raise ``UnsupportedFeature`` before
+  anything is written (Flagger's Contour router has neither mirroring nor affinity);
+- ``finalize`` points an HTTPProxy the Canary owns at the apex Service, so the root proxy's
+  include keeps working until the HTTPProxy is garbage-collected with the Canary.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from controller.api.analysis import AbMatch
+from controller.kube import Kube, KubeError
+from controller.routers.base import RouterError, Routes, register
+from controller.routers.route_objects import (
+    RouteContext,
+    header_value_match,
+    object_metadata,
+    owned_by,
+    prefix_regex,
+    route_context,
+    unsupported,
+)
+
+Obj = dict[str, Any]
+
+API_VERSION = "projectcontour.io/v1"
+KIND = "HTTPProxy"
+PROVIDER = "contour"
+LINKERD_OVERRIDE = "l5d-dst-override"
+IDLE_TIMEOUT = "5m"
+
+
+def check_supported(ctx: RouteContext) -> None:
+    analysis = ctx.analysis
+    if analysis.mirror:
+        raise unsupported(ctx, PROVIDER, "traffic mirroring (analysis.mirror)")
+    if analysis.session_affinity is not None:
+        raise unsupported(ctx, PROVIDER, "session affinity (analysis.sessionAffinity)")
+    if any(m.source_labels for m in analysis.match):
+        raise unsupported(ctx, PROVIDER, "source label matches (analysis.match[].sourceLabels)")
+
+
+def path_prefix(ctx: RouteContext) -> str:
+    match = ctx.service.match
+    if match and match[0].uri is not None and match[0].uri.prefix:
+        return match[0].uri.prefix
+    return "/"
+
+
+def _string_condition(found: tuple[str, str] | None) -> Obj:
+    """A Contour header/query condition body; prefixes become anchored regexes."""
+    if found is None:
+        return {"present": True}
+    kind, value = found
+    if kind == "prefix":
+        return {"regex": prefix_regex(value)}
+    return {kind: value}
+
+
+def match_conditions(ctx: RouteContext, match: AbMatch) -> list[Obj]:
+    conditions: list[Obj] = [{"prefix": path_prefix(ctx)}]
+    for name, value in match.headers.items():
+        conditions.append({"header": {"name": name, **_string_condition(header_value_match(value))}})
+    for name, query in match.query_params.items():
+        conditions.append({"queryParameter": {"name": name, **_string_condition(header_value_match(query))}})
+    return conditions
+
+
+def service(ctx: RouteContext, name: str, weight: int) -> Obj:
+    override = f"{name}.{ctx.namespace}.svc.cluster.local:{ctx.service.port}"
+    return {
+        "name": name,
+        "port": ctx.service.port,
+        "weight": weight,
+        "requestHeadersPolicy": {"set": [{"name": LINKERD_OVERRIDE, "value": override}]},
+    }
+
+
+def route(ctx: RouteContext, conditions: list[Obj], primary: int, canary: int) -> Obj:
+    out: Obj = {"conditions": conditions}
+    svc = ctx.service
+    if svc.timeout:
+        out["timeoutPolicy"] = {"response": svc.timeout, "idle": IDLE_TIMEOUT}
+    if svc.retries is not None:
+        retry: Obj = {}
+        if svc.retries.attempts is not None:
+            retry["count"] = svc.retries.attempts
+        if svc.retries.per_try_timeout:
+            retry["perTryTimeout"] = svc.retries.per_try_timeout
+        if svc.retries.retry_on:
+            retry["retryOn"] = [c.strip() for c in svc.retries.retry_on.split(",") if c.strip()]
+        if retry:
+            out["retryPolicy"] = retry
+    out["services"] = [
+        service(ctx, ctx.names.primary, primary),
+        service(ctx, ctx.names.canary, canary),
+    ]
+    return out
+
+
+def http_proxy(ctx: RouteContext, weights: Routes) -> Obj:
+    """The HTTPProxy ``<svc>`` with the given split."""
+    p, c = weights.primary_weight, weights.canary_weight
+    if ctx.analysis.match:
+        routes = [route(ctx, match_conditions(ctx, m), p, c) for m in ctx.analysis.match]
+        routes.append(route(ctx, [{"prefix": path_prefix(ctx)}], 100, 0))
+    else:
+        routes = [route(ctx, [{"prefix": path_prefix(ctx)}], p, c)]
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": object_metadata(ctx, ctx.names.apex, ctx.service.apex),
+        "spec": {"routes": routes},
+    }
+
+
+def handover_proxy(ctx: RouteContext) -> Obj:
+    """The HTTPProxy that sends all traffic to the apex Service (used on finalize)."""
+    proxy = http_proxy(ctx, Routes(100, 0))
+    only = route(ctx, [{"prefix": path_prefix(ctx)}], 100, 0)
+    only["services"] = [service(ctx, ctx.names.apex, 100)]
+    proxy["spec"] = {"routes": [only]}
+    return proxy
+
+
+def routes_of(proxy: Obj, primary: str, canary: str) -> Routes:
+    name = f"{proxy['metadata'].get('namespace')}/{proxy['metadata']['name']}"
+    routes = (proxy.get("spec") or {}).get("routes") or []
+    if not routes:
+        raise RouterError(f"HTTPProxy {name} has no routes")
+    weights = {s.get("name"): int(s.get("weight", 0)) for s in routes[0].get("services") or []}
+    if primary not in weights or canary not in weights:
+        raise RouterError(f"HTTPProxy {name} does not route to {primary} and {canary}")
+    if weights[primary] == 0 and weights[canary] == 0:
+        raise RouterError(f"HTTPProxy {name} gives no weight to {primary} or {canary}")
+    return Routes(weights[primary], weights[canary], False)
+
+
+@register("contour")
+class ContourRouter:
+    builtin_query_provider: ClassVar[str] = "contour"
+
+    def __init__(self, kube: Kube, canary: Obj) -> None:
+        self.kube = kube
+        self.canary = canary
+
+    def _context(self) -> RouteContext:
+        ctx = route_context(self.canary, PROVIDER)
+        check_supported(ctx)
+        return ctx
+
+    async def _live(self, ctx: RouteContext) -> Obj | None:
+        try:
+            return await self.kube.get(API_VERSION, KIND, ctx.namespace, ctx.names.apex)
+        except KubeError as exc:
+            raise RouterError(f"HTTPProxy {ctx.namespace}/{ctx.names.apex}: {exc}") from exc
+
+    async def _apply(self, obj: Obj) -> None:
+        try:
+            await self.kube.apply(obj)
+        except KubeError as exc:
+            raise RouterError(
+                f"HTTPProxy {obj['metadata']['namespace']}/{obj['metadata']['name']}: {exc}"
+            ) from exc
+
+    async def reconcile(self) -> None:
+        ctx = self._context()
+        live = await self._live(ctx)
+        weights = Routes(100, 0)
+        if live is not None:
+            try:
+                weights = routes_of(live, ctx.names.primary, ctx.names.canary)
+            except RouterError:
+                weights = Routes(100, 0)  # not (yet) a primary/canary split: start all-primary
+        await self._apply(http_proxy(ctx, weights))
+
+    async def set_routes(self, primary_weight: int, canary_weight: int, mirrored: bool) -> None:
+        if primary_weight < 0 or canary_weight < 0 or primary_weight + canary_weight == 0:
+            raise RouterError(f"invalid weights: primary={primary_weight} canary={canary_weight}")
+        ctx = self._context()
+        if mirrored:
+            raise unsupported(ctx, PROVIDER, "traffic mirroring")
+        if await self._live(ctx) is None:
+            raise RouterError(f"HTTPProxy {ctx.namespace}/{ctx.names.apex} not found; reconcile first")
+        await self._apply(http_proxy(ctx, Routes(primary_weight, canary_weight)))
+
+    async def get_routes(self) -> Routes:
+        ctx = route_context(self.canary, PROVIDER)
+        live = await self._live(ctx)
+        if live is None:
+            raise RouterError(f"HTTPProxy {ctx.namespace}/{ctx.names.apex} not found")
+        return routes_of(live, ctx.names.primary, ctx.names.canary)
+
+    async def finalize(self) -> None:
+        ctx = route_context(self.canary, PROVIDER)
+        live = await self._live(ctx)
+        if live is None or not owned_by(live, ctx.uid):
+            return
+        await self._apply(handover_proxy(ctx))

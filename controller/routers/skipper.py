@@ -1,0 +1,183 @@
+"""The ``skipper`` provider: Skipper backend weights on a generated ``<ingress>-canary``.
+
+The Ingress of ``spec.ingressRef`` (the apex Ingress) is never modified. The canary Ingress
+copies its spec; every path to ``<svc>`` is sent to ``<svc>-primary`` and a copy of it to
+``<svc>-canary`` is appended to the rule, as Flagger does. Its annotations are the apex
+Ingress's (without ``kubectl.kubernetes.io/last-applied-configuration``) plus:
+
+- ``zalando.org/backend-weights``: ``{"<svc>-canary": w2, "<svc>-primary": w1}`` (JSON);
+- ``zalando.org/skipper-predicate``: ``Weight(100)`` first, so the canary routes win over the
+  apex Ingress's, followed by the user's own predicates; while the canary has no weight the
+  first predicate is ``False()`` instead, which disables the canary routes and leaves the
+  traffic to the apex Ingress.
+
+Invariants:
+- the live ``backend-weights`` annotation is the source of truth: ``get_routes`` reads it and
+  ``reconcile`` keeps it; only ``set_routes`` changes it;
+- A/B matching, mirroring and session affinity raise ``UnsupportedFeature`` before anything is
+  written (Flagger's Skipper router splits by weight only);
+- ``finalize`` deletes the canary Ingress when the Canary owns it, as Flagger does.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any, ClassVar
+
+from controller.kube import Kube, KubeError
+from controller.routers.base import RouterError, Routes, register
+from controller.routers.nginx_routes import (
+    INGRESS_API,
+    canary_ingress_name,
+    copied_annotations,
+    ingress_copy,
+    ingress_name,
+    routes_to,
+)
+from controller.routers.route_objects import RouteContext, owned_by, route_context, unsupported
+
+Obj = dict[str, Any]
+
+PROVIDER = "skipper"
+BACKEND_WEIGHTS = "zalando.org/backend-weights"
+PREDICATE = "zalando.org/skipper-predicate"
+ROUTE_WEIGHT = "Weight(100)"
+ROUTE_DISABLED = "False()"
+
+
+def check_supported(ctx: RouteContext) -> None:
+    ingress_name(ctx, PROVIDER)
+    analysis = ctx.analysis
+    if analysis.match:
+        raise unsupported(ctx, PROVIDER, "A/B testing (analysis.match)")
+    if analysis.mirror:
+        raise unsupported(ctx, PROVIDER, "traffic mirroring (analysis.mirror)")
+    if analysis.session_affinity is not None:
+        raise unsupported(ctx, PROVIDER, "session affinity (analysis.sessionAffinity)")
+
+
+def with_first_predicate(raw: str, first: str) -> str:
+    """``first`` and then the user's predicates of ``raw`` (minus our own)."""
+    kept = [p.strip() for p in raw.split("&&")]
+    kept = [p for p in kept if p and p not in (ROUTE_WEIGHT, ROUTE_DISABLED)]
+    return " && ".join([first, *kept])
+
+
+def canary_spec(ctx: RouteContext, ingress: Obj) -> Obj:
+    spec = copy.deepcopy(ingress.get("spec") or {})
+    found = False
+    for rule in spec.get("rules") or []:
+        paths = (rule.get("http") or {}).get("paths") or []
+        added = []
+        for path in paths:
+            if routes_to(path, ctx.names.apex):
+                path["backend"]["service"]["name"] = ctx.names.primary
+                canary_path = copy.deepcopy(path)
+                canary_path["backend"]["service"]["name"] = ctx.names.canary
+                added.append(canary_path)
+                found = True
+        paths.extend(added)
+    if not found:
+        raise RouterError(
+            f"Ingress {ctx.namespace}/{ingress['metadata']['name']} has no backend {ctx.names.apex}"
+        )
+    return spec
+
+
+def canary_ingress(ctx: RouteContext, ingress: Obj, weights: Routes) -> Obj:
+    annotations = copied_annotations(ingress, None)
+    backend_weights = {ctx.names.primary: weights.primary_weight, ctx.names.canary: weights.canary_weight}
+    annotations[BACKEND_WEIGHTS] = json.dumps(backend_weights, sort_keys=True, separators=(",", ":"))
+    first = ROUTE_DISABLED if weights.canary_weight <= 0 else ROUTE_WEIGHT
+    annotations[PREDICATE] = with_first_predicate(annotations.get(PREDICATE, ""), first)
+    name = canary_ingress_name(ctx, PROVIDER)
+    return ingress_copy(ctx, ingress, name, canary_spec(ctx, ingress), annotations)
+
+
+def routes_of(ingress: Obj, primary: str, canary: str) -> Routes:
+    name = f"{ingress['metadata'].get('namespace')}/{ingress['metadata']['name']}"
+    raw = (ingress["metadata"].get("annotations") or {}).get(BACKEND_WEIGHTS)
+    if raw is None:
+        raise RouterError(f"Ingress {name} has no {BACKEND_WEIGHTS} annotation")
+    try:
+        weights = json.loads(raw)
+    except ValueError:
+        raise RouterError(f"Ingress {name}: invalid {BACKEND_WEIGHTS} {raw!r}") from None
+    if not isinstance(weights, dict) or primary not in weights or canary not in weights:
+        raise RouterError(f"Ingress {name}: {BACKEND_WEIGHTS} lacks {primary} or {canary}")
+    return Routes(int(weights[primary]), int(weights[canary]), False)
+
+
+@register("skipper")
+class SkipperRouter:
+    builtin_query_provider: ClassVar[str] = "skipper"
+
+    def __init__(self, kube: Kube, canary: Obj) -> None:
+        self.kube = kube
+        self.canary = canary
+
+    def _context(self) -> RouteContext:
+        ctx = route_context(self.canary, PROVIDER)
+        check_supported(ctx)
+        return ctx
+
+    async def _get(self, ctx: RouteContext, name: str) -> Obj | None:
+        try:
+            return await self.kube.get(INGRESS_API, "Ingress", ctx.namespace, name)
+        except KubeError as exc:
+            raise RouterError(f"Ingress {ctx.namespace}/{name}: {exc}") from exc
+
+    async def _write(self, ctx: RouteContext, weights: Routes) -> None:
+        source_name = ingress_name(ctx, PROVIDER)
+        source = await self._get(ctx, source_name)
+        if source is None:
+            raise RouterError(f"Ingress {ctx.namespace}/{source_name} (spec.ingressRef) not found")
+        desired = canary_ingress(ctx, source, weights)
+        try:
+            await self.kube.apply(desired)
+        except KubeError as exc:
+            raise RouterError(f"Ingress {ctx.namespace}/{desired['metadata']['name']}: {exc}") from exc
+
+    async def reconcile(self) -> None:
+        ctx = self._context()
+        live = await self._get(ctx, canary_ingress_name(ctx, PROVIDER))
+        weights = Routes(100, 0)
+        if live is not None:
+            try:
+                weights = routes_of(live, ctx.names.primary, ctx.names.canary)
+            except RouterError:
+                weights = Routes(100, 0)
+        await self._write(ctx, weights)
+
+    async def set_routes(self, primary_weight: int, canary_weight: int, mirrored: bool) -> None:
+        if primary_weight < 0 or canary_weight < 0:
+            raise RouterError(
+                f"weights must not be negative: primary={primary_weight} canary={canary_weight}"
+            )
+        ctx = self._context()
+        if mirrored:
+            raise unsupported(ctx, PROVIDER, "traffic mirroring")
+        name = canary_ingress_name(ctx, PROVIDER)
+        if await self._get(ctx, name) is None:
+            raise RouterError(f"Ingress {ctx.namespace}/{name} not found; reconcile first")
+        await self._write(ctx, Routes(primary_weight, canary_weight))
+
+    async def get_routes(self) -> Routes:
+        ctx = route_context(self.canary, PROVIDER)
+        name = canary_ingress_name(ctx, PROVIDER)
+        live = await self._get(ctx, name)
+        if live is None:
+            raise RouterError(f"Ingress {ctx.namespace}/{name} not found")
+        return routes_of(live, ctx.names.primary, ctx.names.canary)
+
+    async def finalize(self) -> None:
+        ctx = route_context(self.canary, PROVIDER)
+        name = canary_ingress_name(ctx, PROVIDER)
+        live = await self._get(ctx, name)
+        if live is None or not owned_by(live, ctx.uid):
+            return
+        try:
+            await self.kube.delete(INGRESS_API, "Ingress", ctx.namespace, name)
+        except KubeError as exc:
+            raise RouterError(f"Ingress {ctx.namespace}/{name}: {exc}") from exc

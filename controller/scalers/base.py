@@ -1,0 +1,175 @@
+"""The PrimaryScaler port, its null object and its registry.
+
+A scaler owns the copy of the target's autoscaler that scales the primary
+(``<autoscaler>-primary``), and, where the autoscaler would fight a scaled-to-zero
+canary, pauses and resumes the target's own autoscaler.
+
+Invariants:
+- every method is idempotent: the primary copy is written with server-side apply of a
+  fully built object, pause/resume are merge patches of one annotation;
+- the primary copy is owned by the Canary (controller ownerReference), carries
+  ``app.kubernetes.io/managed-by: gitcanary`` and ``kustomize.toolkit.fluxcd.io/reconcile:
+  disabled``, and never inherits Flux's ownership labels;
+- the target's autoscaler is read, never rewritten, except for the pause annotation;
+- ``replicas_hint`` is ``None`` only when no autoscaler manages the workload (the Nop
+  scaler); otherwise it is the replica count (at least 1) a canary gets when it is scaled
+  up from zero, and the caller leaves ``spec.replicas`` of the primary to the autoscaler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from controller.api.canary import AutoscalerRef
+from controller.kube import Kube, KubeError
+from controller.workloads.primary import (
+    FLUX_OWNER_PREFIXES,
+    FLUX_RECONCILE_DISABLED,
+    MANAGED_BY,
+    owner_reference,
+)
+
+Obj = dict[str, Any]
+
+
+class ScalerError(RuntimeError):
+    """The autoscaler could not be read or written, or the reference is unusable."""
+
+
+class PrimaryScaler(Protocol):
+    async def reconcile_primary(self) -> str | None:
+        """Create or update the primary's autoscaler; returns a note for the status, if any."""
+        ...
+
+    async def pause_target(self) -> None:
+        """Stop the target's autoscaler from scaling the canary back up (canary at zero)."""
+        ...
+
+    async def resume_target(self) -> None:
+        """Undo ``pause_target`` (the canary is being scaled up)."""
+        ...
+
+    async def replicas_hint(self) -> int | None:
+        """Replicas for a canary scaled up from zero; ``None`` when no autoscaler is used."""
+        ...
+
+
+class NopScaler:
+    """No ``spec.autoscalerRef``: nothing to copy, pause or resume."""
+
+    async def reconcile_primary(self) -> str | None:
+        return None
+
+    async def pause_target(self) -> None:
+        return None
+
+    async def resume_target(self) -> None:
+        return None
+
+    async def replicas_hint(self) -> int | None:
+        return None
+
+
+ScalerFactory = Callable[[Kube, Obj, AutoscalerRef], PrimaryScaler]
+_REGISTRY: dict[str, ScalerFactory] = {}
+
+
+def register(kind: str) -> Callable[[ScalerFactory], ScalerFactory]:
+    def add(factory: ScalerFactory) -> ScalerFactory:
+        _REGISTRY[kind] = factory
+        return factory
+
+    return add
+
+
+def autoscaler_ref(canary: Obj) -> AutoscalerRef | None:
+    raw = (canary.get("spec") or {}).get("autoscalerRef")
+    if not raw:
+        return None
+    try:
+        return AutoscalerRef.model_validate(raw)
+    except ValidationError as exc:
+        raise ScalerError(f"spec.autoscalerRef is invalid: {exc}") from None
+
+
+def scaler_for(kube: Kube, canary: Obj) -> PrimaryScaler:
+    """The scaler for ``spec.autoscalerRef.kind``; the Nop scaler when there is no reference."""
+    # Import the adapters so they register themselves.
+    from controller.scalers import hpa, keda, keda_http  # noqa: F401
+
+    ref = autoscaler_ref(canary)
+    if ref is None:
+        return NopScaler()
+    factory = _REGISTRY.get(ref.kind)
+    if factory is None:
+        raise ScalerError(
+            f"autoscalerRef kind {ref.kind} is not supported; use {', '.join(sorted(_REGISTRY))}"
+        )
+    return factory(kube, canary, ref)
+
+
+# -- shared by the adapters --------------------------------------------------------------------
+def primary_name(canary: Obj) -> str:
+    return f"{canary['spec']['targetRef']['name']}-primary"
+
+
+def copy_metadata(source: Obj, canary: Obj, annotations: Mapping[str, str] | None = None) -> Obj:
+    """Metadata of ``<source>-primary``: the source's labels minus Flux's, plus ownership."""
+    meta = source["metadata"]
+    labels = {k: v for k, v in (meta.get("labels") or {}).items() if not k.startswith(FLUX_OWNER_PREFIXES)}
+    return {
+        "name": f"{meta['name']}-primary",
+        "namespace": meta["namespace"],
+        "labels": {**labels, **MANAGED_BY},
+        "annotations": {**(annotations or {}), **FLUX_RECONCILE_DISABLED},
+        "ownerReferences": [owner_reference(canary)],
+    }
+
+
+async def fetch(kube: Kube, api_version: str, kind: str, namespace: str, name: str) -> Obj:
+    """The target's autoscaler; ``ScalerError`` when it is missing or unreadable."""
+    try:
+        obj = await kube.get(api_version, kind, namespace, name)
+    except KubeError as exc:
+        raise ScalerError(f"{kind} {name}.{namespace}: {exc}") from exc
+    if obj is None:
+        raise ScalerError(f"{kind} {name}.{namespace} not found")
+    return obj
+
+
+async def fetch_optional(kube: Kube, api_version: str, kind: str, namespace: str, name: str) -> Obj | None:
+    try:
+        return await kube.get(api_version, kind, namespace, name)
+    except KubeError as exc:
+        if exc.status == 404:  # the API itself is not served
+            return None
+        raise ScalerError(f"{kind} {name}.{namespace}: {exc}") from exc
+
+
+async def apply(kube: Kube, obj: Obj) -> Obj:
+    meta = obj["metadata"]
+    try:
+        return await kube.apply(obj)
+    except KubeError as exc:
+        raise ScalerError(f"{obj['kind']} {meta['name']}.{meta['namespace']}: {exc}") from exc
+
+
+async def annotate(kube: Kube, obj: Obj, annotations: Mapping[str, str | None]) -> None:
+    """Merge-patch annotations (``None`` removes one) on a live object."""
+    meta = obj["metadata"]
+    current = meta.get("annotations") or {}
+    if all(current.get(k) == v for k, v in annotations.items()):
+        return
+    try:
+        await kube.merge_patch(
+            obj["apiVersion"],
+            obj["kind"],
+            meta["namespace"],
+            meta["name"],
+            {"metadata": {"annotations": dict(annotations)}},
+        )
+    except KubeError as exc:
+        raise ScalerError(f"{obj['kind']} {meta['name']}.{meta['namespace']}: {exc}") from exc
