@@ -30,7 +30,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[SandboxClient]:
     base = Path(tempfile.mkdtemp(prefix="gitcanary-sandbox-"))
-    state = environment.up(base)
+    state = environment.up(base, extra_crd_dirs=(Path(__file__).parent / "crds",))
     try:
         yield SandboxClient(state)
     finally:

@@ -21,7 +21,7 @@ Invariants:
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar
+from typing import Any
 
 from controller.kube import Kube, KubeError
 from controller.routers.base import RouterError, Routes, register
@@ -39,6 +39,7 @@ GROUP = "split.smi-spec.io"
 KIND = "TrafficSplit"
 VERSIONS = ("v1alpha1", "v1alpha2", "v1alpha3")
 DEFAULT_VERSIONS = {"linkerd": "v1alpha1", "osm": "v1alpha2", "smi": "v1alpha2"}
+QUERY_SETS = {"linkerd": "linkerd", "osm": "osm"}
 _QUANTITY_SUFFIXES = {"m": Decimal("0.001"), "": Decimal(1), "k": Decimal(1000)}
 
 
@@ -123,15 +124,14 @@ def routes_of(split: Obj, primary: str, canary: str) -> Routes:
 
 @register("linkerd", "osm", "smi")
 class SmiRouter:
-    builtin_query_provider: ClassVar[str] = "linkerd"
-    """Default query set; ``osm`` canaries use the ``osm`` set (chosen from ``spec.provider``)."""
-
     def __init__(self, kube: Kube, canary: Obj) -> None:
         self.kube = kube
         self.canary = canary
         self.provider = str(canary["spec"].get("provider") or "linkerd")
         self.version = split_version(self.provider)
         self.api_version = f"{GROUP}/{self.version}"
+        self.builtin_query_provider = QUERY_SETS.get(self.provider.split(":", 1)[0], "istio")
+        """The builtin metrics' query set: ``linkerd``, ``osm``, else Istio's (Flagger's default)."""
 
     def _context(self) -> RouteContext:
         ctx = route_context(self.canary, self.provider)

@@ -53,12 +53,15 @@ def shared_dir() -> Path:
     return Path(os.environ.get("GITCANARY_SHARED", str(REPO_ROOT.parent / "shared")))
 
 
-def crd_files(sets: tuple[str, ...] = UPSTREAM_CRD_SETS) -> list[Path]:
+def crd_files(sets: tuple[str, ...] = UPSTREAM_CRD_SETS, extra_dirs: tuple[Path, ...] = ()) -> list[Path]:
+    """gitcanary's CRDs, the chosen upstream sets, then any extra directories (e.g. tests/crds)."""
     files = sorted((REPO_ROOT / "crds").glob("*.yaml"))
     files = [f for f in files if f.name != "kustomization.yaml"]
     upstream = shared_dir() / "thirdparty" / "crds"
     for name in sets:
         files += sorted((upstream / name).glob("*.yaml"))
+    for directory in extra_dirs:
+        files += sorted(directory.glob("*.yaml"))
     return files
 
 
@@ -133,7 +136,9 @@ def _attempt(state: SandboxState, part: str, progress: Progress, action: Callabl
     return True
 
 
-def _start_control_plane(base: Path, bins: Binaries, state: SandboxState, progress: Progress) -> None:
+def _start_control_plane(
+    base: Path, bins: Binaries, state: SandboxState, progress: Progress, extra_crd_dirs: tuple[Path, ...]
+) -> None:
     p = state.ports
     ports = controlplane.ControlPlanePorts(
         p["etcd_client"], p["etcd_peer"], p["apiserver"], p["controller_manager"], p["scheduler"], p["kwok"]
@@ -167,7 +172,12 @@ def _start_control_plane(base: Path, bins: Binaries, state: SandboxState, progre
         controlplane.wait_nodes_ready(bins, admin)
 
     _attempt(state, "kwok", progress, nodes)
-    _attempt(state, "crds", progress, lambda: controlplane.install_crds(bins, admin, crd_files(), progress))
+    _attempt(
+        state,
+        "crds",
+        progress,
+        lambda: controlplane.install_crds(bins, admin, crd_files(extra_dirs=extra_crd_dirs), progress),
+    )
     if state.parts.get("kube-controller-manager") == "ok":
         _attempt(
             state,
@@ -225,10 +235,17 @@ def _start_flux(base: Path, state: SandboxState, progress: Progress) -> None:
         _attempt(state, ctrl.name, progress, start)
 
 
-def up(base: Path | None = None, progress: Progress | None = None, with_flux: bool = False) -> SandboxState:
+def up(
+    base: Path | None = None,
+    progress: Progress | None = None,
+    with_flux: bool = False,
+    extra_crd_dirs: tuple[Path, ...] = (),
+) -> SandboxState:
     """Start every part (idempotent: a running, healthy sandbox is reused as is).
 
     ``with_flux`` also starts the OCI registry and the real Flux controllers.
+    ``extra_crd_dirs`` adds CRDs beyond gitcanary's and the upstream sets (the tests add
+    ``tests/crds``: faithful CRDs of projects that publish none in ../shared).
     """
     base = base or default_dir()
     say: Progress = progress or (lambda m: print(m, file=sys.stderr, flush=True))
@@ -244,7 +261,7 @@ def up(base: Path | None = None, progress: Progress | None = None, with_flux: bo
     state.registry_url = ""
     _ports(state)
     bins = ensure_binaries(say)
-    _start_control_plane(base, bins, state, say)
+    _start_control_plane(base, bins, state, say, extra_crd_dirs)
     _start_metrics(base, state, say)
     _start_git(base, state, say)
     if with_flux:

@@ -97,7 +97,7 @@ class RestClient:
                 or "rate limit" in message.lower()
             )
         )
-        retriable = status >= 500
+        retriable = rate_limited or status >= 500
         kind = "rate limited" if rate_limited else f"HTTP {status}"
         text = f"{where}: {kind}" + (f": {message}" if message else "")
         return self._error(text, retriable=retriable, status=status, retry_after=retry_after(response))

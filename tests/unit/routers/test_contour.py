@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from kubernetes import client
 
+from controller.kube import Kube
 from controller.routers import contour
-from controller.routers.base import RouterError, Routes, UnsupportedFeature
+from controller.routers.base import RouterError, Routes, UnsupportedFeature, router_for
 from controller.routers.route_objects import RouteContext, route_context
 
 Obj = dict[str, Any]
@@ -124,3 +126,9 @@ def test_routes_of_rejects_proxies_without_the_split() -> None:
 def test_unsupported_features_are_refused(analysis: Obj, what: str) -> None:
     with pytest.raises(UnsupportedFeature, match=what):
         ctx_of(make_canary(analysis=analysis))
+
+
+def test_registered_for_contour_with_its_query_set() -> None:
+    router = router_for(Kube(client.Configuration()), make_canary())
+    assert isinstance(router, contour.ContourRouter)
+    assert router.builtin_query_provider == "contour"

@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from kubernetes import client
 
+from controller.kube import Kube
 from controller.routers import nginx_routes as build
-from controller.routers.base import RouterError, Routes, UnsupportedFeature
+from controller.routers.base import RouterError, Routes, UnsupportedFeature, router_for
+from controller.routers.nginx import NginxRouter
 from controller.routers.route_objects import RouteContext, route_context
 
 Obj = dict[str, Any]
@@ -185,3 +188,9 @@ def test_a_custom_annotation_prefix_is_used_throughout() -> None:
 def test_what_nginx_cannot_express_is_refused(canary: Obj, what: str) -> None:
     with pytest.raises(UnsupportedFeature, match=what):
         ctx_of(canary)
+
+
+def test_registered_with_its_query_set() -> None:
+    router = router_for(Kube(client.Configuration()), make_canary())
+    assert isinstance(router, NginxRouter)
+    assert router.builtin_query_provider == "nginx"

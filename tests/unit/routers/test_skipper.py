@@ -6,9 +6,11 @@ import json
 from typing import Any
 
 import pytest
+from kubernetes import client
 
+from controller.kube import Kube
 from controller.routers import skipper
-from controller.routers.base import RouterError, Routes, UnsupportedFeature
+from controller.routers.base import RouterError, Routes, UnsupportedFeature, router_for
 from controller.routers.route_objects import RouteContext, route_context
 
 Obj = dict[str, Any]
@@ -113,3 +115,9 @@ def test_missing_backend_and_bad_weights_are_errors() -> None:
 def test_unsupported_features_are_refused(canary: Obj, what: str) -> None:
     with pytest.raises(UnsupportedFeature, match=what):
         ctx_of(canary)
+
+
+def test_registered_with_its_query_set() -> None:
+    router = router_for(Kube(client.Configuration()), make_canary())
+    assert isinstance(router, skipper.SkipperRouter)
+    assert router.builtin_query_provider == "skipper"

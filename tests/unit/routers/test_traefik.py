@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from kubernetes import client
 
+from controller.kube import Kube
 from controller.routers import traefik
-from controller.routers.base import RouterError, Routes, UnsupportedFeature
+from controller.routers.base import RouterError, Routes, UnsupportedFeature, router_for
 from controller.routers.route_objects import RouteContext, route_context
 
 Obj = dict[str, Any]
@@ -74,3 +76,9 @@ def test_routes_of_needs_the_primary_and_some_weight() -> None:
 def test_unsupported_features_are_refused(analysis: Obj, what: str) -> None:
     with pytest.raises(UnsupportedFeature, match=what):
         ctx_of(make_canary(analysis))
+
+
+def test_registered_with_its_query_set() -> None:
+    router = router_for(Kube(client.Configuration()), make_canary())
+    assert isinstance(router, traefik.TraefikRouter)
+    assert router.builtin_query_provider == "traefik"

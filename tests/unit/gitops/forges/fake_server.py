@@ -13,7 +13,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 JsonAnswer = tuple[int, Any, dict[str, str]]
@@ -55,7 +55,7 @@ class FakeForgeServer(ABC):
         )
 
     # lifecycle -------------------------------------------------------------------------------
-    def __enter__(self) -> FakeForgeServer:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

@@ -146,6 +146,11 @@ CASES = {
         HEADER.replace("\n", "\r\n") + "metadata:\r\n    name: podinfo\r\n    annotations:\r\n"
         f"        {KEY}: abc123\r\n        team: web  # owner\r\n        note: 'x'\r\nspec: {{}}\r\n",
     ),
+    "CRLF, no annotations, tab-free comments": (
+        HEADER.replace("\n", "\r\n") + "metadata:\r\n  name: podinfo  # c\r\n  labels: {}\r\nspec: {}\r\n",
+        HEADER.replace("\n", "\r\n") + "metadata:\r\n  name: podinfo  # c\r\n"
+        f"  annotations:\r\n    {KEY}: abc123\r\n  labels: {{}}\r\nspec: {{}}\r\n",
+    ),
     "no final newline": (
         "spec: {}\n" + HEADER + "metadata:\n  labels: {a: b}\n  name: podinfo",
         "spec: {}\n"

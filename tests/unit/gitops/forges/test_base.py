@@ -91,6 +91,7 @@ def test_registry_selects_the_adapter_and_hides_the_token() -> None:
     assert isinstance(adapters["gitea"], GiteaForge)
     for adapter in adapters.values():
         assert token not in repr(adapter) and token not in str(adapter)
+        assert isinstance(adapter, GitHubForge | GitLabForge | GiteaForge)
         assert adapter.api_url == "https://api.example.com"
     with pytest.raises(ValueError, match="unknown forge provider 'bitbucket'"):
         forge_for("bitbucket", None, token)

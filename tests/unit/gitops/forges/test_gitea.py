@@ -41,10 +41,10 @@ async def test_creates_a_pull_request_when_none_is_open(gitea: FakeGitea, repo: 
 
 async def test_adopts_by_matching_head_and_base_client_side(gitea: FakeGitea, repo: RepoRef) -> None:
     gitea.add_pull(HEAD, "release")
-    gitea.add_pull(HEAD, "main", head_repo="fork/repo")
     closed = gitea.add_pull(HEAD, "main")
     gitea.close(closed)
     index = gitea.add_pull(HEAD, "main", body="old")
+    gitea.add_pull(HEAD, "main", head_repo="fork/repo")  # listed first (newest): must be skipped
     gitea.add_pull("unrelated", "main")
 
     pr = await forge_for("gitea", None, TOKEN).open_or_adopt(repo, HEAD, "main", "promote", "new")
