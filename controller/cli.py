@@ -124,5 +124,15 @@ def demo(keep: bool, base: Path | None) -> None:
     sys.exit(run_demo(base, keep=keep))
 
 
+from controller.cli_gates import register as _register_gates  # noqa: E402 - needs `main`
+
+_register_gates(main)
+
+
+from controller.cli_tools import register as _register_tools  # noqa: E402
+
+_register_tools(main)
+
+
 if __name__ == "__main__":
     main()

@@ -175,7 +175,9 @@ async def answer_hooks(
     passed: list[str] = []
     for hook in selected:
         builtin = builtin_gate_outcome(hook_type, hook.url, annotations, revision)
-        outcome = builtin if builtin is not None else await run_hooks([hook], hook_type, payload, backoff=backoff)
+        outcome = (
+            builtin if builtin is not None else await run_hooks([hook], hook_type, payload, backoff=backoff)
+        )
         detail = outcome.results[-1].message if outcome.results and not outcome.ok else outcome.message
         if hook_type == "rollback":
             if outcome.ok:

@@ -81,3 +81,42 @@ def canary(
         "metadata": {"name": name, "namespace": namespace},
         "spec": spec,
     }
+
+
+def daemonset(namespace: str, name: str, image: str) -> Obj:
+    """A DaemonSet with the same selector/template layout as :func:`deployment`."""
+    obj = deployment(namespace, name, image)
+    obj["kind"] = "DaemonSet"
+    del obj["spec"]["replicas"]
+    return obj
+
+
+def config_map(
+    namespace: str, name: str, data: dict[str, str], annotations: dict[str, str] | None = None
+) -> Obj:
+    meta: Obj = {"name": name, "namespace": namespace}
+    if annotations is not None:
+        meta["annotations"] = annotations
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
+
+
+def secret(namespace: str, name: str, data: dict[str, str], annotations: dict[str, str] | None = None) -> Obj:
+    """A Secret; ``data`` values are taken as already base64-encoded."""
+    obj = config_map(namespace, name, data, annotations)
+    obj["kind"] = "Secret"
+    obj["type"] = "Opaque"
+    return obj
+
+
+def owned(obj: Obj, uid: str) -> Obj:
+    """``obj`` with ``metadata.uid`` set, as the API server returns it (for ownerReferences)."""
+    obj["metadata"]["uid"] = uid
+    return obj
+
+
+def flux_applied(obj: Obj, kustomization: str = "apps", kustomization_namespace: str = "flux-system") -> Obj:
+    """``obj`` labelled the way Flux's kustomize-controller labels what it applies."""
+    labels = obj["metadata"].setdefault("labels", {})
+    labels["kustomize.toolkit.fluxcd.io/name"] = kustomization
+    labels["kustomize.toolkit.fluxcd.io/namespace"] = kustomization_namespace
+    return obj

@@ -23,6 +23,7 @@ from controller.reconcile import spec_mapping
 from controller.reconcile.status import intents_for, rfc3339, state_from_status, status_patch
 from controller.reconcile.world import CanaryWorld, load_templates
 from controller.routers import RouterError, router_for
+from controller.scalers import ScalerError
 from controller.workloads.primary import TargetError
 from controller.workloads.target import TargetWorkload
 
@@ -74,6 +75,23 @@ def _valid_condition(ok: bool, message: str, old: list[Obj], now: float) -> list
     return [*[c for c in old if c.get("type") != VALID], new]
 
 
+def _note_condition(kind: str, message: str, old: list[Obj], now: float) -> list[Obj]:
+    """An informational condition (e.g. which KEDA API group the autoscaler copy uses)."""
+    previous = next((c for c in old if c.get("type") == kind), None)
+    if previous is not None and previous.get("message") == message:
+        return old
+    stamp = rfc3339(now)
+    new = {
+        "type": kind,
+        "status": "True",
+        "reason": "Reconciled",
+        "message": message,
+        "lastUpdateTime": stamp,
+        "lastTransitionTime": stamp,
+    }
+    return [*[c for c in old if c.get("type") != kind], new]
+
+
 async def _patch_status(kube: Kube, raw: Obj, patch: Obj) -> None:
     meta = raw["metadata"]
     await kube.merge_patch(CANARY_API, "Canary", meta["namespace"], meta["name"], {"status": patch}, "status")
@@ -108,7 +126,7 @@ async def reconcile_canary(
     try:
         workload = TargetWorkload(kube, raw)
         revision, tracked = await workload.revision()
-        router = router_for(kube, raw)
+        router = router_for(kube, raw, settings.default_provider)
         templates = await load_templates(kube, canary)
         world = CanaryWorld(
             kube=kube,
@@ -126,7 +144,7 @@ async def reconcile_canary(
         spec = spec_mapping.analysis_spec(canary, settings.default_provider)
         state = state_from_status(raw.get("status"))
         decision = await drive_async(tick(spec, state, now, revision), world.handle)
-    except (TargetError, RouterError, LookupError, ValueError) as exc:
+    except (TargetError, RouterError, ScalerError, LookupError, ValueError) as exc:
         await _report_problem(kube, raw, "ReconcileFailed", str(exc), now)
         return TickResult(ERROR_RETRY_S)
     except KubeError as exc:
@@ -150,6 +168,8 @@ async def reconcile_canary(
         now=now,
     )
     patch["conditions"] = _valid_condition(True, "Canary spec is valid", patch["conditions"], now)
+    if world.autoscaler_note:
+        patch["conditions"] = _note_condition("Autoscaler", world.autoscaler_note, patch["conditions"], now)
     await _patch_status(kube, raw, patch)
     pending = bool(intents) or bool(((raw.get("status") or {}).get("gitops") or {}).get("pending"))
     return TickResult(decision.requeue_after, pending)

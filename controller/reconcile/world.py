@@ -18,7 +18,8 @@ from typing import Any
 from controller import analysis as eng
 from controller.api import AlertProvider, Canary, MetricTemplate
 from controller.events import EventType, record_event
-from controller.hooks import WebhookPayload, WebhookSpec, run_hooks, send_event
+from controller.gates import ROLLBACK_ANNOTATION, ROLLBACK_CONSUMED_PATCH, answer_hooks
+from controller.hooks import WebhookPayload, WebhookSpec, send_event
 from controller.kube import Kube
 from controller.metrics.checks import MetricCheck, TemplateSpec, evaluate
 from controller.metrics.providers.contract import ProviderConfig
@@ -83,6 +84,7 @@ class CanaryWorld:
     hooks: list[WebhookSpec] = field(default_factory=list)
     write_backs: list[eng.RequestWriteBack] = field(default_factory=list)
     phase: str = ""
+    autoscaler_note: str = ""
 
     @property
     def name(self) -> str:
@@ -98,7 +100,9 @@ class CanaryWorld:
     async def handle(self, request: eng.Request) -> object:
         match request:
             case eng.InitializePrimary():
-                await self.workload.initialize_primary()
+                note = await self.workload.initialize_primary()
+                if note:
+                    self.autoscaler_note = note
                 await self.router.reconcile()
                 return None
             case eng.CheckReady(target=target):
@@ -118,8 +122,22 @@ class CanaryWorld:
                 await self.workload.promote()
                 return None
             case eng.RunWebhooks(hook_type=hook_type, phase=phase):
-                outcome = await run_hooks(self.hooks, hook_type.value, self._payload(phase.value))
-                return eng.HookOutcome(outcome.ok, outcome.message)
+                # gitcanary:gate / gitcanary:rollback hooks are answered from the annotations of
+                # the Canary fetched for this tick (controller.gates); the rest go over HTTP.
+                annotations: dict[str, str] = self.raw["metadata"].get("annotations") or {}
+                answer = await answer_hooks(
+                    self.hooks,
+                    hook_type.value,
+                    self._payload(phase.value),
+                    annotations=annotations,
+                    revision=self.revision,
+                )
+                if answer.consumes_rollback:  # acted on now: remove the request (idempotent)
+                    await self.kube.merge_patch(
+                        "gitcanary.io/v1beta1", "Canary", self.namespace, self.name, ROLLBACK_CONSUMED_PATCH
+                    )
+                    annotations.pop(ROLLBACK_ANNOTATION, None)
+                return eng.HookOutcome(answer.ok, answer.message, answer.webhook)
             case eng.RunMetricChecks():
                 return await self._run_metrics()
             case eng.Notify():

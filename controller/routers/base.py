@@ -59,12 +59,12 @@ def register(*names: str) -> Callable[[RouterFactory], RouterFactory]:
     return add
 
 
-def provider_of(canary: Obj) -> str:
+def provider_of(canary: Obj, default: str = "kubernetes") -> str:
     """The mesh provider: ``spec.provider``, else the controller default (``kubernetes``)."""
-    return str(canary["spec"].get("provider") or "kubernetes")
+    return str(canary["spec"].get("provider") or default)
 
 
-def router_for(kube: Kube, canary: Obj) -> Router:
+def router_for(kube: Kube, canary: Obj, default_provider: str = "kubernetes") -> Router:
     # Import the adapters so they register themselves.
     from controller.routers import (  # noqa: F401
         appmesh,
@@ -80,8 +80,11 @@ def router_for(kube: Kube, canary: Obj) -> Router:
         traefik,
     )
 
-    provider = provider_of(canary)
+    provider = provider_of(canary, default_provider)
     name = provider.split(":", 1)[0]
+    if name == "gatewayapi" and keda_http.wants_interceptor(canary):
+        # The KEDA HTTP add-on flow (seed tutorial): Gateway API routes through the interceptor.
+        name = keda_http.PROVIDER
     factory = _REGISTRY.get(name)
     if factory is None:
         known = ", ".join(sorted(_REGISTRY))

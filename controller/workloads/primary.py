@@ -8,7 +8,9 @@ Invariants:
   and never inherit Flux's ownership labels, so Flux neither prunes nor fights them;
 - the revision is a sha256 over canonical JSON (sorted keys, no whitespace) of
   the pod template plus the tracked config checksums: stable across controller
-  versions and processes.
+  versions and processes. The node selector the controller itself sets to scale a
+  DaemonSet canary to zero (``SCALE_TO_ZERO_SELECTOR``) is not part of the revision
+  and is never copied to the primary (as Flagger does).
 """
 
 from __future__ import annotations
@@ -28,14 +30,28 @@ FLUX_OWNER_PREFIXES = ("kustomize.toolkit.fluxcd.io/", "helm.toolkit.fluxcd.io/"
 FLUX_RECONCILE_DISABLED = {"kustomize.toolkit.fluxcd.io/reconcile": "disabled"}
 MANAGED_BY = {"app.kubernetes.io/managed-by": "gitcanary"}
 KUBECTL_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+SCALE_TO_ZERO_SELECTOR = "gitcanary.io/scale-to-zero"
+"""Node selector label that scales a DaemonSet canary to zero (set by ``TargetWorkload``)."""
 
 
 class TargetError(ValueError):
     """The target workload cannot be used as a canary target (the message says why)."""
 
 
+def _without_scale_to_zero(pod_spec: Mapping[str, Any]) -> Obj:
+    """A shallow copy of the pod spec without the controller's scale-to-zero node selector."""
+    spec = dict(pod_spec)
+    selector = {k: v for k, v in (spec.get("nodeSelector") or {}).items() if k != SCALE_TO_ZERO_SELECTOR}
+    if selector:
+        spec["nodeSelector"] = selector
+    else:
+        spec.pop("nodeSelector", None)
+    return spec
+
+
 def revision(pod_template: Mapping[str, Any], tracked_configs: Mapping[str, str] | None = None) -> str:
-    payload = {"template": pod_template, "configs": dict(sorted((tracked_configs or {}).items()))}
+    template = {**pod_template, "spec": _without_scale_to_zero(pod_template.get("spec") or {})}
+    payload = {"template": template, "configs": dict(sorted((tracked_configs or {}).items()))}
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -85,7 +101,7 @@ def primary_template(target: Obj, config_renames: Mapping[str, str]) -> Obj:
     template: Obj = copy.deepcopy(target["spec"]["template"])
     meta = template.setdefault("metadata", {})
     meta["labels"] = {**_clean_labels(meta.get("labels")), label: f"{value}-primary"}
-    template["spec"] = rename_config_refs(template.get("spec", {}), config_renames)
+    template["spec"] = rename_config_refs(_without_scale_to_zero(template.get("spec", {})), config_renames)
     return template
 
 

@@ -1,4 +1,9 @@
-"""Pure readiness checks over a Deployment's or DaemonSet's status, with Flagger's messages."""
+"""Pure readiness checks over a Deployment's or DaemonSet's status, with Flagger's messages.
+
+A Deployment is ready when the controller observed its generation, every desired replica runs
+the new template, no old replica is left (the canary Service selects old and new pods alike),
+and at least ``ceil(updated * threshold%)`` updated replicas are available.
+"""
 
 from __future__ import annotations
 
@@ -44,6 +49,9 @@ def deployment_readiness(
             False,
             f"waiting for rollout to finish: {updated} out of {replicas} new replicas have been updated",
         )
+    old_pods = int(status.get("replicas", 0)) - updated
+    if old_pods > 0:
+        return Readiness(False, f"waiting for rollout to finish: {old_pods} old replicas are pending termination")
     needed = math.ceil(updated * threshold_percent / 100)
     if available < needed:
         return Readiness(

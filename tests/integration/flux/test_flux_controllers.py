@@ -225,6 +225,33 @@ def test_kustomization_applies_the_deployment_from_git_over_authenticated_http(f
     assert deploy["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/name"] == "apps"
 
 
+def test_git_repository_without_the_credentials_is_refused(fleet: Fleet) -> None:
+    _apply(
+        fleet,
+        {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "GitRepository",
+            "metadata": {"name": "anonymous"},
+            "spec": {"url": fleet.http_url, "interval": "5s", "ref": {"branch": "main"}},
+        },
+    )
+
+    def refused() -> str:
+        conditions = _get(fleet, "gitrepository", "anonymous").get("status", {}).get("conditions", [])
+        ready = [c for c in conditions if c["type"] == "Ready" and c["status"] == "False"]
+        return str(ready[0]["message"]) if ready and ready[0]["reason"] == "GitOperationFailed" else ""
+
+    message = _wait(
+        fleet,
+        "anonymous GitRepository refused",
+        refused,
+        lambda: _get(fleet, "gitrepository", "anonymous").get("status"),
+        ("source-controller",),
+        timeout=60,
+    )
+    assert "authentication required" in message
+
+
 def test_image_policy_picks_the_newest_stable_semver_tag(fleet: Fleet) -> None:
     _apply_image_policy(fleet)
     scanned = _wait(
