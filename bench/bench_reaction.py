@@ -71,6 +71,7 @@ def main() -> None:
             "run",
             f"--kubeconfig={client.kubeconfig}",
             f"--health=http://127.0.0.1:{port}/healthz",
+            f"--metrics-addr=127.0.0.1:{processes.free_port()}",
         ],
         cwd=REPO,
         stdout=subprocess.DEVNULL,

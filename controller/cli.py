@@ -33,6 +33,13 @@ def main() -> None:
     help="Default router when a Canary sets no spec.provider (default: kubernetes).",
 )
 @click.option("--health", default="http://0.0.0.0:8080/healthz", show_default=True, help="Liveness endpoint.")
+@click.option(
+    "--metrics-addr",
+    envvar="GITCANARY_METRICS_ADDR",
+    default="0.0.0.0:8081",
+    show_default=True,
+    help="Where to serve the controller's Prometheus metrics (empty to disable).",
+)
 @click.option("--verbose", is_flag=True)
 def run(
     kubeconfig: str | None,
@@ -40,6 +47,7 @@ def run(
     metrics_server: str | None,
     mesh_provider: str | None,
     health: str,
+    metrics_addr: str,
     verbose: bool,
 ) -> None:
     """Run the controller."""
@@ -57,6 +65,7 @@ def run(
         os.environ["GITCANARY_METRICS_SERVER"] = metrics_server
     if mesh_provider:
         os.environ["GITCANARY_MESH_PROVIDER"] = mesh_provider
+    os.environ["GITCANARY_METRICS_ADDR"] = metrics_addr
     kopf.configure(verbose=verbose)
     logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
     asyncio.run(

@@ -351,6 +351,7 @@ def run_demo(base: Path | None, keep: bool = False) -> int:
                 "run",
                 f"--kubeconfig={state.kubeconfig}",
                 f"--health=http://127.0.0.1:{port}/healthz",
+                f"--metrics-addr=127.0.0.1:{processes.free_port()}",
             ],
             stdout=out,
             stderr=subprocess.STDOUT,

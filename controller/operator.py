@@ -20,6 +20,7 @@ from typing import Any
 
 import kopf
 
+from controller import telemetry
 from controller.gitops.worker import write_back
 from controller.kube import Kube
 from controller.reconcile.runner import CANARY_API, ReconcileSettings, reconcile_canary
@@ -66,6 +67,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.networking.request_timeout = 30
     memo.kube = Kube.from_kubeconfig(os.environ.get("KUBECONFIG") or None)
     memo.settings = _settings_from_env()
+    metrics_addr = os.environ.get("GITCANARY_METRICS_ADDR")
+    if metrics_addr:
+        telemetry.serve(metrics_addr)
 
 
 @kopf.on.login()
@@ -95,17 +99,25 @@ async def analyse(namespace: str, name: str, stopped: kopf.DaemonStopped, memo: 
     key = f"{namespace}/{name}"
     wake = WAKEUPS.event(key)
     kube: Kube = memo.kube
-    while not stopped:
-        wake.clear()
-        raw = await kube.get(CANARY_API, "Canary", namespace, name)
-        if raw is None or raw["metadata"].get("deletionTimestamp"):
-            return
-        delay = await _tick_and_write_back(kube, raw, memo.settings, key)
-        try:
-            await asyncio.wait_for(wake.wait(), timeout=max(delay, 0.05))
-        except TimeoutError:
-            continue
-    WAKEUPS.events.pop(key, None)
+    loop = asyncio.get_running_loop()
+    telemetry.CANARIES.inc()
+    try:
+        while not stopped:
+            wake.clear()
+            started = loop.time()
+            raw = await kube.get(CANARY_API, "Canary", namespace, name)
+            if raw is None or raw["metadata"].get("deletionTimestamp"):
+                return
+            delay = await _tick_and_write_back(kube, raw, memo.settings, key)
+            telemetry.TICK_DURATION.observe(loop.time() - started)
+            due = loop.time() + max(delay, 0.05)
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=max(delay, 0.05))
+            except TimeoutError:
+                telemetry.TICK_LATENESS.observe(max(0.0, loop.time() - due))
+    finally:
+        telemetry.CANARIES.dec()
+        WAKEUPS.events.pop(key, None)
 
 
 async def _tick_and_write_back(
@@ -117,7 +129,9 @@ async def _tick_and_write_back(
             return outcome.delay
         fresh = await kube.get(CANARY_API, "Canary", raw["metadata"]["namespace"], raw["metadata"]["name"])
         if fresh is not None and await write_back(kube, fresh) is None:
+            telemetry.WRITE_BACKS.labels("error").inc()
             return min(outcome.delay, WRITE_BACK_RETRY_S)
+        telemetry.WRITE_BACKS.labels("committed").inc()
         return outcome.delay
     except Exception:  # the loop must survive anything; the next tick retries
         log.exception("%s: reconcile failed", key)

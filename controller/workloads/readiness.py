@@ -51,7 +51,9 @@ def deployment_readiness(
         )
     old_pods = int(status.get("replicas", 0)) - updated
     if old_pods > 0:
-        return Readiness(False, f"waiting for rollout to finish: {old_pods} old replicas are pending termination")
+        return Readiness(
+            False, f"waiting for rollout to finish: {old_pods} old replicas are pending termination"
+        )
     needed = math.ceil(updated * threshold_percent / 100)
     if available < needed:
         return Readiness(

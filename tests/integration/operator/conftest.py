@@ -33,6 +33,7 @@ def controller_process(sandbox: SandboxClient, tmp_path_factory: pytest.TempPath
                 "run",
                 f"--kubeconfig={sandbox.kubeconfig}",
                 f"--health=http://127.0.0.1:{port}/healthz",
+                f"--metrics-addr=127.0.0.1:{processes.free_port()}",
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
