@@ -139,6 +139,7 @@ async def _tick_and_write_back(
 
 
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
+@kopf.on.update(GROUP, VERSION, PLURAL, field="metadata.annotations")
 def spec_changed(namespace: str, name: str, **_: Any) -> None:
     WAKEUPS.wake([f"{namespace}/{name}"])
 

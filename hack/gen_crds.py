@@ -159,6 +159,9 @@ properties:
     type: number
   lastAnalysisAt:
     type: number
+  stableImage:
+    description: The image the primary ran before the current revision (for the promotion record).
+    type: string
   revision:
     description: The target revision (pod template and tracked configs) last observed.
     type: string

@@ -57,6 +57,7 @@ class EngineStatus(ApiModel):
     last_failure: str | None = None
     halt_notified_at: float | None = None
     last_analysis_at: float | None = None
+    stable_image: str | None = None
     revision: str | None = None
 
 

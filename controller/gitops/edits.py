@@ -35,20 +35,28 @@ class EditPolicy:
 
 
 def _scope(worktree: Path, path: str) -> Path:
-    root = (worktree / path.lstrip("./")).resolve() if path.strip("./") else worktree.resolve()
-    if worktree.resolve() not in (root, *root.parents):
+    """The directory (or file) ``path`` names, relative to the repository root as Flux reads it
+    (``./apps``, ``apps`` and ``/apps`` are the same); ``..`` or a symlink leaving it is refused."""
+    base = worktree.resolve()
+    root = (base / path.lstrip("/")).resolve()
+    if base != root and base not in root.parents:
         raise ValueError(f"gitops path {path!r} leaves the repository")
     return root
 
 
 def policies_pointing_at(root: Path, image: str) -> list[str]:
-    """The ``ns:name`` refs of ImagePolicies whose markers currently hold ``image``."""
+    """The ``ns:name`` refs of ImagePolicies whose markers currently hold ``image``.
+
+    A marker matches when it holds the whole image, its tag or its digest. A ``:name`` marker
+    (the repository alone, shared by every tag) never identifies an image on its own, and a
+    marker for a part the image lacks (a ``:tag`` marker for a digest-only image) never matches.
+    """
     failed = parse_image(image)
+    wanted: dict[str, str | None] = {"image": failed.image, "tag": failed.tag, "digest": failed.digest}
     refs: set[str] = set()
     for marker in find_markers(root, kind="imagepolicy"):
-        if marker.current_value == failed.value_for(marker.field) and (
-            marker.field != "tag" or failed.value_for("tag")
-        ):
+        value = wanted.get(marker.field)
+        if value is not None and marker.current_value == value:
             refs.add(marker.ref)
     return sorted(refs)
 

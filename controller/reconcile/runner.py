@@ -33,6 +33,8 @@ Obj = dict[str, Any]
 CANARY_API = "gitcanary.io/v1beta1"
 VALID = "Valid"
 INVALID_RETRY_S = 300.0
+# Phases in which the primary still runs the last promoted version.
+STABLE_PHASES = frozenset({"Initialized", "Waiting", "Progressing", "WaitingPromotion", "Failed"})
 ERROR_RETRY_S = 10.0
 
 
@@ -151,13 +153,18 @@ async def reconcile_canary(
         log.warning("%s: kubernetes API error, retrying: %s", canary.key, exc)
         await record_event(kube, raw, "Warning", "ReconcileFailed", str(exc))
         return TickResult(ERROR_RETRY_S)
+    # The image the primary ran before this revision, for the promotion record: the primary is
+    # already promoted when the promotion is written back, so it is remembered while stable.
+    stable_image = ((raw.get("status") or {}).get("engine") or {}).get("stableImage") or ""
     intents = []
     if world.write_backs:
         target, primary = await workload.fetch(), await workload.fetch_primary()
         if write_back_enabled(raw, target):
             intents = intents_for(
-                canary.key, world.write_backs, _first_image(target), _first_image(primary), now
+                canary.key, world.write_backs, _first_image(target), _first_image(primary), now, stable_image
             )
+    if decision.state.phase.value in STABLE_PHASES and workload.last_primary is not None:
+        stable_image = _first_image(workload.last_primary) or stable_image
     patch = status_patch(
         decision.state,
         kind=canary.spec.target_ref.kind,
@@ -167,6 +174,7 @@ async def reconcile_canary(
         new_intents=intents,
         now=now,
     )
+    patch["engine"]["stableImage"] = stable_image or None
     patch["conditions"] = _valid_condition(True, "Canary spec is valid", patch["conditions"], now)
     if world.autoscaler_note:
         patch["conditions"] = _note_condition("Autoscaler", world.autoscaler_note, patch["conditions"], now)

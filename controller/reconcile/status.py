@@ -97,6 +97,7 @@ def intents_for(
     target_image: str,
     primary_image: str,
     now: float,
+    stable_image: str = "",
 ) -> list[Obj]:
     """Intents in the write-back convention: ``image`` is what the commit writes to Git and
     ``previousImage`` what Git held before (the failed canary image, on rollback)."""
@@ -104,7 +105,10 @@ def intents_for(
     for wb in write_backs:
         rollback = wb.result == "rolled-back"
         kind = "rollback" if rollback else "promotion"
-        image, previous = (primary_image, target_image) if rollback else (target_image, primary_image)
+        if rollback:
+            image, previous = primary_image, target_image
+        else:
+            image, previous = target_image, stable_image or primary_image
         out.append(
             {
                 "id": intent_id(canary_key, kind, wb.revision, image),

@@ -67,6 +67,7 @@ def provider_of(canary: Obj, default: str = "kubernetes") -> str:
 def router_for(kube: Kube, canary: Obj, default_provider: str = "kubernetes") -> Router:
     # Import the adapters so they register themselves.
     from controller.routers import (  # noqa: F401
+        apisix,
         appmesh,
         contour,
         gatewayapi,
@@ -74,6 +75,7 @@ def router_for(kube: Kube, canary: Obj, default_provider: str = "kubernetes") ->
         istio,
         keda_http,
         kubernetes,
+        kuma,
         nginx,
         skipper,
         smi,

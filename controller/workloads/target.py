@@ -17,7 +17,7 @@ from controller.workloads.readiness import Readiness, readiness
 Obj = dict[str, Any]
 
 SUPPORTED_KINDS = {"Deployment": "apps/v1", "DaemonSet": "apps/v1"}
-SCALE_TO_ZERO_SELECTOR = "gitcanary.io/scale-to-zero"
+SCALE_TO_ZERO_SELECTOR = primary.SCALE_TO_ZERO_SELECTOR
 
 
 class TargetWorkload:
@@ -34,6 +34,7 @@ class TargetWorkload:
         self.name: str = ref["name"]
         self.namespace: str = canary["metadata"]["namespace"]
         self.primary_name = f"{self.name}-primary"
+        self.last_primary: Obj | None = None
         self.scaler: PrimaryScaler = scaler_for(kube, canary)
 
     async def fetch(self) -> Obj:
@@ -43,7 +44,11 @@ class TargetWorkload:
         return target
 
     async def fetch_primary(self) -> Obj | None:
-        return await self.kube.get(self.api_version, self.kind, self.namespace, self.primary_name)
+        """The live primary; the last one read is kept in ``last_primary`` for this tick's bookkeeping."""
+        self.last_primary = await self.kube.get(
+            self.api_version, self.kind, self.namespace, self.primary_name
+        )
+        return self.last_primary
 
     async def tracked_configs(self, target: Obj) -> dict[str, str]:
         tracked: dict[str, str] = {}

@@ -67,7 +67,9 @@ spec:
       containers:
         - name: redis
           image: docker.io/library/redis:7.2 # {"$imagepolicy": "flux-system:redis"}
-          args: ["sha256:%s"] # {"$imagepolicy": "flux-system:redis:digest"}
+          env:
+            - name: PINNED_DIGEST
+              value: sha256:%s # {"$imagepolicy": "flux-system:redis:digest"}
 """ % ("ab" * 32)
 
 POLICIES = """\
@@ -195,7 +197,9 @@ def test_only_policies_holding_the_failed_image_are_found(repo: Path) -> None:
 def test_a_repository_name_alone_does_not_point_at_an_image(repo: Path) -> None:
     """The `:name` marker holds only the repository, which every tag of it shares."""
     (repo / "apps/podinfo/deployment.yaml").unlink()
-    (repo / "apps/podinfo/kustomization.yaml").write_text(KUSTOMIZATION.replace("newTag: 6.0.2", "newTag: 6.0.1"))
+    (repo / "apps/podinfo/kustomization.yaml").write_text(
+        KUSTOMIZATION.replace("newTag: 6.0.2", "newTag: 6.0.1")
+    )
     assert policies_pointing_at(repo, FAILED) == []
 
 
@@ -227,8 +231,8 @@ def test_rollback_reverts_quarantines_and_records(repo: Path) -> None:
     for untouched in ("apps/stable/deployment.yaml", "apps/redis/deployment.yaml", "clusters/prod/pins.yaml"):
         assert after[untouched] == before[untouched]
     # quarantine: the failed version is excluded from podinfo's range only
-    assert not satisfies("6.0.2", policy_range(repo, "podinfo"))
-    assert satisfies("6.0.3", policy_range(repo, "podinfo"))
+    assert not satisfies(policy_range(repo, "podinfo"), "6.0.2")
+    assert satisfies(policy_range(repo, "podinfo"), "6.0.3")
     assert policy_range(repo, "podinfo-stable") == "~6.0.0"
     record = after[".gitcanary/test/podinfo.txt"]
     assert record.splitlines() == [
@@ -252,12 +256,15 @@ def test_reapplying_a_rollback_changes_nothing(repo: Path) -> None:
 
 def test_rollback_of_a_non_semver_policy_uses_the_exclusion_list(repo: Path) -> None:
     failed = "docker.io/library/redis:7.2"
-    changed = apply_intent(repo, intent(image="docker.io/library/redis:7.1", previous=failed))
+    good = "docker.io/library/redis:7.1@sha256:" + "ef" * 32
+    changed = apply_intent(repo, intent(image=good, previous=failed))
     assert repo / "flux-system/image-automation.yaml" in changed
     docs = list(yaml.safe_load_all((repo / "flux-system/image-automation.yaml").read_text()))
     (repository,) = [d for d in docs if d["kind"] == "ImageRepository"]
     assert repository["spec"]["exclusionList"] == [r"^.*\.sig$", r"^7\.2$"]
-    assert "docker.io/library/redis:7.1 #" in (repo / "apps/redis/deployment.yaml").read_text()
+    deployment = (repo / "apps/redis/deployment.yaml").read_text()
+    assert f"image: {good} #" in deployment
+    assert "value: sha256:" + "ef" * 32 + " #" in deployment
 
 
 def test_rollback_scoped_to_a_path_leaves_other_directories(repo: Path) -> None:
@@ -282,7 +289,7 @@ def test_rollback_switches_are_respected(
 ) -> None:
     changed = apply_intent(repo, intent(), policy)
     assert (FAILED not in (repo / "apps/podinfo/deployment.yaml").read_text()) is reverted
-    assert (not satisfies("6.0.2", policy_range(repo, "podinfo"))) is quarantined
+    assert (not satisfies(policy_range(repo, "podinfo"), "6.0.2")) is quarantined
     assert record_file(repo, "test/podinfo").exists() is recorded
     assert (changed == []) is not (reverted or quarantined or recorded)
 
@@ -307,7 +314,9 @@ def test_promotion_pins_gitcanary_markers_of_this_canary(repo: Path) -> None:
     pins = (repo / "clusters/prod/pins.yaml").read_text()
     expected = CANARY_PINS.replace(
         'podinfo:6.0.0 # {"$gitcanary": "test:podinfo"}', 'podinfo:6.0.2 # {"$gitcanary": "test:podinfo"}'
-    ).replace('tag: 6.0.0 # {"$gitcanary": "test:podinfo:tag"}', 'tag: 6.0.2 # {"$gitcanary": "test:podinfo:tag"}')
+    ).replace(
+        'tag: 6.0.0 # {"$gitcanary": "test:podinfo:tag"}', 'tag: 6.0.2 # {"$gitcanary": "test:podinfo:tag"}'
+    )
     assert pins == expected
     assert 'podinfo:6.0.0 # {"$gitcanary": "prod:other"}' in pins  # another canary's marker
     assert FAILED in (repo / "apps/podinfo/deployment.yaml").read_text()  # $imagepolicy left alone
@@ -332,14 +341,18 @@ def test_a_path_leaving_the_repository_is_refused(repo: Path, path: str) -> None
     assert snapshot(repo) == before
 
 
-def test_a_symlink_out_of_the_repository_is_refused(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_a_symlink_out_of_the_repository_is_refused(
+    repo: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     outside = tmp_path_factory.mktemp("elsewhere")
     (repo / "apps/escape").symlink_to(outside, target_is_directory=True)
     with pytest.raises(ValueError, match="leaves the repository"):
         apply_intent(repo, intent(path="./apps/escape"))
 
 
-@pytest.mark.parametrize("path", ["", ".", "./", "/", "apps/..", "./apps/podinfo", "apps/podinfo/", "/apps/podinfo"])
+@pytest.mark.parametrize(
+    "path", ["", ".", "./", "/", "apps/..", "./apps/podinfo", "apps/podinfo/", "/apps/podinfo"]
+)
 def test_paths_inside_the_repository_are_accepted(repo: Path, path: str) -> None:
     apply_intent(repo, intent(path=path))
     assert FAILED not in (repo / "apps/podinfo/deployment.yaml").read_text()

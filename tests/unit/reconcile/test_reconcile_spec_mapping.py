@@ -121,12 +121,18 @@ def test_webhook_specs_parse_timeouts_and_defaults() -> None:
     assert (load.name, load.url, load.type, load.timeout) == ("load", "http://loadtester/", "rollout", 90.0)
     assert (load.retries, load.mute_alert, load.disable_tls) == (3, True, True)
     assert load.metadata == {"cmd": "hey -z 1m http://podinfo-canary:9898/"}
-    assert (gate.type, gate.timeout, gate.retries) == ("confirm-rollout", spec_mapping.DEFAULT_WEBHOOK_TIMEOUT_S, 0)
+    assert (gate.type, gate.timeout, gate.retries) == (
+        "confirm-rollout",
+        spec_mapping.DEFAULT_WEBHOOK_TIMEOUT_S,
+        0,
+    )
     assert (ms.type, ms.timeout) == ("rollback", 0.5)
 
 
 def test_unknown_webhook_type_is_an_error() -> None:
-    model = parse(with_analysis(canary("test", "podinfo", step_weight=5), webhooks=[{"name": "w", "url": "u"}]))
+    model = parse(
+        with_analysis(canary("test", "podinfo", step_weight=5), webhooks=[{"name": "w", "url": "u"}])
+    )
     # the CRD enum rejects unknown types; a model built another way must still not slip through
     bad = model.spec.analysis.webhooks[0].model_copy(update={"type": "pre-promotion"})
     model.spec.analysis.webhooks[0] = bad

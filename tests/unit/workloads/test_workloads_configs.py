@@ -76,7 +76,11 @@ def test_every_kind_of_reference_is_discovered() -> None:
         ({"volumes": [{"name": "v", "configMap": {"name": "c"}}]}, {"configmap/c"}),
         ({"volumes": [{"name": "v", "projected": {"sources": [{"secret": {"name": "s"}}]}}]}, {"secret/s"}),
         (
-            {"initContainers": [{"name": "i", "env": [{"name": "E", "valueFrom": {"secretKeyRef": {"name": "s"}}}]}]},
+            {
+                "initContainers": [
+                    {"name": "i", "env": [{"name": "E", "valueFrom": {"secretKeyRef": {"name": "s"}}}]}
+                ]
+            },
             {"secret/s"},
         ),
         ({"containers": [{"name": "c", "envFrom": [{"configMapRef": {"name": "c"}}]}]}, {"configmap/c"}),

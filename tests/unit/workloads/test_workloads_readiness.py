@@ -54,13 +54,17 @@ def test_progress_deadline_exceeded_is_flagged() -> None:
 
 
 def test_progressing_condition_without_deadline_is_not_exceeded() -> None:
-    obj = rolled_out(conditions=[{"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}])
+    obj = rolled_out(
+        conditions=[{"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}]
+    )
     assert deployment_readiness(obj).ready
 
 
 def test_updated_below_replicas_waits() -> None:
     result = deployment_readiness(rolled_out(3, updatedReplicas=1, availableReplicas=3))
-    assert result == Readiness(False, "waiting for rollout to finish: 1 out of 3 new replicas have been updated")
+    assert result == Readiness(
+        False, "waiting for rollout to finish: 1 out of 3 new replicas have been updated"
+    )
 
 
 def test_replicas_default_to_one_when_unset() -> None:
