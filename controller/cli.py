@@ -94,9 +94,10 @@ _dir_option = click.option(
 
 @sandbox.command("up")
 @_dir_option
-def sandbox_up(base: Path | None) -> None:
+@click.option("--with-flux", is_flag=True, help="Also start the OCI registry and real Flux controllers.")
+def sandbox_up(base: Path | None, with_flux: bool) -> None:
     """Start every part (idempotent) and print KEY=value lines to use it."""
-    state = environment.up(base)
+    state = environment.up(base, with_flux=with_flux)
     for line in environment.describe(state):
         click.echo(line)
     failed = {k: v for k, v in state.parts.items() if v != "ok"}

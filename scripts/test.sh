@@ -4,6 +4,8 @@
 # git remotes). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The end-to-end tests run real Flux controllers: build them too (cached after the first run).
+export GITCANARY_WITH_FLUX="${GITCANARY_WITH_FLUX:-1}"
 ./scripts/bootstrap.sh
 echo "== ruff" >&2
 .venv/bin/ruff check controller tests bench

@@ -158,6 +158,16 @@ class WorkingClone:
             raise WriteBackError(self.redact(f"git fetch {self.url} failed: {text}"), retriable=not missing)
         return self.run("rev-parse", self.tracking).strip()
 
+    def fetch_branch(self, branch: str) -> str | None:
+        """Fetch another branch of the remote into ``origin/<branch>``; None when it does not exist."""
+        refspec = f"+refs/heads/{branch}:refs/remotes/origin/{branch}"
+        status, text = self.run_status("fetch", "--no-tags", "--quiet", "origin", refspec, network=True)
+        if status != 0:
+            if "couldn't find remote ref" in text:
+                return None
+            raise WriteBackError(self.redact(f"git fetch {self.url} {branch} failed: {text}"), retriable=True)
+        return self.run("rev-parse", f"refs/remotes/origin/{branch}").strip()
+
     def reset_to(self, commit: str) -> None:
         """Worktree, index and local branch become exactly ``commit``; untracked files go."""
         self.run("checkout", "--quiet", "--force", "-B", self.branch, commit)
@@ -224,6 +234,23 @@ class WorkingClone:
         message_file.write_text(message, encoding="utf-8")
         args = ["commit-tree", tree, "-p", tip, "-F", str(message_file), *(["-S"] if sign else [])]
         return self.run(*args, config=config).strip()
+
+    def push_new_branch(self, commit: str, branch: str) -> str | None:
+        """Create ``branch`` on the remote at ``commit``; never moves an existing branch.
+
+        None when created; the rejection message when the branch already exists. Any other
+        failure raises.
+        """
+        lease = f"--force-with-lease=refs/heads/{branch}:"  # empty expectation: must not exist
+        status, text = self.run_status(
+            "push", "--porcelain", "--no-verify", lease, "origin", f"{commit}:refs/heads/{branch}", network=True
+        )
+        if status == 0:
+            return None
+        message = self.redact(text)
+        if any(marker in message.lower() for marker in (*RETRIABLE_PUSH_MARKERS, "already exists")):
+            return message
+        raise WriteBackError(f"git push to {self.url} {branch} failed: {message}")
 
     def push(self, commit: str = "HEAD") -> str | None:
         """Push ``commit`` to the branch. None when pushed; the message when the branch moved.

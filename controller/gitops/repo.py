@@ -13,6 +13,11 @@ edits, so the batch commit is rebased onto the new tip with ``merge-tree`` and
 Otherwise it resets to the remote and re-applies, and the trailer check sees whatever a
 concurrent writer already pushed.
 
+:meth:`WriteBackRepo.propose_branch` is the pull-request variant: it applies a batch on top of
+``origin/<branch>`` and pushes it to a NEW branch (``gitcanary/promote/...``), never to
+``branch`` itself. A head branch that already exists on the remote is reused as it is (a
+restart, or a person who added commits to it), so proposing twice pushes once.
+
 Invariants:
 - Exactly once: an intent is committed only if no commit in the branch history carries
   its trailer, checked after the last fetch that precedes the successful push.
@@ -46,6 +51,7 @@ from controller.gitops.trailers import build_message
 
 __all__ = [
     "ApplyIntent",
+    "Proposal",
     "WriteBackError",
     "WriteBackRepo",
     "WriteBackResult",
@@ -76,6 +82,18 @@ class WriteBackResult:
     failed: dict[str, str] = field(default_factory=dict)
     """Ids whose ``apply`` raised -> redacted message. They are not done."""
     attempts: int = 0
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What :meth:`WriteBackRepo.propose_branch` left on the remote."""
+
+    head: str
+    """The proposal branch."""
+    commit: str
+    """Its tip."""
+    created: bool
+    """False when the branch already existed and was reused untouched."""
 
 
 @dataclass(frozen=True)
@@ -196,6 +214,71 @@ class WriteBackRepo:
             finally:
                 await asyncio.to_thread(stack.close)
                 self._clone.env, self._clone.secrets = {}, ()
+
+    async def propose_branch(
+        self,
+        intents: Sequence[Intent],
+        apply: ApplyIntent,
+        head: str,
+        *,
+        signing: SigningKey | None = None,
+        subject: Callable[[Sequence[Intent]], str] = default_subject,
+    ) -> Proposal:
+        """Commit ``intents`` on top of ``origin/<branch>`` and push them to the new branch ``head``.
+
+        An existing ``head`` on the remote is reused untouched. Every intent must apply and the
+        batch must change something, else :class:`WriteBackError` (nothing is pushed).
+        """
+        if head == self.branch:
+            raise ValueError("the proposal branch must differ from the write-back branch")
+        unique = list({i.id: i for i in intents}.values())
+        if not unique:
+            raise ValueError("nothing to propose")
+        async with repository_lock(self.url):
+            stack = ExitStack()
+            try:
+                config = await asyncio.to_thread(self._prepare, stack, signing)
+                return await asyncio.to_thread(self._propose, unique, apply, head, config, subject)
+            finally:
+                await asyncio.to_thread(stack.close)
+                self._clone.env, self._clone.secrets = {}, ()
+
+    def _propose(
+        self,
+        intents: list[Intent],
+        apply: ApplyIntent,
+        head: str,
+        config: Config,
+        subject: Callable[[Sequence[Intent]], str],
+    ) -> Proposal:
+        clone = self._clone
+        with clone.locked():
+            clone.ensure()
+            existing = clone.fetch_branch(head)
+            if existing is not None:
+                return Proposal(head=head, commit=existing, created=False)
+            clone.reset_to(clone.fetch())
+            kept: dict[str, bytes | None] = {}
+            files: list[str] = []
+            for intent in intents:
+                try:
+                    files += self._apply_one(intent, apply, kept)
+                except Exception as exc:
+                    clone.restore({})
+                    raise WriteBackError(
+                        clone.redact(f"intent {intent.id}: {type(exc).__name__}: {exc}")
+                    ) from exc
+            if not clone.stage(sorted(set(files))):
+                raise WriteBackError(f"nothing to propose on {head}: the files already say so")
+            message = build_message(subject(intents), [i.trailer_block() for i in intents])
+            commit = clone.commit(message, config, sign=dict(config)["commit.gpgsign"] == "true")
+            rejection = clone.push_new_branch(commit, head)
+            if rejection is None:
+                return Proposal(head=head, commit=commit, created=True)
+            raced = clone.fetch_branch(head)  # created concurrently: reuse theirs
+            if raced is None:
+                raise WriteBackError(f"push of {head} to {self.url} rejected: {rejection}", retriable=True)
+            return Proposal(head=head, commit=raced, created=False)
 
     def _prepare(self, stack: ExitStack, signing: SigningKey | None) -> Config:
         """Enter credentials and signing; return the ``-c`` settings for commits."""

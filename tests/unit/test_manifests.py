@@ -362,7 +362,7 @@ def test_service_selects_the_controller() -> None:
     service = one("flux", "Service", "gitcanary")
     labels = _controller()["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= labels.items()
-    assert [p["port"] for p in service["spec"]["ports"]] == [8080]
+    assert [p["port"] for p in service["spec"]["ports"]] == [8080, 8081]  # healthz, /metrics
 
 
 def _rules() -> list[Obj]:
