@@ -40,6 +40,13 @@ def main() -> None:
     show_default=True,
     help="Where to serve the controller's Prometheus metrics (empty to disable).",
 )
+@click.option(
+    "--max-concurrent-canaries",
+    envvar="GITCANARY_MAX_CONCURRENT_CANARIES",
+    type=click.IntRange(min=1),
+    default=None,
+    help="At most this many analyses at once; others wait in phase Waiting (default: no limit).",
+)
 @click.option("--verbose", is_flag=True)
 def run(
     kubeconfig: str | None,
@@ -48,6 +55,7 @@ def run(
     mesh_provider: str | None,
     health: str,
     metrics_addr: str,
+    max_concurrent_canaries: int | None,
     verbose: bool,
 ) -> None:
     """Run the controller."""
@@ -66,6 +74,8 @@ def run(
     if mesh_provider:
         os.environ["GITCANARY_MESH_PROVIDER"] = mesh_provider
     os.environ["GITCANARY_METRICS_ADDR"] = metrics_addr
+    if max_concurrent_canaries:
+        os.environ["GITCANARY_MAX_CONCURRENT_CANARIES"] = str(max_concurrent_canaries)
     kopf.configure(verbose=verbose)
     logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
     asyncio.run(

@@ -24,6 +24,7 @@ from controller import telemetry
 from controller.gitops.worker import write_back
 from controller.kube import Kube
 from controller.reconcile.runner import CANARY_API, ReconcileSettings, reconcile_canary
+from controller.reconcile.slots import AnalysisSlots
 from controller.routers import router_for
 from controller.workloads.target import TargetWorkload
 
@@ -52,9 +53,11 @@ WAKEUPS = Wakeups()
 
 
 def _settings_from_env() -> ReconcileSettings:
+    limit = os.environ.get("GITCANARY_MAX_CONCURRENT_CANARIES", "")
     return ReconcileSettings(
         metrics_server=os.environ.get("GITCANARY_METRICS_SERVER", ReconcileSettings.metrics_server),
         default_provider=os.environ.get("GITCANARY_MESH_PROVIDER", ReconcileSettings.default_provider),
+        slots=AnalysisSlots(int(limit) if limit else None),
     )
 
 

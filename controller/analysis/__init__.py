@@ -21,6 +21,7 @@ from controller.analysis.model import (
     Strategy,
 )
 from controller.analysis.requests import (
+    AcquireSlot,
     CheckPrimaryPromoted,
     CheckReady,
     HookOutcome,
@@ -42,6 +43,7 @@ from controller.analysis.weights import effective_plan, max_weight, next_step_we
 
 __all__ = [
     "TOTAL_WEIGHT",
+    "AcquireSlot",
     "AnalysisSpec",
     "CanaryState",
     "CheckPrimaryPromoted",

@@ -30,8 +30,12 @@ from controller.analysis.requests import (
     SetRoutes,
     ask_hooks,
     ask_readiness,
+    ask_slot,
     perform,
 )
+
+SLOT_POLL_SECONDS = 5.0
+"""How often a queued canary asks again for an analysis slot."""
 
 __all__ = [
     "adopt_primary_revision",
@@ -99,6 +103,11 @@ def start_analysis(ctx: TickContext, state: CanaryState) -> PhaseStep:
     if isinstance(result, Decision):
         return result
     state = result
+    if not (yield from ask_slot()):
+        if state.phase is not Phase.WAITING:
+            state = state.with_phase(Phase.WAITING, ctx.now)
+            yield from notify(messages.halt_waiting_slot(spec), "warn")
+        return Decision(state, min(spec.interval_seconds, SLOT_POLL_SECONDS))
     if spec.has_hook(HookType.CONFIRM_ROLLOUT):
         gate = yield from ask_hooks(HookType.CONFIRM_ROLLOUT, state.phase)
         if not gate.ok:

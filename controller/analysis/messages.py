@@ -99,6 +99,10 @@ def pre_rollout_failed(spec: AnalysisSpec, webhook: str, error: str) -> str:
     return halt_with(spec, f"pre-rollout check {webhook} failed {error}".rstrip())
 
 
+def halt_waiting_slot(spec: AnalysisSpec) -> str:
+    return halt_with(spec, "waiting for an analysis slot (max-concurrent-canaries reached)")
+
+
 def halt_waiting_approval(spec: AnalysisSpec, webhook: str) -> str:
     return halt_with(spec, f"waiting for approval {webhook}").rstrip()
 

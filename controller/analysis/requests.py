@@ -23,6 +23,7 @@ from typing import Literal, TypeAlias
 from controller.analysis.model import HookType, Phase
 
 __all__ = [
+    "AcquireSlot",
     "CheckPrimaryPromoted",
     "CheckReady",
     "HookOutcome",
@@ -41,6 +42,7 @@ __all__ = [
     "ask_hooks",
     "ask_metrics",
     "ask_readiness",
+    "ask_slot",
     "perform",
 ]
 
@@ -158,6 +160,12 @@ class Notify:
 
 
 @dataclass(frozen=True, slots=True)
+class AcquireSlot:
+    """May this canary start an analysis now (``--max-concurrent-canaries``)? A canary that
+    already holds a slot keeps it. Result: bool."""
+
+
+@dataclass(frozen=True, slots=True)
 class RequestWriteBack:
     """Persist a Git write-back intent for `revision`. Result: None."""
 
@@ -177,6 +185,7 @@ Request: TypeAlias = (
     | CheckPrimaryPromoted
     | Notify
     | RequestWriteBack
+    | AcquireSlot
 )
 
 
@@ -208,6 +217,14 @@ def ask_hooks(hook_type: HookType, phase: Phase) -> Generator[Request, object, H
     request = RunWebhooks(hook_type, phase)
     result = yield request
     if not isinstance(result, HookOutcome):
+        raise ProtocolError(request, result)
+    return result
+
+
+def ask_slot() -> Generator[Request, object, bool]:
+    request = AcquireSlot()
+    result = yield request
+    if not isinstance(result, bool):
         raise ProtocolError(request, result)
     return result
 

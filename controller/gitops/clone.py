@@ -243,7 +243,13 @@ class WorkingClone:
         """
         lease = f"--force-with-lease=refs/heads/{branch}:"  # empty expectation: must not exist
         status, text = self.run_status(
-            "push", "--porcelain", "--no-verify", lease, "origin", f"{commit}:refs/heads/{branch}", network=True
+            "push",
+            "--porcelain",
+            "--no-verify",
+            lease,
+            "origin",
+            f"{commit}:refs/heads/{branch}",
+            network=True,
         )
         if status == 0:
             return None

@@ -8,6 +8,11 @@ Flow for one Canary (called by the operator after a tick that left intents pendi
 4. the intents move from ``status.gitops.pending`` to ``applied`` with their commit SHA, and an
    Event reports the commit; Flux is asked to reconcile at once (``spec.gitops.reconcileFlux``).
 
+After a ``promotion`` intent is done, one ``promoteTo`` intent per ``spec.gitops.promoteTo`` entry
+is queued in ``pending`` (:mod:`controller.gitops.promote_to`); a later call commits or proposes
+them. :func:`open_repository` is the shared "reach this Canary's repository" step (also used by
+promotion approval, :mod:`controller.gitops.approval_gate`).
+
 A failure keeps the intents pending (so a later call retries them), records a Warning Event and
 ``status.gitops.lastWriteBack`` with a redacted message. Nothing here logs credentials.
 """
@@ -19,6 +24,7 @@ import datetime as dt
 import logging
 import os
 import time
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -28,6 +34,7 @@ from controller.flux import GitSource, SourceNotFound, request_reconcile, resolv
 from controller.gitops.credentials import CredentialsError, GitAuth, SigningKey
 from controller.gitops.edits import EditPolicy, apply_intent
 from controller.gitops.intents import Intent
+from controller.gitops.promote_to import DeliveryContext, deliver, queue_promote_to, split_intents
 from controller.gitops.repo import WriteBackError, WriteBackRepo, WriteBackResult
 from controller.kube import Kube, KubeError
 
@@ -116,6 +123,49 @@ def status_after(gitops_status: Obj, result: WriteBackResult, intents: list[Inte
     return out
 
 
+@dataclass(frozen=True)
+class CanaryRepository:
+    """The Canary's Git source, resolved, with what it takes to write to it."""
+
+    source: GitSource
+    repo: WriteBackRepo
+    auth: GitAuth | None
+    signing: SigningKey | None
+
+
+async def open_repository(kube: Kube, canary: Obj) -> CanaryRepository:
+    """Resolve the source (``spec.gitops`` over Flux), read its credentials and signing key.
+
+    Raises SourceNotFound, CredentialsError, WriteBackError, KubeError or ValueError.
+    """
+    meta, spec = canary["metadata"], canary["spec"]
+    gitops = spec.get("gitops") or {}
+    target_ref = spec["targetRef"]
+    target = await kube.get(
+        target_ref.get("apiVersion", "apps/v1"), target_ref["kind"], meta["namespace"], target_ref["name"]
+    )
+    source = await resolve_source(
+        kube, canary, target or {"kind": target_ref["kind"], "metadata": {"name": target_ref["name"]}}
+    )
+    auth = None
+    if source.secret_name:
+        auth = GitAuth.from_secret_data(
+            await _secret_data(kube, source.namespace, source.secret_name), source.url
+        )
+    repo = WriteBackRepo(source.url, source.branch, cache_dir(), auth, author=_author(gitops))
+    return CanaryRepository(source, repo, auth, await _signing(kube, meta["namespace"], gitops))
+
+
+def _queue_promote_to(
+    new_status: Obj, pending: list[Obj], done: set[str], gitops: Obj, key: str, now: float
+) -> None:
+    """Queue the ``promoteTo`` intents of every promotion that is now done (see promote_to)."""
+    for raw in pending:
+        if raw.get("kind") == "promotion" and raw["id"] in done:
+            known = [*new_status["pending"], *new_status["applied"]]
+            new_status["pending"] += queue_promote_to(gitops, key, raw, known, now)
+
+
 async def write_back(kube: Kube, canary: Obj, now: float | None = None) -> WriteBackResult | None:
     """Apply the Canary's pending intents; return the result, or None when nothing was pending."""
     now = time.time() if now is None else now
@@ -127,26 +177,33 @@ async def write_back(kube: Kube, canary: Obj, now: float | None = None) -> Write
         return None
     gitops = spec.get("gitops") or {}
     key = f"{meta['namespace']}/{meta['name']}"
-    target_ref = spec["targetRef"]
     try:
-        target = await kube.get(
-            target_ref.get("apiVersion", "apps/v1"), target_ref["kind"], meta["namespace"], target_ref["name"]
-        )
-        source = await resolve_source(
-            kube, canary, target or {"kind": target_ref["kind"], "metadata": {"name": target_ref["name"]}}
-        )
-        auth = None
-        if source.secret_name:
-            auth = GitAuth.from_secret_data(
-                await _secret_data(kube, source.namespace, source.secret_name), source.url
-            )
-        repo = WriteBackRepo(source.url, source.branch, cache_dir(), auth, author=_author(gitops))
+        opened = await open_repository(kube, canary)
+        source = opened.source
         intents = [_intent(raw, key, source) for raw in pending]
-        result = await repo.apply_intents(
-            intents,
-            partial(_apply, policy=_edit_policy(gitops)),
-            signing=await _signing(kube, meta["namespace"], gitops),
+        local, elsewhere = split_intents(intents, gitops, source.branch)
+        result = WriteBackResult(commit=None)
+        if local:
+            result = await opened.repo.apply_intents(
+                local, partial(_apply, policy=_edit_policy(gitops)), signing=opened.signing
+            )
+        promoted_elsewhere = await deliver(
+            DeliveryContext(
+                kube,
+                meta["namespace"],
+                gitops,
+                source.url,
+                source.branch,
+                cache_dir(),
+                opened.auth,
+                _author(gitops),
+                opened.signing,
+                _edit_policy(gitops),
+            ),
+            elsewhere,
         )
+        result.applied.update(promoted_elsewhere.applied)
+        result.failed.update(promoted_elsewhere.failed)
     except (SourceNotFound, CredentialsError, WriteBackError, KubeError, ValueError) as exc:
         message = f"write-back failed: {exc}"
         await record_event(kube, canary, "Warning", "WriteBackFailed", message)
@@ -156,6 +213,10 @@ async def write_back(kube: Kube, canary: Obj, now: float | None = None) -> Write
         )
         return None
     new_status = status_after(gitops_status, result, intents, now)
+    if promoted_elsewhere.notes and new_status.get("lastWriteBack"):
+        note = "; ".join(promoted_elsewhere.notes.values())
+        new_status["lastWriteBack"]["message"] = f"{new_status['lastWriteBack']['message']} ({note})"[:1000]
+    _queue_promote_to(new_status, pending, set(result.applied), gitops, key, now)
     new_status.update(source.to_status())
     await kube.merge_patch(
         CANARY_API, "Canary", meta["namespace"], meta["name"], {"status": {"gitops": new_status}}, "status"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from controller.analysis import drive_async, tick
@@ -20,6 +20,7 @@ from controller.events import record_event
 from controller.flux import kustomization_of
 from controller.kube import Kube, KubeError
 from controller.reconcile import spec_mapping
+from controller.reconcile.slots import AnalysisSlots
 from controller.reconcile.status import intents_for, rfc3339, state_from_status, status_patch
 from controller.reconcile.world import CanaryWorld, load_templates
 from controller.routers import RouterError, router_for
@@ -57,6 +58,7 @@ def write_back_enabled(canary: Obj, target: Obj | None) -> bool:
 class ReconcileSettings:
     metrics_server: str = "http://prometheus.istio-system:9090"
     default_provider: str = "kubernetes"
+    slots: AnalysisSlots = field(default_factory=AnalysisSlots)
 
 
 def _valid_condition(ok: bool, message: str, old: list[Obj], now: float) -> list[Obj]:
@@ -142,6 +144,7 @@ async def reconcile_canary(
             checks=spec_mapping.metric_checks(canary, templates),
             hooks=spec_mapping.webhooks(canary),
             phase=(raw.get("status") or {}).get("phase") or "Initializing",
+            slots=settings.slots,
         )
         spec = spec_mapping.analysis_spec(canary, settings.default_provider)
         state = state_from_status(raw.get("status"))
@@ -179,5 +182,6 @@ async def reconcile_canary(
     if world.autoscaler_note:
         patch["conditions"] = _note_condition("Autoscaler", world.autoscaler_note, patch["conditions"], now)
     await _patch_status(kube, raw, patch)
+    settings.slots.settle(canary.key, decision.state.phase.value)
     pending = bool(intents) or bool(((raw.get("status") or {}).get("gitops") or {}).get("pending"))
     return TickResult(decision.requeue_after, pending)

@@ -27,6 +27,7 @@ from controller.metrics.providers.registry import provider_for
 from controller.metrics.template import TemplateContext
 from controller.notify import Field, notifier_for, should_send
 from controller.reconcile import spec_mapping
+from controller.reconcile.slots import AnalysisSlots
 from controller.routers import Router
 from controller.workloads.target import TargetWorkload
 
@@ -85,6 +86,7 @@ class CanaryWorld:
     write_backs: list[eng.RequestWriteBack] = field(default_factory=list)
     phase: str = ""
     autoscaler_note: str = ""
+    slots: AnalysisSlots | None = None
 
     @property
     def name(self) -> str:
@@ -143,6 +145,8 @@ class CanaryWorld:
             case eng.Notify():
                 await self._notify(request)
                 return None
+            case eng.AcquireSlot():
+                return True if self.slots is None else self.slots.acquire(f"{self.namespace}/{self.name}")
             case eng.RequestWriteBack():
                 self.write_backs.append(request)
                 return None

@@ -15,6 +15,10 @@ Exported families (the names the built-in queries and MetricTemplates use):
   istio_request_duration_milliseconds_bucket|_sum|_count{reporter, destination_workload, ..., le}
   http_requests_total{kubernetes_namespace, kubernetes_pod_name, app, status}
   http_request_duration_seconds_bucket|_sum|_count{kubernetes_namespace, kubernetes_pod_name, app, le}
+  envoy_cluster_upstream_rq{kubernetes_namespace, kubernetes_pod_name, app, envoy_response_code}
+  envoy_cluster_upstream_rq_time_bucket|_sum|_count{kubernetes_namespace, kubernetes_pod_name, app, le}
+    (milliseconds, as the Envoy sidecar of an App Mesh pod reports them; the pod-name form
+    ``<workload>-<hash>-<id>`` is what the built-in ``appmesh`` queries select the canary by)
 
 Invariants: counters only grow (a setting change integrates the old rate up to
 now first); settings persist in the state file so a restart keeps them.
@@ -123,6 +127,8 @@ def render_metrics(traffic: dict[tuple[str, str], Traffic], counters: dict[tuple
         "# TYPE istio_request_duration_milliseconds histogram",
         "# TYPE http_requests_total counter",
         "# TYPE http_request_duration_seconds histogram",
+        "# TYPE envoy_cluster_upstream_rq counter",
+        "# TYPE envoy_cluster_upstream_rq_time histogram",
     ]
     for (ns, name), t in sorted(traffic.items()):
         c = counters[(ns, name)]
@@ -132,15 +138,20 @@ def render_metrics(traffic: dict[tuple[str, str], Traffic], counters: dict[tuple
         lines.append(f'istio_requests_total{{{istio},response_code="500"}} {c.errors:.6f}')
         lines.append(f'http_requests_total{{{pod},status="200"}} {c.ok:.6f}')
         lines.append(f'http_requests_total{{{pod},status="500"}} {c.errors:.6f}')
+        lines.append(f'envoy_cluster_upstream_rq{{{pod},envoy_response_code="200"}} {c.ok:.6f}')
+        lines.append(f'envoy_cluster_upstream_rq{{{pod},envoy_response_code="500"}} {c.errors:.6f}')
         for le, count in _bucket_counts(t, c):
             lines.append(f'istio_request_duration_milliseconds_bucket{{{istio},le="{le}"}} {count:.6f}')
             le_s = le if le == "+Inf" else str(float(le) / 1000)
             lines.append(f'http_request_duration_seconds_bucket{{{pod},le="{le_s}"}} {count:.6f}')
+            lines.append(f'envoy_cluster_upstream_rq_time_bucket{{{pod},le="{le}"}} {count:.6f}')
         total = c.fast + c.slow
         lines.append(f"istio_request_duration_milliseconds_sum{{{istio}}} {c.duration_sum_ms:.6f}")
         lines.append(f"istio_request_duration_milliseconds_count{{{istio}}} {total:.6f}")
         lines.append(f"http_request_duration_seconds_sum{{{pod}}} {c.duration_sum_ms / 1000:.6f}")
         lines.append(f"http_request_duration_seconds_count{{{pod}}} {total:.6f}")
+        lines.append(f"envoy_cluster_upstream_rq_time_sum{{{pod}}} {c.duration_sum_ms:.6f}")
+        lines.append(f"envoy_cluster_upstream_rq_time_count{{{pod}}} {total:.6f}")
     return "\n".join(lines) + "\n"
 
 

@@ -11,6 +11,7 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 
 from controller.analysis import (
+    AcquireSlot,
     AnalysisSpec,
     CanaryState,
     CheckPrimaryPromoted,
@@ -67,6 +68,7 @@ class World:
     canary_scaled_to_zero: bool | None = None
     promotions: int = 0
     write_backs: list[RequestWriteBack] = field(default_factory=list)
+    slots: deque[bool] = field(default_factory=deque)
 
     def script_hook(self, hook_type: HookType, *outcomes: HookOutcome) -> None:
         self.hooks.setdefault(hook_type, deque()).extend(outcomes)
@@ -80,6 +82,8 @@ class World:
             return self.promoted.popleft() if self.promoted else READY
         if isinstance(request, RunMetricChecks):
             return self.metrics.popleft() if self.metrics else PASS
+        if isinstance(request, AcquireSlot):
+            return self.slots.popleft() if self.slots else True
         if isinstance(request, RunWebhooks):
             scripted = self.hooks.get(request.hook_type)
             if scripted:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 from analysis_world import Run, World, effects, fail, messages, spec_of
 
 from controller.analysis import (
+    AcquireSlot,
     CanaryState,
     CheckReady,
     HookOutcome,
@@ -16,6 +19,8 @@ from controller.analysis import (
     RunWebhooks,
     ScaleCanary,
     SetRoutes,
+    drive,
+    tick,
 )
 
 
@@ -75,6 +80,7 @@ def test_new_revision_scales_canary_up_and_enters_progressing() -> None:
     requests = run.tick("rev-b", now=5_000.0)
     assert requests == [
         CheckReady("primary"),
+        AcquireSlot(),
         Notify(
             "New revision detected! Scaling up podinfo.test",
             "info",
@@ -189,3 +195,19 @@ def test_waiting_promotion_restart_returns_to_progressing() -> None:
     run.tick("rev-c", now=99.0)
     assert run.phase() == Phase.PROGRESSING
     assert run.state.last_transition_time == 99.0
+
+
+def test_a_canary_without_an_analysis_slot_waits_with_a_reason_then_starts() -> None:
+    world = World(slots=deque([False, False, True]))
+    spec = spec_of()
+    state = CanaryState(phase=Phase.SUCCEEDED, last_applied_spec="rev-a", last_promoted_spec="rev-a")
+    first = drive(tick(spec, state, 1_000.0, "rev-b"), world)
+    assert first.state.phase == Phase.WAITING and first.requeue_after <= 5.0
+    notes = [r.message for r in world.requests if isinstance(r, Notify)]
+    assert notes == ["Halt podinfo.test advancement waiting for an analysis slot (max-concurrent-canaries reached)"]
+    assert world.canary_scaled_to_zero is None, "a queued canary is not scaled up"
+    second = drive(tick(spec, first.state, 1_005.0, "rev-b"), world)
+    assert second.state.phase == Phase.WAITING
+    assert len([r for r in world.requests if isinstance(r, Notify)]) == 1, "the wait is announced once"
+    third = drive(tick(spec, second.state, 1_010.0, "rev-b"), world)
+    assert third.state.phase == Phase.PROGRESSING and world.canary_scaled_to_zero is False
