@@ -326,6 +326,8 @@ def _scenario(client: SandboxClient, tmp: Path) -> None:
             "custom-columns=TYPE:.type,MESSAGE:.message",
         )
     )
+    _step("kubectl get canaries")
+    click.echo(client.kubectl("get", "canaries.gitcanary.io", "-A", "-o", "wide"))
     _step("git log: the audit trail")
     click.echo(fleet.git("log", "-3", "--format=%h %an: %s%n%(trailers:only)"))
 

@@ -80,12 +80,20 @@ def _write_record(worktree: Path, intent: Intent) -> list[Path]:
     return [path]
 
 
-def apply_intent(worktree: Path, intent: Intent, policy: EditPolicy = EditPolicy()) -> list[Path]:
-    """Edit the worktree for ``intent``; return the changed files (empty: already applied)."""
+def apply_intent(
+    worktree: Path, intent: Intent, policy: EditPolicy = EditPolicy(), notes: list[str] | None = None
+) -> list[Path]:
+    """Edit the worktree for ``intent``; return the changed files (empty: already applied).
+
+    ``notes`` collects what the user should know, e.g. that no marker matched, so the caller can
+    surface it as a condition and an Event instead of silently recording only.
+    """
     root = _scope(worktree, intent.path)
     changed: list[Path] = []
     if intent.kind == "rollback":
         refs = policies_pointing_at(root, intent.previous_image) if intent.previous_image else []
+        if not refs and policy.revert and notes is not None and not find_markers(root, kind="imagepolicy"):
+            notes.append(f'no "$imagepolicy" markers under {intent.path}: nothing to revert in Git')
         for ref in refs:
             if policy.revert:
                 changed += revert_image_policy(root, ref, intent.image)
@@ -94,7 +102,12 @@ def apply_intent(worktree: Path, intent: Intent, policy: EditPolicy = EditPolicy
                 changed += quarantine_tag(worktree, ref, tag)
     elif intent.kind in ("promotion", "promoteTo") and policy.pin:
         namespace, name = intent.canary.split("/", 1)
-        changed += pin_canary_image(root, f"{namespace}:{name}", intent.image)
+        ref = f"{namespace}:{name}"
+        if notes is not None and not find_markers(root, kind="gitcanary", ref=ref):
+            notes.append(
+                f'no "$gitcanary": "{ref}" markers under {intent.path}: the promotion is only recorded'
+            )
+        changed += pin_canary_image(root, ref, intent.image)
     if policy.record:
         changed += _write_record(worktree, intent)
     return _unique(changed)

@@ -183,9 +183,10 @@ async def write_back(kube: Kube, canary: Obj, now: float | None = None) -> Write
         intents = [_intent(raw, key, source) for raw in pending]
         local, elsewhere = split_intents(intents, gitops, source.branch)
         result = WriteBackResult(commit=None)
+        notes: list[str] = []
         if local:
             result = await opened.repo.apply_intents(
-                local, partial(_apply, policy=_edit_policy(gitops)), signing=opened.signing
+                local, partial(_apply, policy=_edit_policy(gitops), notes=notes), signing=opened.signing
             )
         promoted_elsewhere = await deliver(
             DeliveryContext(
@@ -221,6 +222,19 @@ async def write_back(kube: Kube, canary: Obj, now: float | None = None) -> Write
     await kube.merge_patch(
         CANARY_API, "Canary", meta["namespace"], meta["name"], {"status": {"gitops": new_status}}, "status"
     )
+    if result.applied:
+        conditions = [c for c in status.get("conditions") or [] if c.get("type") != "Markers"]
+        conditions.append(markers_condition(notes, now))
+        await kube.merge_patch(
+            CANARY_API,
+            "Canary",
+            meta["namespace"],
+            meta["name"],
+            {"status": {"conditions": conditions}},
+            "status",
+        )
+        for note in dict.fromkeys(notes):
+            await record_event(kube, canary, "Warning", "NoMarkers", note)
     for intent_id, message in result.failed.items():
         await record_event(kube, canary, "Warning", "WriteBackFailed", f"intent {intent_id}: {message}")
     if result.applied:
@@ -240,5 +254,17 @@ async def write_back(kube: Kube, canary: Obj, now: float | None = None) -> Write
     return result
 
 
-def _apply(worktree: Path, intent: Intent, *, policy: EditPolicy) -> list[Path]:
-    return apply_intent(worktree, intent, policy)
+def _apply(worktree: Path, intent: Intent, *, policy: EditPolicy, notes: list[str]) -> list[Path]:
+    return apply_intent(worktree, intent, policy, notes)
+
+
+def markers_condition(notes: list[str], now: float) -> Obj:
+    """The ``Markers`` condition: False when a write-back found no marker to edit."""
+    ok = not notes
+    return {
+        "type": "Markers",
+        "status": "True" if ok else "False",
+        "reason": "MarkersFound" if ok else "NoMarkers",
+        "message": "write-back edited the marked fields" if ok else "; ".join(dict.fromkeys(notes)),
+        "lastTransitionTime": _stamp(now),
+    }

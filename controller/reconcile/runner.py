@@ -181,6 +181,8 @@ async def reconcile_canary(
     patch["conditions"] = _valid_condition(True, "Canary spec is valid", patch["conditions"], now)
     if world.autoscaler_note:
         patch["conditions"] = _note_condition("Autoscaler", world.autoscaler_note, patch["conditions"], now)
+    if world.approval_status is not None:  # the approval pull request, in the same patch
+        patch.setdefault("gitops", {})["approval"] = world.approval_status
     await _patch_status(kube, raw, patch)
     settings.slots.settle(canary.key, decision.state.phase.value)
     pending = bool(intents) or bool(((raw.get("status") or {}).get("gitops") or {}).get("pending"))

@@ -3,6 +3,10 @@
 Pure functions: they read a parsed ``Canary`` (and already-fetched MetricTemplates)
 and return dataclasses. Flagger's runtime defaults live on the API model
 (``interval_seconds()``, ``effective_threshold()`` ...); nothing is defaulted twice.
+
+Approval by pull request (``spec.gitops.approval.mode: pullRequest``) is a built-in
+confirm-promotion gate: :func:`hook_types` adds ``confirm-promotion`` and ``rollback`` so the
+engine asks for them, and the world answers them with ``controller.gitops.approval_gate``.
 """
 
 from __future__ import annotations
@@ -32,6 +36,20 @@ def hook_type(raw: str | None) -> HookType:
     return HookType(raw or "rollout")
 
 
+APPROVAL_HOOK_TYPES = frozenset({HookType.CONFIRM_PROMOTION, HookType.ROLLBACK})
+
+
+def approval_by_pull_request(canary: Canary) -> bool:
+    gitops = canary.spec.gitops
+    return gitops is not None and gitops.approval.mode == "pullRequest"
+
+
+def hook_types(canary: Canary) -> frozenset[HookType]:
+    """The hook types the engine asks for: the spec's webhooks plus the approval gate's."""
+    declared = frozenset(hook_type(w.type) for w in canary.spec.analysis.webhooks)
+    return declared | APPROVAL_HOOK_TYPES if approval_by_pull_request(canary) else declared
+
+
 def analysis_spec(canary: Canary, default_provider: str = "kubernetes") -> AnalysisSpec:
     spec, analysis = canary.spec, canary.spec.analysis
     return AnalysisSpec(
@@ -51,7 +69,7 @@ def analysis_spec(canary: Canary, default_provider: str = "kubernetes") -> Analy
         skip_analysis=spec.skip_analysis,
         suspend=spec.suspend,
         provider=provider_name(canary, default_provider),
-        has_webhooks_of=frozenset(hook_type(w.type) for w in analysis.webhooks),
+        has_webhooks_of=hook_types(canary),
         target_name=spec.target_ref.name,
         target_kind=spec.target_ref.kind,
     )

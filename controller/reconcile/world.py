@@ -4,6 +4,12 @@ One ``CanaryWorld`` serves one tick of one Canary. Its ``handle`` is the
 driver the engine's generator talks to: it maps each request type to one
 small method. Write-back decisions are not performed here; they are collected
 as intents and persisted with the tick's status, in the same patch.
+
+With ``spec.gitops.approval.mode: pullRequest`` the confirm-promotion and rollback requests are
+also answered by the approval gate (``controller.gitops.approval_gate``): confirm-promotion is
+open only when the spec's own hooks of that type pass AND the gate is open; a rollback is
+requested when the gate or any rollback hook requests it. What the gate learnt about its pull
+request is left in ``approval_status`` for the runner to persist in ``status.gitops.approval``.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,15 +26,18 @@ from controller import analysis as eng
 from controller.api import AlertProvider, Canary, MetricTemplate
 from controller.events import EventType, record_event
 from controller.gates import ROLLBACK_ANNOTATION, ROLLBACK_CONSUMED_PATCH, answer_hooks
+from controller.gitops.approval import MetricRow
+from controller.gitops.approval_gate import APPROVAL_HOOK, ApprovalGate, approval_enabled
 from controller.hooks import WebhookPayload, WebhookSpec, send_event
 from controller.kube import Kube
-from controller.metrics.checks import MetricCheck, TemplateSpec, evaluate
+from controller.metrics.checks import MetricCheck, MetricResult, TemplateSpec, evaluate
 from controller.metrics.providers.contract import ProviderConfig
 from controller.metrics.providers.registry import provider_for
 from controller.metrics.template import TemplateContext
 from controller.notify import Field, notifier_for, should_send
 from controller.reconcile import spec_mapping
 from controller.reconcile.slots import AnalysisSlots
+from controller.reconcile.status import intents_for
 from controller.routers import Router
 from controller.workloads.target import TargetWorkload
 
@@ -86,6 +96,10 @@ class CanaryWorld:
     write_backs: list[eng.RequestWriteBack] = field(default_factory=list)
     phase: str = ""
     autoscaler_note: str = ""
+    approval_status: Obj | None = None
+    """``status.gitops.approval`` learnt by the approval gate this tick (None: nothing new)."""
+    metric_results: tuple[MetricResult, ...] = ()
+    _approval_gate: ApprovalGate | None = None
     slots: AnalysisSlots | None = None
 
     @property
@@ -124,6 +138,12 @@ class CanaryWorld:
                 await self.workload.promote()
                 return None
             case eng.RunWebhooks(hook_type=hook_type, phase=phase):
+                gate = self._approval() if hook_type.value in ("confirm-promotion", "rollback") else None
+                if gate is not None and hook_type.value == "rollback":
+                    verdict = await gate.rollback()
+                    self.approval_status = gate.status or self.approval_status
+                    if verdict.ok:
+                        return eng.HookOutcome(True, verdict.message, APPROVAL_HOOK)
                 # gitcanary:gate / gitcanary:rollback hooks are answered from the annotations of
                 # the Canary fetched for this tick (controller.gates); the rest go over HTTP.
                 annotations: dict[str, str] = self.raw["metadata"].get("annotations") or {}
@@ -139,6 +159,13 @@ class CanaryWorld:
                         "gitcanary.io/v1beta1", "Canary", self.namespace, self.name, ROLLBACK_CONSUMED_PATCH
                     )
                     annotations.pop(ROLLBACK_ANNOTATION, None)
+                if gate is not None and hook_type.value == "confirm-promotion" and answer.ok:
+                    verdict = await gate.confirm()
+                    self.approval_status = gate.status or self.approval_status
+                    names = ",".join(n for n in (answer.webhook, APPROVAL_HOOK) if n)
+                    return eng.HookOutcome(
+                        verdict.ok, verdict.message, names if verdict.ok else APPROVAL_HOOK
+                    )
                 return eng.HookOutcome(answer.ok, answer.message, answer.webhook)
             case eng.RunMetricChecks():
                 return await self._run_metrics()
@@ -151,6 +178,51 @@ class CanaryWorld:
                 self.write_backs.append(request)
                 return None
         raise TypeError(f"unknown request {request!r}")
+
+    def _approval(self) -> ApprovalGate | None:
+        """The approval gate of this tick (one per tick: it caches the PR it read)."""
+        if not approval_enabled(self.raw):
+            return None
+        if self._approval_gate is None:
+            passed = [r for r in self.metric_results if r.ok]
+            summary = (
+                f"{len(passed)}/{len(self.metric_results)} metric checks passed at the last analysis."
+                if self.metric_results
+                else "The canary analysis passed."
+            )
+            self._approval_gate = ApprovalGate(
+                kube=self.kube,
+                canary=self.raw,
+                revision=self.revision,
+                promotion_intent=self._promotion_intent,
+                summary=summary,
+                metrics=self._metric_rows(),
+                now=time.time(),
+            )
+        return self._approval_gate
+
+    def _metric_rows(self) -> list[MetricRow]:
+        bounds = {c.name: (c.threshold_min, c.threshold_max) for c in self.checks}
+        return [MetricRow(r.name, r.value, *bounds.get(r.name, (None, None))) for r in self.metric_results]
+
+    async def _promotion_intent(self) -> Obj:
+        """The promotion intent the runner will queue once promoted (same deterministic id)."""
+
+        def first_image(workload: Obj | None) -> str:
+            containers = (
+                (workload or {}).get("spec", {}).get("template", {}).get("spec", {}).get("containers")
+            )
+            return str(containers[0].get("image", "")) if containers else ""
+
+        target, primary = await self.workload.fetch(), await self.workload.fetch_primary()
+        stable = ((self.raw.get("status") or {}).get("engine") or {}).get("stableImage") or ""
+        request = eng.RequestWriteBack("promoted", self.revision, self._approval_gate_summary())
+        return intents_for(
+            self.canary.key, [request], first_image(target), first_image(primary), time.time(), stable
+        )[0]
+
+    def _approval_gate_summary(self) -> str:
+        return self._approval_gate.summary if self._approval_gate is not None else ""
 
     def _ready_threshold(self, target: str) -> int:
         analysis = self.canary.spec.analysis
@@ -177,6 +249,7 @@ class CanaryWorld:
         )
         # The engine words the halt ("Halt podinfo.test advancement ..."); keep only the detail.
         prefix = f"Halt {self.name}.{self.namespace} advancement "
+        self.metric_results = tuple(results)  # for the approval pull request's metrics table
         failures = tuple(r.message.removeprefix(prefix) for r in results if not r.ok)
         return eng.MetricsOutcome(not failures, failures)
 
