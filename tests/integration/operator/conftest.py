@@ -34,6 +34,9 @@ def controller_process(sandbox: SandboxClient, tmp_path_factory: pytest.TempPath
                 f"--kubeconfig={sandbox.kubeconfig}",
                 f"--health=http://127.0.0.1:{port}/healthz",
                 f"--metrics-addr=127.0.0.1:{processes.free_port()}",
+                # Only the `namespace` fixture's namespaces: tests that run their own controller
+                # (test_resilience.py) use other names, so two controllers never share a Canary.
+                "--namespace=t-*",
             ],
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -8,10 +8,13 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from controller.sandbox import processes
 from controller.sandbox.client import SandboxClient
@@ -21,8 +24,21 @@ from tests.integration.operator.test_canary_lifecycle import _apply, _events, _g
 REPO = Path(__file__).resolve().parents[3]
 
 
+@pytest.fixture
+def own_namespace(sandbox: SandboxClient) -> Iterator[str]:
+    """A namespace outside the session controller's `t-*` pattern, for this module's controllers."""
+    name = f"r-{uuid.uuid4().hex[:8]}"
+    sandbox.kubectl("create", "namespace", name)
+    try:
+        yield name
+    finally:
+        sandbox.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
 @contextmanager
-def controller(sandbox: SandboxClient, log: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+def controller(
+    sandbox: SandboxClient, log: Path, namespace: str, *args: str
+) -> Iterator[subprocess.Popen[bytes]]:
     port = processes.free_port()
     env = {**os.environ, "GITCANARY_METRICS_SERVER": sandbox.state.prometheus_url}
     with open(log, "ab") as out:
@@ -60,8 +76,9 @@ def _status(sandbox: SandboxClient, ns: str, name: str = "podinfo") -> dict[str,
 
 
 def test_a_config_map_change_starts_a_new_analysis(
-    sandbox: SandboxClient, namespace: str, tmp_path: Path
+    sandbox: SandboxClient, own_namespace: str, tmp_path: Path
 ) -> None:
+    namespace = own_namespace
     log = tmp_path / "controller.log"
     dep = deployment(namespace, "podinfo", "ghcr.io/stefanprodan/podinfo:6.0.0")
     dep["spec"]["template"]["spec"]["containers"][0]["envFrom"] = [{"configMapRef": {"name": "podinfo-env"}}]
@@ -71,7 +88,7 @@ def test_a_config_map_change_starts_a_new_analysis(
         dep,
         canary(namespace, "podinfo", iterations=1, template=None),
     )
-    with controller(sandbox, log):
+    with controller(sandbox, log, namespace):
         _wait("Initialized", lambda: _status(sandbox, namespace).get("phase") == "Initialized", 60, log)
         primary_env = _get(sandbox, "configmap", namespace, "podinfo-env-primary")
         assert primary_env["data"] == {"COLOR": "blue"}
@@ -90,15 +107,16 @@ def test_a_config_map_change_starts_a_new_analysis(
 
 
 def test_a_controller_killed_mid_analysis_resumes_to_succeeded(
-    sandbox: SandboxClient, namespace: str, tmp_path: Path
+    sandbox: SandboxClient, own_namespace: str, tmp_path: Path
 ) -> None:
+    namespace = own_namespace
     log = tmp_path / "controller.log"
     _apply(
         sandbox,
         deployment(namespace, "podinfo", "ghcr.io/stefanprodan/podinfo:6.0.0"),
         canary(namespace, "podinfo", iterations=3, template=None),
     )
-    with controller(sandbox, log) as first:
+    with controller(sandbox, log, namespace) as first:
         _wait("Initialized", lambda: _status(sandbox, namespace).get("phase") == "Initialized", 60, log)
         sandbox.kubectl(
             "set",
@@ -112,7 +130,7 @@ def test_a_controller_killed_mid_analysis_resumes_to_succeeded(
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
     assert _status(sandbox, namespace)["phase"] == "Progressing"
-    with controller(sandbox, log):
+    with controller(sandbox, log, namespace):
         _wait("Succeeded", lambda: _status(sandbox, namespace).get("phase") == "Succeeded", 120, log)
     primary = _get(sandbox, "deployment", namespace, "podinfo-primary")
     assert primary["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":6.0.1")
@@ -122,8 +140,9 @@ def test_a_controller_killed_mid_analysis_resumes_to_succeeded(
 
 
 def test_max_concurrent_canaries_queues_the_rest_in_waiting(
-    sandbox: SandboxClient, namespace: str, tmp_path: Path
+    sandbox: SandboxClient, own_namespace: str, tmp_path: Path
 ) -> None:
+    namespace = own_namespace
     log = tmp_path / "controller.log"
     names = ("alpha", "beta")
     objs: list[dict[str, Any]] = []
@@ -133,7 +152,7 @@ def test_max_concurrent_canaries_queues_the_rest_in_waiting(
             canary(namespace, name, iterations=2, template=None),
         ]
     _apply(sandbox, *objs)
-    with controller(sandbox, log, "--max-concurrent-canaries=1"):
+    with controller(sandbox, log, namespace, "--max-concurrent-canaries=1"):
         for name in names:
             _wait(
                 f"{name} Initialized",

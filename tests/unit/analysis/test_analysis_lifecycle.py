@@ -204,7 +204,9 @@ def test_a_canary_without_an_analysis_slot_waits_with_a_reason_then_starts() -> 
     first = drive(tick(spec, state, 1_000.0, "rev-b"), world)
     assert first.state.phase == Phase.WAITING and first.requeue_after <= 5.0
     notes = [r.message for r in world.requests if isinstance(r, Notify)]
-    assert notes == ["Halt podinfo.test advancement waiting for an analysis slot (max-concurrent-canaries reached)"]
+    assert notes == [
+        "Halt podinfo.test advancement waiting for an analysis slot (max-concurrent-canaries reached)"
+    ]
     assert world.canary_scaled_to_zero is None, "a queued canary is not scaled up"
     second = drive(tick(spec, first.state, 1_005.0, "rev-b"), world)
     assert second.state.phase == Phase.WAITING
