@@ -14,12 +14,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.analysis import drive_async, tick
+from controller.analysis import CanaryState, drive_async, tick
 from controller.api import Canary, validate_canary
 from controller.events import record_event
 from controller.flux import kustomization_of
 from controller.kube import Kube, KubeError
 from controller.reconcile import spec_mapping
+from controller.reconcile.correlation import correlate, replicas_conflict
 from controller.reconcile.slots import AnalysisSlots
 from controller.reconcile.status import intents_for, rfc3339, state_from_status, status_patch
 from controller.reconcile.world import CanaryWorld, load_templates
@@ -110,6 +111,31 @@ async def _report_problem(kube: Kube, raw: Obj, reason: str, message: str, now: 
     await _patch_status(kube, raw, {"conditions": _valid_condition(False, message, old, now)})
 
 
+async def _correlate(
+    kube: Kube, raw: Obj, workload: TargetWorkload, before: CanaryState, applied: str, patch: Obj
+) -> None:
+    """On a new revision (or the first tick), record its Flux source and check replicas."""
+    known = ((raw.get("status") or {}).get("gitops") or {}).get("source")
+    if applied == before.last_applied_spec and known:
+        return
+    target = await workload.fetch()
+    fields = await correlate(kube, raw, target)
+    if fields:
+        patch["gitops"] = {**(patch.get("gitops") or {}), **fields}
+        if applied != before.last_applied_spec and fields["source"].get("revision"):
+            source, ks = fields["source"], fields.get("kustomization") or {}
+            await record_event(
+                kube,
+                raw,
+                "Normal",
+                "Revision",
+                f"Revision {source['revision']} applied by Kustomization {ks.get('namespace')}/{ks.get('name')}",
+            )
+    conflict = replicas_conflict(raw, target)
+    if conflict:
+        patch["conditions"] = _note_condition("ReplicasConflict", conflict, patch["conditions"], time.time())
+
+
 def _first_image(workload: Obj | None) -> str:
     if not workload:
         return ""
@@ -178,6 +204,7 @@ async def reconcile_canary(
         now=now,
     )
     patch["engine"]["stableImage"] = stable_image or None
+    await _correlate(kube, raw, workload, state, decision.state.last_applied_spec, patch)
     patch["conditions"] = _valid_condition(True, "Canary spec is valid", patch["conditions"], now)
     if world.autoscaler_note:
         patch["conditions"] = _note_condition("Autoscaler", world.autoscaler_note, patch["conditions"], now)
