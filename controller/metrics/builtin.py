@@ -80,7 +80,8 @@ _GLOO = 'envoy_cluster_name=~"{{ namespace }}-{{ target }}-canary-[0-9a-zA-Z-]+_
 _TRAEFIK = 'service=~"{{ namespace }}-{{ target }}-canary-[0-9a-zA-Z-]+@kubernetescrd"'
 _OSM = 'destination_namespace="{{ namespace }}",destination_kind="Deployment",destination_name="{{ target }}"'
 _KUMA = 'service=~"{{ target }}-canary_{{ namespace }}_svc_[0-9a-zA-Z-]+"'
-_APISIX = 'route=~"{{ namespace }}_{{ target }}-canary_.+"'
+# APISIX names the canary copy's routes <ns>_<routeRef>-<target>-canary_<rule> (see routers/apisix.py).
+_APISIX = 'route=~"{{ namespace }}_{{ variables.apisixRoute }}-{{ target }}-canary_.+"'
 _SKIPPER = 'route=~"{{ variables.route }}"'
 
 _QUERIES: dict[str, dict[str, str]] = {
@@ -167,6 +168,9 @@ def builtin_query(metric_name: str, router: str, context: TemplateContext) -> Bu
     query_set = query_set_for(router)
     if query_set == "skipper":
         context = _skipper_context(context)
+    if query_set == "apisix":
+        route = context.variables.get("apisixRoute") or context.target
+        context = replace(context, variables={**context.variables, "apisixRoute": route})
     query = render_query(_QUERIES[query_set][metric_name], context)
     return BuiltinQuery(
         metric=metric_name,

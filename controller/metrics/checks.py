@@ -105,7 +105,8 @@ async def _evaluate_one(
     provider_factory: ProviderFactory,
 ) -> MetricResult:
     interval = check.interval or DEFAULT_METRIC_INTERVAL
-    context = replace(base, interval=interval, variables=dict(check.template_variables))
+    # The controller's variables (e.g. the APISIX route name) under the Canary's templateVariables.
+    context = replace(base, interval=interval, variables={**base.variables, **check.template_variables})
     if check.template is not None:
         return await _template_check(check, context, interval, provider_factory)
     if is_builtin(check.name):

@@ -239,6 +239,9 @@ class CanaryWorld:
             target=self.canary.spec.target_ref.name,
             service=(self.canary.spec.service.name if self.canary.spec.service else None),
             interval=self.checks[0].interval,
+            variables={"apisixRoute": self.canary.spec.route_ref.name}
+            if self.canary.spec.route_ref
+            else None,
         )
         server = provider_for(ProviderConfig(type="prometheus", address=self.metrics_server))
         results = await evaluate(
