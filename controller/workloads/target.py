@@ -91,8 +91,30 @@ class TargetWorkload:
                 primary.primary_workload(target, self.canary, replicas, configs.renames(tracked))
             )
         for service in primary.services(self.canary, target):
+            await self._take_over_ports(service)
             await self.kube.apply(service)
         return await self.scaler.reconcile_primary()
+
+    async def _take_over_ports(self, service: Obj) -> None:
+        """An existing Service (e.g. the seed's own apex ``podinfo``) gets our ports, as in Flagger.
+
+        Server-side apply would merge its port list with ours by port number and leave two ports
+        named ``http``; a merge patch replaces the list instead.
+        """
+        meta = service["metadata"]
+        live = await self.kube.get("v1", "Service", meta["namespace"], meta["name"])
+        if live is None:
+            return
+        ours = {(p["port"], p.get("protocol", "TCP")) for p in service["spec"]["ports"]}
+        theirs = {(p["port"], p.get("protocol", "TCP")) for p in live["spec"].get("ports") or []}
+        if ours != theirs:
+            await self.kube.merge_patch(
+                "v1",
+                "Service",
+                meta["namespace"],
+                meta["name"],
+                {"spec": {"ports": service["spec"]["ports"]}},
+            )
 
     async def promote(self) -> None:
         """Copy the target's template (and tracked configs) to the primary."""

@@ -39,14 +39,12 @@ import yaml
 from kubernetes import client, config
 
 from controller.sandbox.client import SandboxClient
-from tests.integration.operator.conftest import controller_process
 
 __all__ = [
     "GatewayStandIn",
     "WebhookReceiver",
     "apply",
     "canary_events",
-    "controller_process",
     "follow_rollout",
     "get",
     "phase",

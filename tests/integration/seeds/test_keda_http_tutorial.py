@@ -29,7 +29,7 @@ Deviations from the seed, each needed by the sandbox or by CI time:
   scrapes, in percent and in seconds, as the seed's thresholds (1 and 0.5) expect;
 - the seed's own ``podinfo`` Service is left out of the main flow, because the controller
   generates the apex Service. When it is applied first, the controller fails to take it over
-  (the strict xfail at the end of this file records the bug);
+  (the last test in this file checks that the controller takes its ports over, as Flagger does);
 - the analysis interval is 10s instead of 1m. The seed's shape (weights 10..50 in steps of 10,
   threshold 5, metric windows 1m and 30s, progressDeadlineSeconds 60) is kept.
 """
@@ -284,14 +284,6 @@ def test_keda_http_tutorial_promotes_then_rolls_back(
     assert f"Canary failed! Scaling down podinfo.{ns}" in events
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "controller bug: the apex Service is server-side applied with the Canary's port (8080) and "
-        "merged with the seed's pre-existing port 9898, both named 'http', so the apiserver rejects it "
-        "(spec.ports[1].name: Duplicate value). Flagger replaces the ports of an existing apex Service."
-    ),
-)
 def test_the_seeds_own_apex_service_is_taken_over(
     sandbox: SandboxClient,
     namespace: str,

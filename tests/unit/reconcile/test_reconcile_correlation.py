@@ -14,7 +14,11 @@ def _managed(manager: str, fields: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_flux_owning_replicas_with_an_hpa_is_a_conflict() -> None:
     c = canary("test", "podinfo", iterations=2, template=None)
-    c["spec"]["autoscalerRef"] = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "name": "podinfo"}
+    c["spec"]["autoscalerRef"] = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "name": "podinfo",
+    }
     target = deployment("test", "podinfo", "img:1")
     target["metadata"]["managedFields"] = _managed("kustomize-controller", {"f:spec": {"f:replicas": {}}})
     message = replicas_conflict(c, target)
@@ -26,7 +30,11 @@ def test_no_conflict_without_autoscaler_or_when_another_manager_owns_replicas() 
     target = deployment("test", "podinfo", "img:1")
     target["metadata"]["managedFields"] = _managed("kustomize-controller", {"f:spec": {"f:replicas": {}}})
     assert replicas_conflict(c, target) is None
-    c["spec"]["autoscalerRef"] = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "name": "podinfo"}
+    c["spec"]["autoscalerRef"] = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "name": "podinfo",
+    }
     target["metadata"]["managedFields"] = _managed("kube-controller-manager", {"f:spec": {"f:replicas": {}}})
     assert replicas_conflict(c, target) is None
     target["metadata"]["managedFields"] = _managed("kustomize-controller", {"f:spec": {"f:template": {}}})

@@ -14,7 +14,7 @@ import pytest
 from controller.sandbox import processes
 from controller.sandbox.client import SandboxClient
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
