@@ -3,7 +3,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from metrics_http_fixture import RecordingServer, serve_recording
+
+from tests.recording_http import RecordingServer, serve_recording
 
 
 @pytest.fixture

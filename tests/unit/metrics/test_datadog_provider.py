@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import pytest
-from metrics_http_fixture import Recorded, RecordingServer, Reply
 
 from controller.metrics.errors import NoValuesFound, ProviderConfigError, ProviderError
 from controller.metrics.providers import DatadogProvider, ProviderConfig
+from tests.recording_http import Recorded, RecordingServer, Reply
 
 KEYS = {"datadog_api_key": "api-KEY-1", "datadog_application_key": "app-KEY-2"}
 NOW = 1_700_000_000.7

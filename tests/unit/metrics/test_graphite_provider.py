@@ -3,10 +3,10 @@ from __future__ import annotations
 import base64
 
 import pytest
-from metrics_http_fixture import RecordingServer, Reply
 
 from controller.metrics.errors import NoValuesFound, ProviderConfigError, ProviderError
 from controller.metrics.providers import GraphiteProvider, ProviderConfig
+from tests.recording_http import RecordingServer, Reply
 
 
 def cfg(url: str, has_secret: bool = False) -> ProviderConfig:

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 import pytest
-from metrics_http_fixture import Recorded, RecordingServer, Reply
 
 from controller.metrics.checks import MetricCheck, TemplateSpec, evaluate
 from controller.metrics.providers import PrometheusProvider, ProviderConfig
 from controller.metrics.template import TemplateContext
+from tests.recording_http import Recorded, RecordingServer, Reply
 
 CTX = TemplateContext.for_canary(name="podinfo", namespace="test", target="podinfo")
 

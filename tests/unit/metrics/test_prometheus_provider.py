@@ -3,10 +3,10 @@ from __future__ import annotations
 import base64
 
 import pytest
-from metrics_http_fixture import Recorded, RecordingServer, Reply
 
 from controller.metrics.errors import NoValuesFound, ProviderConfigError, ProviderError
 from controller.metrics.providers import PrometheusProvider, ProviderConfig
+from tests.recording_http import Recorded, RecordingServer, Reply
 
 
 def vector(*values: str) -> dict[str, object]:

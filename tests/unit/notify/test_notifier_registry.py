@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-from notify_http_fixture import RecordingServer
 
 from controller.notify import (
     DiscordNotifier,
@@ -17,6 +16,7 @@ from controller.notify import (
     notifier_for,
     should_send,
 )
+from tests.recording_http import RecordingServer
 
 
 @pytest.mark.parametrize(

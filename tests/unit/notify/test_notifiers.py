@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-from notify_http_fixture import RecordingServer, Reply
 
 from controller.notify import (
     DiscordNotifier,
@@ -15,6 +14,7 @@ from controller.notify import (
     SlackNotifier,
     WebhookNotifier,
 )
+from tests.recording_http import RecordingServer, Reply
 
 FIELDS = [Field("Target", "Deployment/podinfo.test"), Field("Failed checks threshold", "5")]
 MESSAGE = "Canary analysis failed, rollback finished."
