@@ -175,7 +175,8 @@ def test_appmesh_tutorial_promotes_then_rolls_back(
         until=lambda p, _: p == "Succeeded",
         timeout=150,
     )
-    assert [canary for _, canary in seen] == WALK, seen
+    # The first advance can land before the first read of the route (100/0) under load.
+    assert [canary for _, canary in seen] in (WALK, WALK[1:]), seen
     assert all(primary + canary == 100 for primary, canary in seen), seen
     assert primary_image(sandbox, ns) == f"{IMAGE}:5.0.1"
     assert get(sandbox, "deployment", ns, "podinfo")["spec"]["replicas"] == 0

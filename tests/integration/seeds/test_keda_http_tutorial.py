@@ -241,7 +241,8 @@ def test_keda_http_tutorial_promotes_then_rolls_back(
     seen = follow_rollout(
         sandbox, ns, log, lambda: route_split(sandbox, ns), until=lambda p, _: p == "Succeeded", timeout=150
     )
-    assert [canary for _, canary in seen] == WALK, seen
+    # The first advance can land before the first read of the route (100/0) under load.
+    assert [canary for _, canary in seen] in (WALK, WALK[1:]), seen
     assert all(primary + canary == 100 for primary, canary in seen), seen
     assert primary_image(sandbox, ns) == "stefanprodan/podinfo:6.0.1"
     assert get(sandbox, "deployment", ns, "podinfo")["spec"]["replicas"] == 0
