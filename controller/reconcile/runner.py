@@ -189,8 +189,15 @@ async def reconcile_canary(
     if world.write_backs:
         target, primary = await workload.fetch(), await workload.fetch_primary()
         if write_back_enabled(raw, target):
+            introduced_by = ((raw.get("status") or {}).get("gitops") or {}).get("introducedBy") or ""
             intents = intents_for(
-                canary.key, world.write_backs, _first_image(target), _first_image(primary), now, stable_image
+                canary.key,
+                world.write_backs,
+                _first_image(target),
+                _first_image(primary),
+                now,
+                stable_image,
+                introduced_by,
             )
     if decision.state.phase.value in STABLE_PHASES and workload.last_primary is not None:
         stable_image = _first_image(workload.last_primary) or stable_image

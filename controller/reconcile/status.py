@@ -98,6 +98,7 @@ def intents_for(
     primary_image: str,
     now: float,
     stable_image: str = "",
+    introduced_by: str = "",
 ) -> list[Obj]:
     """Intents in the write-back convention: ``image`` is what the commit writes to Git and
     ``previousImage`` what Git held before (the failed canary image, on rollback)."""
@@ -111,7 +112,10 @@ def intents_for(
             image, previous = target_image, stable_image or primary_image
         out.append(
             {
-                "id": intent_id(canary_key, kind, wb.revision, image),
+                # A rollback's id includes the commit that introduced the revision: if image automation
+                # re-proposes the same bad image in a new commit (it can race the quarantine), that is
+                # a new decision and gets a new write-back instead of matching the old trailer.
+                "id": intent_id(canary_key, kind, wb.revision, image, introduced_by if rollback else ""),
                 "kind": kind,
                 "canaryRevision": wb.revision,
                 "image": image,
