@@ -220,7 +220,7 @@ def test_ssh_commit_signing_materialises_a_private_key_file() -> None:
 
 def test_openpgp_signing_rejects_garbage_keys_without_echoing_them() -> None:
     if shutil.which("gpg") is None:
-        pytest.skip("gpg is not installed")
+        pytest.fail("gpg is not installed: scripts/bootstrap.sh installs Debian's gnupg")
     garbage = (
         "-----BEGIN PGP PRIVATE KEY BLOCK-----\nnot-a-key-but-a-secret\n-----END PGP PRIVATE KEY BLOCK-----"
     )

@@ -405,7 +405,6 @@ async def test_url_with_a_password_is_refused(tmp_path: Path) -> None:
     assert "s3cret" not in str(caught.value)
 
 
-@pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="ssh-keygen is not installed")
 async def test_ssh_signed_commit_verifies(tmp_path: Path, remote: str) -> None:
     key = tmp_path / "signing"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True, timeout=30)
@@ -433,7 +432,6 @@ async def test_ssh_signed_commit_verifies(tmp_path: Path, remote: str) -> None:
     assert "Good" in checked.stderr
 
 
-@pytest.mark.skipif(shutil.which("gpg") is None, reason="gpg is not installed")
 async def test_gpg_signed_commit_with_passphrase_verifies(tmp_path: Path, remote: str) -> None:
     home = Path(os.environ.get("TMPDIR", "/tmp")) / f"gc-gpg-{os.getpid()}"
     home.mkdir(mode=0o700)
