@@ -35,6 +35,7 @@ from controller.routers.route_objects import (
     object_metadata,
     owned_by,
     route_context,
+    split_or_all_primary,
     unsupported,
 )
 
@@ -176,12 +177,7 @@ class ApisixRouter:
     async def reconcile(self) -> None:
         ctx = self._context()
         live = await self._get(ctx, canary_route_name(ctx))
-        weights = Routes(100, 0, False)
-        if live is not None:
-            try:
-                weights = routes_of(live, ctx.names.primary, ctx.names.canary)
-            except RouterError:
-                weights = Routes(100, 0, False)  # a route without our backends: start all-primary
+        weights = split_or_all_primary(live, lambda obj: routes_of(obj, ctx.names.primary, ctx.names.canary))
         await self._write(ctx, weights)
 
     async def set_routes(self, primary_weight: int, canary_weight: int, mirrored: bool) -> None:

@@ -26,7 +26,13 @@ from typing import Any, ClassVar
 from controller.kube import Kube, KubeError
 from controller.routers import appmesh_routes as build
 from controller.routers.base import RouterError, Routes, register
-from controller.routers.route_objects import RouteContext, owned_by, route_context, unsupported
+from controller.routers.route_objects import (
+    RouteContext,
+    owned_by,
+    route_context,
+    split_or_all_primary,
+    unsupported,
+)
 from controller.workloads.primary import selector_label
 
 Obj = dict[str, Any]
@@ -80,12 +86,9 @@ class AppMeshRouter:
         for node in build.virtual_nodes(ctx, await self._selector(ctx)):
             await self._apply(ctx, node)
         live = await self._get("VirtualRouter", ctx, ctx.names.apex)
-        weights = Routes(100, 0, False)
-        if live is not None:
-            try:
-                weights = build.routes_of(live, ctx.names.primary, ctx.names.canary)
-            except RouterError:
-                weights = Routes(100, 0, False)  # an adopted router: start all-primary
+        weights = split_or_all_primary(
+            live, lambda obj: build.routes_of(obj, ctx.names.primary, ctx.names.canary)
+        )
         await self._apply(ctx, build.virtual_router(ctx, weights), live)
         await self._apply(ctx, build.virtual_service(ctx, ctx.names.apex))
         await self._apply(ctx, build.canary_virtual_router(ctx))

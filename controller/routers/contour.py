@@ -38,6 +38,7 @@ from controller.routers.route_objects import (
     owned_by,
     prefix_regex,
     route_context,
+    split_or_all_primary,
     unsupported,
 )
 
@@ -186,12 +187,7 @@ class ContourRouter:
     async def reconcile(self) -> None:
         ctx = self._context()
         live = await self._live(ctx)
-        weights = Routes(100, 0)
-        if live is not None:
-            try:
-                weights = routes_of(live, ctx.names.primary, ctx.names.canary)
-            except RouterError:
-                weights = Routes(100, 0)  # not (yet) a primary/canary split: start all-primary
+        weights = split_or_all_primary(live, lambda obj: routes_of(obj, ctx.names.primary, ctx.names.canary))
         await self._apply(http_proxy(ctx, weights))
 
     async def set_routes(self, primary_weight: int, canary_weight: int, mirrored: bool) -> None:

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from controller.kube import Kube, KubeError
 from controller.routers import gatewayapi_routes as build
 from controller.routers.base import RouterError, Routes, provider_of, register
-from controller.routers.route_objects import RouteContext, owned_by, route_context
+from controller.routers.route_objects import RouteContext, owned_by, route_context, split_or_all_primary
 from controller.routers.sticky_sessions import StickyCookies, next_cookies, random_cookie_value
 
 Obj = dict[str, Any]
@@ -78,12 +78,9 @@ class GatewayAPIRouter:
     async def reconcile(self) -> None:
         ctx = self._context()
         live = await self._live(ctx)
-        weights = Routes(100, 0, False)
-        if live is not None:
-            try:
-                weights = build.routes_of(live, ctx.names.primary, ctx.names.canary)
-            except RouterError:
-                weights = Routes(100, 0, False)  # an adopted HTTPRoute: start all-primary
+        weights = split_or_all_primary(
+            live, lambda obj: build.routes_of(obj, ctx.names.primary, ctx.names.canary)
+        )
         await self._apply(self._desired(ctx, live, weights))
 
     async def set_routes(self, primary_weight: int, canary_weight: int, mirrored: bool) -> None:

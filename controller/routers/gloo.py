@@ -23,7 +23,13 @@ from typing import Any, ClassVar
 from controller.kube import Kube, KubeError
 from controller.routers import gloo_routes as build
 from controller.routers.base import RouterError, Routes, register
-from controller.routers.route_objects import RouteContext, owned_by, route_context, unsupported
+from controller.routers.route_objects import (
+    RouteContext,
+    owned_by,
+    route_context,
+    split_or_all_primary,
+    unsupported,
+)
 
 Obj = dict[str, Any]
 
@@ -82,13 +88,8 @@ class GlooRouter:
                 raise RouterError(f"Service {ctx.namespace}/{service_name} not found; the Upstream needs it")
             await self._apply(ctx, build.upstream(ctx, upstream_name, service, template))
         live = await self._live_table(ctx)
-        weights = Routes(100, 0, False)
-        if live is not None:
-            primary, canary = build.upstream_names(ctx)
-            try:
-                weights = build.routes_of(live, primary, canary)
-            except RouterError:
-                weights = Routes(100, 0, False)  # an adopted route table: start all-primary
+        primary, canary = build.upstream_names(ctx)
+        weights = split_or_all_primary(live, lambda obj: build.routes_of(obj, primary, canary))
         await self._apply(ctx, build.route_table(ctx, weights), live)
 
     async def set_routes(self, primary_weight: int, canary_weight: int, mirrored: bool) -> None:

@@ -30,6 +30,7 @@ from controller.routers.route_objects import (
     RouteContext,
     owned_by,
     route_context,
+    split_or_all_primary,
 )
 from controller.routers.sticky_sessions import StickyCookies, next_cookies, random_cookie_value
 
@@ -86,12 +87,9 @@ class IstioRouter:
         for rule in build.destination_rules(ctx):
             await self._apply(rule)
         live = await self._live(ctx)
-        weights = Routes(100, 0, False)
-        if live is not None:
-            try:
-                weights = build.routes_of(live, ctx.names.primary, ctx.names.canary)
-            except RouterError:
-                weights = Routes(100, 0, False)  # an adopted VirtualService: start all-primary
+        weights = split_or_all_primary(
+            live, lambda obj: build.routes_of(obj, ctx.names.primary, ctx.names.canary)
+        )
         await self._apply(self._desired(ctx, live, weights))
 
     async def set_routes(self, primary_weight: int, canary_weight: int, mirrored: bool) -> None:

@@ -32,6 +32,7 @@ from controller.routers.route_objects import (
     ORIGINAL_CONFIGURATION,
     RouteContext,
     route_context,
+    split_or_all_primary,
     unsupported,
 )
 from controller.workloads.primary import FLUX_RECONCILE_DISABLED, MANAGED_BY
@@ -222,12 +223,7 @@ class KumaRouter:
     async def reconcile(self) -> None:
         ctx = self._context()
         live = await self._live_of_this_canary(ctx)
-        weights = Routes(100, 0, False)
-        if live is not None:
-            try:
-                weights = routes_of(live, ctx.names.primary, ctx.names.canary)
-            except RouterError:
-                weights = Routes(100, 0, False)  # a route taken over: start all-primary
+        weights = split_or_all_primary(live, lambda obj: routes_of(obj, ctx.names.primary, ctx.names.canary))
         await self._apply(desired_route(ctx, live, weights))
 
     async def set_routes(self, primary_weight: int, canary_weight: int, mirrored: bool) -> None:

@@ -17,7 +17,7 @@ Pure module: no I/O.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 from controller.api.analysis import CanaryAnalysis, HeaderMatch
 from controller.api.canary import Canary
 from controller.api.service import CanaryService, ServiceMetadata, StringMatch
-from controller.routers.base import RouterError, UnsupportedFeature
+from controller.routers.base import RouterError, Routes, UnsupportedFeature
 from controller.workloads.primary import FLUX_RECONCILE_DISABLED, MANAGED_BY, owner_reference
 
 Obj = dict[str, Any]
@@ -132,3 +132,14 @@ def header_value_match(match: HeaderMatch | StringMatch) -> tuple[str, str] | No
     if suffix is not None:
         return "regex", suffix_regex(str(suffix))
     return None
+
+
+def split_or_all_primary(live: Obj | None, read: Callable[[Obj], Routes]) -> Routes:
+    """The live object's split, kept across reconciles; all-primary when there is no object yet or
+    it does not split between our primary and canary (an adopted or foreign route)."""
+    if live is None:
+        return Routes(100, 0, False)
+    try:
+        return read(live)
+    except RouterError:
+        return Routes(100, 0, False)

@@ -30,6 +30,7 @@ from controller.routers.route_objects import (
     object_metadata,
     owned_by,
     route_context,
+    split_or_all_primary,
     unsupported,
 )
 
@@ -153,12 +154,7 @@ class SmiRouter:
     async def reconcile(self) -> None:
         ctx = self._context()
         live = await self._live(ctx)
-        weights = Routes(100, 0, False)
-        if live is not None:
-            try:
-                weights = routes_of(live, ctx.names.primary, ctx.names.canary)
-            except RouterError:
-                weights = Routes(100, 0, False)  # a split without our backends: start all-primary
+        weights = split_or_all_primary(live, lambda obj: routes_of(obj, ctx.names.primary, ctx.names.canary))
         await self._apply(ctx, weights)
 
     async def set_routes(self, primary_weight: int, canary_weight: int, mirrored: bool) -> None:
