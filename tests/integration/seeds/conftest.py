@@ -128,10 +128,12 @@ def follow_rollout(
 
     def probe() -> bool:
         nonlocal progressing
+        # The phase is read before the split: the controller moves the routes before it writes a
+        # final phase, so the split read after seeing that phase already shows the final routes.
+        current = phase(sandbox, namespace)
         split = read_split()
         if not seen or seen[-1] != split:
             seen.append(split)
-        current = phase(sandbox, namespace)
         progressing = progressing or current == "Progressing"
         if not progressing:
             return False
