@@ -21,6 +21,7 @@ from controller.flux import kustomization_of
 from controller.kube import Kube, KubeError
 from controller.reconcile import spec_mapping
 from controller.reconcile.correlation import correlate, replicas_conflict
+from controller.reconcile.rollback_guard import check_reapplied
 from controller.reconcile.slots import AnalysisSlots
 from controller.reconcile.status import intents_for, rfc3339, state_from_status, status_patch
 from controller.reconcile.world import CanaryWorld, load_templates
@@ -143,6 +144,22 @@ def _first_image(workload: Obj | None) -> str:
     return str(containers[0].get("image", "")) if containers else ""
 
 
+async def _recheck_rollback(
+    kube: Kube, raw: Obj, key: str, workload: TargetWorkload, now: float, stable_image: str
+) -> tuple[list[Obj], str]:
+    """A rollback intent again when Flux applied a new revision that still deploys the failed
+    image (image automation re-proposed it); see :mod:`controller.reconcile.rollback_guard`."""
+    target, primary = await workload.fetch(), await workload.fetch_primary()
+    if not write_back_enabled(raw, target):
+        return [], ""
+    again = await check_reapplied(kube, raw, target, _first_image(primary))
+    if again is None:
+        return [], ""
+    failed, stable = _first_image(target), _first_image(primary)
+    await record_event(kube, raw, "Warning", "RollbackRecheck", again.message(failed, stable))
+    return intents_for(key, [again.write_back], failed, stable, now, stable_image, again.sha), again.sha
+
+
 async def reconcile_canary(
     kube: Kube, raw: Obj, settings: ReconcileSettings, now: float | None = None
 ) -> TickResult:
@@ -185,7 +202,8 @@ async def reconcile_canary(
     # The image the primary ran before this revision, for the promotion record: the primary is
     # already promoted when the promotion is written back, so it is remembered while stable.
     stable_image = ((raw.get("status") or {}).get("engine") or {}).get("stableImage") or ""
-    intents = []
+    intents: list[Obj] = []
+    reapplied_sha = ""
     if world.write_backs:
         target, primary = await workload.fetch(), await workload.fetch_primary()
         if write_back_enabled(raw, target):
@@ -199,6 +217,8 @@ async def reconcile_canary(
                 stable_image,
                 introduced_by,
             )
+    elif decision.state.phase.value == "Failed":
+        intents, reapplied_sha = await _recheck_rollback(kube, raw, canary.key, workload, now, stable_image)
     if decision.state.phase.value in STABLE_PHASES and workload.last_primary is not None:
         stable_image = _first_image(workload.last_primary) or stable_image
     patch = status_patch(
@@ -212,6 +232,8 @@ async def reconcile_canary(
     )
     patch["engine"]["stableImage"] = stable_image or None
     await _correlate(kube, raw, workload, state, decision.state.last_applied_spec, patch)
+    if reapplied_sha:  # answered once: the next tick compares Flux's revision with this one
+        patch.setdefault("gitops", {})["introducedBy"] = reapplied_sha
     patch["conditions"] = _valid_condition(True, "Canary spec is valid", patch["conditions"], now)
     if world.autoscaler_note:
         patch["conditions"] = _note_condition("Autoscaler", world.autoscaler_note, patch["conditions"], now)

@@ -142,6 +142,10 @@ def _flux_objects(sandbox: SandboxClient, ns: str, git: dict[str, str], sha: str
         },
     }
     _apply(sandbox, secret, repo, ks)
+    _flux_applied_revision(sandbox, ns, sha)
+
+
+def _flux_applied_revision(sandbox: SandboxClient, ns: str, sha: str) -> None:
     status = {"status": {"lastAppliedRevision": f"main@sha1:{sha}"}}
     sandbox.kubectl(
         "patch",
@@ -231,6 +235,50 @@ def test_rollback_reverts_and_quarantines_then_promotion_pins(
     assert "Gitcanary-Intent: " in message
     assert git["http_password"] not in message
     assert written["source"]["url"] == git["http_url"] and written["source"]["path"] == f"./{ns}"
+
+    # Image automation proposes 6.0.1 again on top of the revert (it read the ImagePolicy before
+    # the quarantine reached the cluster), and Flux applies that commit: the target keeps 6.0.1, so
+    # no new revision is seen. The rollback is written back again, once.
+    (work / ns / "podinfo" / "deployment.yaml").write_text(DEPLOYMENT_YAML.format(ns=ns, tag="6.0.1"))
+    _git(
+        "-c",
+        "user.name=fluxcdbot",
+        "-c",
+        "user.email=flux@example.com",
+        "commit",
+        "-qam",
+        "6.0.1",
+        cwd=work,
+        env=env,
+    )
+    _git("push", "-q", "origin", "HEAD:main", cwd=work, env=env)
+    reproposed = _git("rev-parse", "HEAD", cwd=work, env=env).strip()
+    _flux_applied_revision(sandbox, ns, reproposed)
+    again = _wait(
+        "the second rollback write-back",
+        lambda: (
+            (w := (_canary_status(sandbox, ns).get("gitops") or {}).get("lastWriteBack", {})).get("commit")
+            not in (None, commit)
+            and w
+        ),
+        90,
+        controller_process,
+    )
+    assert again["result"] == "rolled-back", again
+    _git("pull", "-q", "origin", "main", cwd=work, env=env)
+    assert (work / ns / "podinfo" / "deployment.yaml").read_text() == DEPLOYMENT_YAML.format(
+        ns=ns, tag="6.0.0"
+    )
+    message = _git("log", "-1", "--format=%B", again["commit"], cwd=work, env=env)
+    assert f"Gitcanary-Source: main@sha1:{reproposed}" in message, message
+    assert _git("rev-parse", "HEAD^", cwd=work, env=env).strip() == reproposed
+    events = [
+        e["message"]
+        for e in json.loads(sandbox.kubectl("get", "events", "-n", ns, "-o", "json"))["items"]
+        if e["reason"] == "RollbackRecheck"
+    ]
+    assert len(events) == 1 and reproposed in events[0], events
+    assert _canary_status(sandbox, ns)["phase"] == "Failed"
     commits_after_rollback = _git("rev-list", "--count", "HEAD", cwd=work, env=env)
 
     # Flux applies the reverted revision: equal to the primary, so no new analysis runs.

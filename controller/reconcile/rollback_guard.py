@@ -1,0 +1,91 @@
+"""Keep a rollback in force while Git proposes the failed image again.
+
+Flux image automation reads the ImagePolicy's latest tag before it clones. A run that starts in
+the second or two between our revert-and-quarantine push and Flux applying the new range can
+commit the failed tag again, on top of our revert. Flux then applies that commit: the target
+keeps the failed image, so no new revision is detected, and Git would keep the bad tag while the
+cluster runs the primary.
+
+So while a Canary is Failed and its target still runs an image other than the primary's, every
+tick compares the Git revision Flux last applied with the one the rollback answered (and with the
+commits gitcanary wrote). A newer, foreign revision means Git deploys the failed image again: one
+more rollback intent is queued. Its id includes that revision, so it is new, and it is applied
+exactly once like any other. The edit is idempotent: when Git already holds the reverted image
+(Flux applied an older commit than our revert), the worker records it without committing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from controller.analysis.requests import RequestWriteBack
+from controller.flux import SourceNotFound, kustomization_of, resolve_source, sha_of_revision
+from controller.kube import Kube, KubeError
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Reapplied:
+    """A Flux revision that deploys the failed image again, and the write-back that answers it."""
+
+    revision: str  # ``main@sha1:<sha>``, as Flux reports it
+    sha: str
+    write_back: RequestWriteBack
+
+    def message(self, failed_image: str, stable_image: str) -> str:
+        return (
+            f"Flux applied revision {self.revision} while the target still runs the failed image "
+            f"{failed_image}: writing the rollback to {stable_image} back again if Git holds it"
+        )
+
+
+def needs_watch(status: Obj, target_image: str, primary_image: str) -> bool:
+    """Failed, written back, and the target still runs something else than the primary."""
+    gitops = status.get("gitops") or {}
+    return (
+        status.get("phase") == "Failed"
+        and bool(target_image)
+        and target_image != primary_image
+        and not gitops.get("pending")
+        and bool(gitops.get("applied"))
+    )
+
+
+def reapplied_revision(status: Obj, flux_revision: str) -> Reapplied | None:
+    """The write-back to queue when Flux applied a revision that is neither the one the rollback
+    answered nor one of gitcanary's own commits."""
+    sha = sha_of_revision(flux_revision)
+    if not sha:
+        return None
+    gitops = status.get("gitops") or {}
+    own = {a.get("commit") for a in gitops.get("applied") or []}
+    if sha == gitops.get("introducedBy") or sha in own:
+        return None
+    failure = (status.get("engine") or {}).get("lastFailure") or "the canary analysis failed"
+    summary = f"{failure}; revision {flux_revision} proposed the failed image again"
+    revision = str(status.get("lastAppliedSpec") or "")
+    return Reapplied(flux_revision, sha, RequestWriteBack("rolled-back", revision, summary))
+
+
+async def check_reapplied(
+    kube: Kube, canary: Obj, target: Obj | None, primary_image: str
+) -> Reapplied | None:
+    """Look up what Flux applied last, for a Failed Canary whose target differs from its primary."""
+    status = canary.get("status") or {}
+    if target is None or not kustomization_of(target):
+        return None
+    containers = target["spec"]["template"]["spec"].get("containers") or []
+    target_image = str(containers[0].get("image", "")) if containers else ""
+    if not needs_watch(status, target_image, primary_image):
+        return None
+    try:
+        source = await resolve_source(kube, canary, target)
+    except (SourceNotFound, KubeError) as exc:
+        # The next tick looks again; a write-back would fail the same way and say so.
+        log.warning("could not read the Flux source of a failed canary: %s", exc)
+        return None
+    return reapplied_revision(status, source.revision)
