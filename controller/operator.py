@@ -131,7 +131,10 @@ async def _tick_and_write_back(
         if not outcome.pending_write_back:
             return outcome.delay
         fresh = await kube.get(CANARY_API, "Canary", raw["metadata"]["namespace"], raw["metadata"]["name"])
-        if fresh is not None and await write_back(kube, fresh) is None:
+        result = await write_back(kube, fresh) if fresh is not None else None
+        if result is None:  # nothing was pending any more
+            return outcome.delay
+        if not result.ok:
             telemetry.WRITE_BACKS.labels("error").inc()
             return min(outcome.delay, WRITE_BACK_RETRY_S)
         telemetry.WRITE_BACKS.labels("committed").inc()

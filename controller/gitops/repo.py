@@ -82,6 +82,12 @@ class WriteBackResult:
     failed: dict[str, str] = field(default_factory=dict)
     """Ids whose ``apply`` raised -> redacted message. They are not done."""
     attempts: int = 0
+    error: str | None = None
+    """Why the whole write-back failed (source, credentials, fetch or push), redacted; all stay pending."""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.failed
 
 
 @dataclass(frozen=True)

@@ -167,7 +167,10 @@ def _queue_promote_to(
 
 
 async def write_back(kube: Kube, canary: Obj, now: float | None = None) -> WriteBackResult | None:
-    """Apply the Canary's pending intents; return the result, or None when nothing was pending."""
+    """Apply the Canary's pending intents; return the result, or None when nothing was pending.
+
+    A failure of the whole write-back is reported in the result's ``error`` (and in an Event and
+    ``status.gitops.lastWriteBack``), never raised: the intents stay pending for the next call."""
     now = time.time() if now is None else now
     meta, spec = canary["metadata"], canary["spec"]
     status = canary.get("status") or {}
@@ -212,7 +215,7 @@ async def write_back(kube: Kube, canary: Obj, now: float | None = None) -> Write
         await kube.merge_patch(
             CANARY_API, "Canary", meta["namespace"], meta["name"], {"status": {"gitops": patch}}, "status"
         )
-        return None
+        return WriteBackResult(commit=None, error=message)
     new_status = status_after(gitops_status, result, intents, now)
     if promoted_elsewhere.notes and new_status.get("lastWriteBack"):
         note = "; ".join(promoted_elsewhere.notes.values())

@@ -230,7 +230,8 @@ async def test_worker_keeps_intents_pending_while_the_http_remote_is_down(
             pending=pending,
         )
         for _ in range(2):  # two ticks while down: nothing lost, nothing written
-            assert await worker.write_back(kube, live) is None
+            failed = await worker.write_back(kube, live)
+            assert failed is not None and failed.error and not failed.ok and failed.commit is None
             live = await live_canary(kube, namespace, "down")
             status = gitops_status(live)
             assert [p["id"] for p in status["pending"]] == [i.id for i in intents]
@@ -440,7 +441,8 @@ async def test_wrong_credentials_fail_without_leaking_the_secret(
             secret=data,
             pending=[pending_entry(intent)],
         )
-        assert await worker.write_back(kube, live) is None
+        failed = await worker.write_back(kube, live)
+        assert failed is not None and failed.error and not failed.ok
         status = gitops_status(await live_canary(kube, namespace, "creds"))
         all_events = [
             e for e in await kube.list("v1", "Event", namespace) if e["involvedObject"]["name"] == "creds"
@@ -461,6 +463,7 @@ async def test_wrong_credentials_fail_without_leaking_the_secret(
         "exception": f"{err.value} {err.value!r} {err.value.__cause__!r}",
         "logs": caplog.text,
         "commit messages": commit_messages,
+        "write-back result": str(failed.error),
     }
     for where, text in exposed.items():
         for needle in needles:
