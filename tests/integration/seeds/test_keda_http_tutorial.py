@@ -44,7 +44,7 @@ from typing import Any
 import pytest
 import yaml
 
-from controller.cli_tools import convert_text
+from controller.cli_convert import convert_text
 from controller.metrics.template import TemplateContext, render_query
 from controller.sandbox.client import SandboxClient
 from controller.sandbox.environment import shared_dir
