@@ -160,8 +160,13 @@ properties:
   lastAnalysisAt:
     type: number
   stableImage:
-    description: The image the primary ran before the current revision (for the promotion record).
+    description: The image the primary's first container ran before the current revision.
     type: string
+  stableImages:
+    description: The images the primary ran before the current revision, by container (for the write-back records).
+    type: object
+    additionalProperties:
+      type: string
   revision:
     description: The target revision (pod template and tracked configs) last observed.
     type: string

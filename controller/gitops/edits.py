@@ -3,7 +3,8 @@
 - **rollback**: every ``$imagepolicy`` marker under the intent's path whose policy currently
   points at the failed image is set back to the image the primary runs; the failed tag is
   quarantined on those ImagePolicies (semver range or ImageRepository exclusionList), found
-  anywhere in the repository.
+  anywhere in the repository. A failed revision that kept the primary's image (a config change)
+  is only recorded: there is no image to revert, and its tag is the primary's, never quarantined.
 - **promotion**: every ``$gitcanary`` marker for the Canary is pinned to the promoted image.
 - both write a small record file ``.gitcanary/<namespace>/<canary>.txt`` (plain text, so Flux
   never tries to apply it) holding the last result, so that the decision is in Git even when no
@@ -90,7 +91,15 @@ def apply_intent(
     """
     root = _scope(worktree, intent.path)
     changed: list[Path] = []
-    if intent.kind == "rollback":
+    if intent.kind == "rollback" and intent.previous_image == intent.image:
+        # The failed revision changed no image (a ConfigMap, an env var): reverting would do
+        # nothing, and quarantining would exclude the tag the primary runs.
+        if notes is not None:
+            notes.append(
+                f"the failed revision kept the image {intent.image} (a configuration change?): "
+                "Git is not reverted and no tag is quarantined; revert that change in Git"
+            )
+    elif intent.kind == "rollback":
         refs = policies_pointing_at(root, intent.previous_image) if intent.previous_image else []
         if not refs and policy.revert and notes is not None and not find_markers(root, kind="imagepolicy"):
             notes.append(f'no "$imagepolicy" markers under {intent.path}: nothing to revert in Git')

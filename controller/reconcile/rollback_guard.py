@@ -72,14 +72,12 @@ def reapplied_revision(status: Obj, flux_revision: str) -> Reapplied | None:
 
 
 async def check_reapplied(
-    kube: Kube, canary: Obj, target: Obj | None, primary_image: str
+    kube: Kube, canary: Obj, target: Obj | None, target_image: str, primary_image: str
 ) -> Reapplied | None:
     """Look up what Flux applied last, for a Failed Canary whose target differs from its primary."""
     status = canary.get("status") or {}
     if target is None or not kustomization_of(target):
         return None
-    containers = target["spec"]["template"]["spec"].get("containers") or []
-    target_image = str(containers[0].get("image", "")) if containers else ""
     if not needs_watch(status, target_image, primary_image):
         return None
     try:

@@ -27,6 +27,7 @@ from controller.reconcile.status import intents_for, rfc3339, state_from_status,
 from controller.reconcile.world import CanaryWorld, load_templates
 from controller.routers import RouterError, router_for
 from controller.scalers import ScalerError
+from controller.workloads.images import analysed_image, container_images, stable_images_of
 from controller.workloads.primary import TargetError
 from controller.workloads.target import TargetWorkload
 
@@ -137,27 +138,21 @@ async def _correlate(
         patch["conditions"] = _note_condition("ReplicasConflict", conflict, patch["conditions"], time.time())
 
 
-def _first_image(workload: Obj | None) -> str:
-    if not workload:
-        return ""
-    containers = workload["spec"]["template"]["spec"].get("containers") or []
-    return str(containers[0].get("image", "")) if containers else ""
-
-
 async def _recheck_rollback(
-    kube: Kube, raw: Obj, key: str, workload: TargetWorkload, now: float, stable_image: str
+    kube: Kube, raw: Obj, key: str, workload: TargetWorkload, now: float
 ) -> tuple[list[Obj], str]:
     """A rollback intent again when Flux applied a new revision that still deploys the failed
     image (image automation re-proposed it); see :mod:`controller.reconcile.rollback_guard`."""
     target, primary = await workload.fetch(), await workload.fetch_primary()
     if not write_back_enabled(raw, target):
         return [], ""
-    again = await check_reapplied(kube, raw, target, _first_image(primary))
+    image = analysed_image(target, primary, stable_images_of(raw.get("status"), target))
+    again = await check_reapplied(kube, raw, target, image.target, image.primary)
     if again is None:
         return [], ""
-    failed, stable = _first_image(target), _first_image(primary)
-    await record_event(kube, raw, "Warning", "RollbackRecheck", again.message(failed, stable))
-    return intents_for(key, [again.write_back], failed, stable, now, stable_image, again.sha), again.sha
+    await record_event(kube, raw, "Warning", "RollbackRecheck", again.message(image.target, image.primary))
+    intents = intents_for(key, [again.write_back], image.target, image.primary, now, image.stable, again.sha)
+    return intents, again.sha
 
 
 async def reconcile_canary(
@@ -199,28 +194,23 @@ async def reconcile_canary(
         log.warning("%s: kubernetes API error, retrying: %s", canary.key, exc)
         await record_event(kube, raw, "Warning", "ReconcileFailed", str(exc))
         return TickResult(ERROR_RETRY_S)
-    # The image the primary ran before this revision, for the promotion record: the primary is
-    # already promoted when the promotion is written back, so it is remembered while stable.
-    stable_image = ((raw.get("status") or {}).get("engine") or {}).get("stableImage") or ""
+    # The images the primary ran before this revision, for the promotion record: the primary is
+    # already promoted when the promotion is written back, so they are remembered while stable.
+    stable_images = stable_images_of(raw.get("status"), workload.last_primary)
     intents: list[Obj] = []
     reapplied_sha = ""
     if world.write_backs:
         target, primary = await workload.fetch(), await workload.fetch_primary()
         if write_back_enabled(raw, target):
             introduced_by = ((raw.get("status") or {}).get("gitops") or {}).get("introducedBy") or ""
+            image = analysed_image(target, primary, stable_images)
             intents = intents_for(
-                canary.key,
-                world.write_backs,
-                _first_image(target),
-                _first_image(primary),
-                now,
-                stable_image,
-                introduced_by,
+                canary.key, world.write_backs, image.target, image.primary, now, image.stable, introduced_by
             )
     elif decision.state.phase.value == "Failed":
-        intents, reapplied_sha = await _recheck_rollback(kube, raw, canary.key, workload, now, stable_image)
+        intents, reapplied_sha = await _recheck_rollback(kube, raw, canary.key, workload, now)
     if decision.state.phase.value in STABLE_PHASES and workload.last_primary is not None:
-        stable_image = _first_image(workload.last_primary) or stable_image
+        stable_images = container_images(workload.last_primary) or stable_images
     patch = status_patch(
         decision.state,
         kind=canary.spec.target_ref.kind,
@@ -230,7 +220,8 @@ async def reconcile_canary(
         new_intents=intents,
         now=now,
     )
-    patch["engine"]["stableImage"] = stable_image or None
+    patch["engine"]["stableImage"] = next(iter(stable_images.values()), None)
+    patch["engine"]["stableImages"] = stable_images or None
     await _correlate(kube, raw, workload, state, decision.state.last_applied_spec, patch)
     if reapplied_sha:  # answered once: the next tick compares Flux's revision with this one
         patch.setdefault("gitops", {})["introducedBy"] = reapplied_sha

@@ -39,6 +39,7 @@ from controller.reconcile import spec_mapping
 from controller.reconcile.slots import AnalysisSlots
 from controller.reconcile.status import intents_for
 from controller.routers import Router
+from controller.workloads.images import analysed_image, stable_images_of
 from controller.workloads.target import TargetWorkload
 
 log = logging.getLogger(__name__)
@@ -208,17 +209,11 @@ class CanaryWorld:
     async def _promotion_intent(self) -> Obj:
         """The promotion intent the runner will queue once promoted (same deterministic id)."""
 
-        def first_image(workload: Obj | None) -> str:
-            containers = (
-                (workload or {}).get("spec", {}).get("template", {}).get("spec", {}).get("containers")
-            )
-            return str(containers[0].get("image", "")) if containers else ""
-
         target, primary = await self.workload.fetch(), await self.workload.fetch_primary()
-        stable = ((self.raw.get("status") or {}).get("engine") or {}).get("stableImage") or ""
+        image = analysed_image(target, primary, stable_images_of(self.raw.get("status"), target))
         request = eng.RequestWriteBack("promoted", self.revision, self._approval_gate_summary())
         return intents_for(
-            self.canary.key, [request], first_image(target), first_image(primary), time.time(), stable
+            self.canary.key, [request], image.target, image.primary, time.time(), image.stable
         )[0]
 
     def _approval_gate_summary(self) -> str:

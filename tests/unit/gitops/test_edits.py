@@ -303,6 +303,18 @@ def test_rollback_without_previous_image_only_records(repo: Path) -> None:
     assert after == before
 
 
+def test_rollback_of_a_revision_that_kept_the_image_never_quarantines_the_primary_tag(repo: Path) -> None:
+    """A failed config-only revision: the primary's tag must stay selectable by image automation."""
+    before = snapshot(repo)
+    notes: list[str] = []
+    changed = apply_intent(repo, intent(image=PRIMARY, previous=PRIMARY), notes=notes)
+    assert changed == [record_file(repo, "test/podinfo")]
+    after = snapshot(repo)
+    del after[".gitcanary/test/podinfo.txt"]
+    assert after == before
+    assert notes and "kept the image" in notes[0] and PRIMARY in notes[0]
+
+
 # -- promotion -------------------------------------------------------------------------------------
 def test_promotion_pins_gitcanary_markers_of_this_canary(repo: Path) -> None:
     promoted = "ghcr.io/stefanprodan/podinfo:6.0.2"

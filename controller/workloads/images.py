@@ -1,0 +1,62 @@
+"""Which container image a write-back is about.
+
+A pod can run several containers; image automation usually updates one of them (the app, or a
+sidecar). The image written back is the one of the **first container whose image changed**: the
+target's image compared with what the primary ran before this revision (``status.engine.
+stableImages``, recorded while the primary was stable), or with the primary itself when nothing
+was recorded yet. When no image changed (a ConfigMap-only revision), it is the first container's,
+and the target and stable images are equal, which tells the write-back that there is nothing to
+revert or quarantine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+Obj = dict[str, Any]
+
+
+def container_images(workload: Obj | None) -> dict[str, str]:
+    """``{container name: image}`` of the pod template's containers, in order."""
+    spec = ((workload or {}).get("spec") or {}).get("template", {}).get("spec") or {}
+    return {str(c.get("name", "")): str(c.get("image", "")) for c in spec.get("containers") or []}
+
+
+@dataclass(frozen=True)
+class AnalysedImage:
+    """One container's image in the target, in the primary, and before this revision."""
+
+    container: str
+    target: str
+    primary: str
+    stable: str
+
+    @property
+    def changed(self) -> bool:
+        return self.target != self.stable
+
+
+def analysed_image(target: Obj | None, primary: Obj | None, stable: Mapping[str, str]) -> AnalysedImage:
+    """The first container whose target image differs from its stable image (see module doc)."""
+    in_target, in_primary = container_images(target), container_images(primary)
+    baseline = dict(stable) or in_primary
+    for name, image in in_target.items():
+        if name in baseline and baseline[name] != image:
+            return AnalysedImage(name, image, in_primary.get(name, ""), baseline[name])
+    if not in_target:
+        return AnalysedImage("", "", "", "")
+    name, image = next(iter(in_target.items()))
+    return AnalysedImage(name, image, in_primary.get(name, ""), baseline.get(name, image))
+
+
+def stable_images_of(status: Obj | None, workload: Obj | None) -> dict[str, str]:
+    """``status.engine.stableImages``; a status written before it existed has only
+    ``stableImage``, the first container's (named after ``workload``'s first container)."""
+    engine = (status or {}).get("engine") or {}
+    images = engine.get("stableImages")
+    if isinstance(images, dict) and images:
+        return {str(k): str(v) for k, v in images.items()}
+    legacy, names = engine.get("stableImage"), list(container_images(workload))
+    return {names[0]: str(legacy)} if legacy and names else {}
