@@ -12,6 +12,8 @@ Contract (Flagger's):
   client retries). Other failures are final at once.
 * Event hooks (``type: event``) carry ``eventMessage``, ``eventType`` and ``timestamp``
   (Unix milliseconds) in ``metadata``; the hook's own metadata fills in other keys.
+* gitcanary adds, for a revision Flux applied, ``sourceRevision`` (``main@sha1:<sha>``) and
+  ``introducedBy`` (the commit) to ``metadata`` unless the hook sets those keys itself.
 
 Invariant: the hook URL never appears in a message (it often embeds a token).
 Hooks of one type run sequentially and stop at the first failure, like Flagger; gate
@@ -96,6 +98,9 @@ class WebhookPayload:
     namespace: str
     phase: str
     checksum: str = ""
+    source: Mapping[str, str] = field(default_factory=dict)
+    """Where the revision came from (``sourceRevision``, ``introducedBy``), added to ``metadata``;
+    the hook's own keys win."""
 
     def body(self, metadata: Mapping[str, str]) -> dict[str, object]:
         """The JSON document Flagger posts, with ``metadata`` omitted when empty."""
@@ -105,8 +110,9 @@ class WebhookPayload:
             "phase": self.phase,
             "checksum": self.checksum,
         }
-        if metadata:
-            document["metadata"] = dict(metadata)
+        merged = {**{k: v for k, v in self.source.items() if v}, **metadata}
+        if merged:
+            document["metadata"] = merged
         return document
 
 

@@ -157,6 +157,25 @@ def workload_changed(namespace: str, name: str, canaries_by_target: kopf.Index[A
     WAKEUPS.wake(canaries_by_target.get((namespace, base), []))
 
 
+@kopf.index(GROUP, VERSION, PLURAL)
+def canaries_by_kustomization(
+    namespace: str, name: str, status: kopf.Status, **_: Any
+) -> dict[tuple[str, str], str]:
+    gitops: dict[str, Any] = dict(status).get("gitops") or {}
+    ks: dict[str, Any] = gitops.get("kustomization") or {}
+    if not ks.get("name"):
+        return {}
+    return {(ks.get("namespace") or "", ks["name"]): f"{namespace}/{name}"}
+
+
+@kopf.on.event("kustomize.toolkit.fluxcd.io", "v1", "kustomizations")
+def kustomization_changed(
+    namespace: str, name: str, canaries_by_kustomization: kopf.Index[Any, str], **_: Any
+) -> None:
+    """A new applied revision: the Canaries it applied tick now (new revision, rollback re-check)."""
+    WAKEUPS.wake(canaries_by_kustomization.get((namespace, name), []))
+
+
 @kopf.on.event("", "v1", "configmaps")
 @kopf.on.event("", "v1", "secrets")
 def config_changed(

@@ -192,9 +192,17 @@ properties:
       name: {type: string}
       namespace: {type: string}
   imagePolicies:
-    description: ImagePolicies that manage the target's images, as namespace:name
+    description: Flux ImagePolicies whose latest ref is the image this revision changed, as namespace:name
     type: array
     items: {type: string}
+  imageAutomation:
+    description: The Flux ImageUpdateAutomation that committed the changed image
+    type: object
+    properties:
+      namespace: {type: string}
+      name: {type: string}
+      lastPushCommit: {type: string}
+      lastPushTime: {type: string}
   introducedBy: {description: Commit that introduced the current canary revision, type: string}
   pending:
     description: Write-back intents not yet in Git

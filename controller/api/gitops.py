@@ -170,10 +170,20 @@ class ApprovalStatus(ApiModel):
     opened_at: str | None = None
 
 
+class ImageAutomationStatus(ApiModel):
+    """The Flux ImageUpdateAutomation that committed the image under analysis."""
+
+    namespace: str | None = None
+    name: str | None = None
+    last_push_commit: str | None = None
+    last_push_time: str | None = None
+
+
 class GitOpsStatus(ApiModel):
     source: GitSourceStatus | None = None
     kustomization: KustomizationRef | None = None
     image_policies: list[str] = []
+    image_automation: ImageAutomationStatus | None = None
     introduced_by: str | None = None
     pending: list[WriteBackIntent] = []
     applied: list[AppliedIntent] = Field(default=[], max_length=APPLIED_HISTORY)

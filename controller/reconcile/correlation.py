@@ -1,8 +1,10 @@
 """Where a revision came from, and whether Flux and the autoscaler disagree about replicas.
 
 ``correlate`` maps a target to the Kustomization that applied it (Flux's labels), that
-Kustomization's GitRepository, and the revision it last applied; the result is stored in
-``status.gitops`` (``source``, ``kustomization``, ``introducedBy``) when a new revision is detected,
+Kustomization's GitRepository, the revision it last applied, and the Flux ImagePolicy and
+ImageUpdateAutomation that proposed and committed the changed image; the result is stored in
+``status.gitops`` (``source``, ``kustomization``, ``introducedBy``, ``imagePolicies``,
+``imageAutomation``) when a new revision is detected,
 so Events, write-back trailers and ``kubectl get -o wide`` can say which commit is under analysis.
 
 ``replicas_conflict`` reports a target manifest that sets ``spec.replicas`` (applied by Flux's
@@ -15,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from controller.flux import SourceNotFound, kustomization_of, resolve_source, sha_of_revision
+from controller.flux_images import image_origin
 from controller.kube import Kube, KubeError
 
 Obj = dict[str, Any]
@@ -22,8 +25,11 @@ Obj = dict[str, Any]
 FLUX_MANAGER = "kustomize-controller"
 
 
-async def correlate(kube: Kube, canary: Obj, target: Obj) -> Obj | None:
-    """``status.gitops`` fields for the target's Flux source, or None when Flux did not apply it."""
+async def correlate(kube: Kube, canary: Obj, target: Obj, changed_image: str = "") -> Obj | None:
+    """``status.gitops`` fields for the target's Flux source, or None when Flux did not apply it.
+
+    ``changed_image`` (the image this revision changed, if any) is matched against Flux's
+    ImagePolicies and ImageUpdateAutomations: ``imagePolicies`` and ``imageAutomation``."""
     if not kustomization_of(target):
         return None
     try:
@@ -33,6 +39,7 @@ async def correlate(kube: Kube, canary: Obj, target: Obj) -> Obj | None:
     fields = source.to_status()
     if source.revision:
         fields["introducedBy"] = sha_of_revision(source.revision)
+    fields.update((await image_origin(kube, changed_image)).to_status())
     return fields
 
 

@@ -18,6 +18,7 @@ from controller.analysis import CanaryState, drive_async, tick
 from controller.api import Canary, validate_canary
 from controller.events import record_event
 from controller.flux import kustomization_of
+from controller.flux_images import ImageOrigin
 from controller.kube import Kube, KubeError
 from controller.reconcile import spec_mapping
 from controller.reconcile.correlation import correlate, replicas_conflict
@@ -121,17 +122,20 @@ async def _correlate(
     if applied == before.last_applied_spec and known:
         return
     target = await workload.fetch()
-    fields = await correlate(kube, raw, target)
+    image = analysed_image(target, workload.last_primary, stable_images_of(raw.get("status"), target))
+    fields = await correlate(kube, raw, target, image.target if image.changed else "")
     if fields:
         patch["gitops"] = {**(patch.get("gitops") or {}), **fields}
         if applied != before.last_applied_spec and fields["source"].get("revision"):
             source, ks = fields["source"], fields.get("kustomization") or {}
+            origin = ImageOrigin(fields.get("imagePolicies") or [], fields.get("imageAutomation"))
             await record_event(
                 kube,
                 raw,
                 "Normal",
                 "Revision",
-                f"Revision {source['revision']} applied by Kustomization {ks.get('namespace')}/{ks.get('name')}",
+                f"Revision {source['revision']} applied by Kustomization {ks.get('namespace')}/{ks.get('name')}"
+                + origin.describe(),
             )
     conflict = replicas_conflict(raw, target)
     if conflict:

@@ -111,8 +111,20 @@ class CanaryWorld:
     def namespace(self) -> str:
         return self.canary.metadata.namespace or ""
 
+    def _source(self) -> dict[str, str]:
+        """The Flux revision under analysis and its commit, from ``status.gitops``."""
+        gitops = (self.raw.get("status") or {}).get("gitops") or {}
+        revision = str((gitops.get("source") or {}).get("revision") or "")
+        return {"sourceRevision": revision, "introducedBy": str(gitops.get("introducedBy") or "")}
+
     def _payload(self, phase: str) -> WebhookPayload:
-        return WebhookPayload(name=self.name, namespace=self.namespace, phase=phase, checksum=self.revision)
+        return WebhookPayload(
+            name=self.name,
+            namespace=self.namespace,
+            phase=phase,
+            checksum=self.revision,
+            source=self._source(),
+        )
 
     async def handle(self, request: eng.Request) -> object:
         match request:
@@ -300,6 +312,9 @@ class CanaryWorld:
                     f"{self.canary.spec.target_ref.kind}/{self.canary.spec.target_ref.name}.{self.namespace}",
                 )
             ]
+            source = self._source()
+            if source["sourceRevision"]:
+                fields.append(Field("Source", source["sourceRevision"]))
             await notifier.post(self.canary.spec.target_ref.name, self.namespace, message, fields, severity)  # type: ignore[arg-type]
 
 

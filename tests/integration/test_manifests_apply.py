@@ -129,6 +129,9 @@ ALLOWED = [
     ("delete", "ingresses.networking.k8s.io"),
     ("patch", "gitrepositories.source.toolkit.fluxcd.io"),
     ("patch", "kustomizations.kustomize.toolkit.fluxcd.io"),
+    ("watch", "kustomizations.kustomize.toolkit.fluxcd.io", "--all-namespaces"),
+    ("list", "imagepolicies.image.toolkit.fluxcd.io", "--all-namespaces"),
+    ("list", "imageupdateautomations.image.toolkit.fluxcd.io", "--all-namespaces"),
     ("watch", "customresourcedefinitions.apiextensions.k8s.io"),
 ]
 
@@ -139,6 +142,7 @@ DENIED = [
     ("get", "pods"),
     ("create", "clusterrolebindings.rbac.authorization.k8s.io"),
     ("patch", "imagepolicies.image.toolkit.fluxcd.io"),
+    ("patch", "imageupdateautomations.image.toolkit.fluxcd.io"),
     ("delete", "kustomizations.kustomize.toolkit.fluxcd.io"),
     ("create", "leases.coordination.k8s.io"),
 ]

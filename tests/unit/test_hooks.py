@@ -256,3 +256,20 @@ async def test_malformed_url_is_a_failure_not_a_crash() -> None:
     result = await call_webhook(WebhookSpec(name="bad", url="http://[::1"), PAYLOAD, backoff=0)
     assert (result.ok, result.status_code) == (False, None)
     assert result.message.startswith("request failed:")
+
+
+def test_the_flux_source_is_added_to_the_metadata_and_the_hooks_keys_win() -> None:
+    payload = WebhookPayload(
+        name="podinfo",
+        namespace="test",
+        phase="Progressing",
+        source={"sourceRevision": "main@sha1:abc", "introducedBy": "abc"},
+    )
+    assert payload.body({})["metadata"] == {"sourceRevision": "main@sha1:abc", "introducedBy": "abc"}
+    assert payload.body({"type": "bash", "introducedBy": "mine"})["metadata"] == {
+        "sourceRevision": "main@sha1:abc",
+        "introducedBy": "mine",
+        "type": "bash",
+    }
+    empty = WebhookPayload(name="p", namespace="t", phase="Progressing", source={"sourceRevision": ""})
+    assert "metadata" not in empty.body({})
