@@ -39,6 +39,10 @@ class GitSource:
     source_name: str
     kustomization: tuple[str, str] | None
     revision: str
+    artifact_revision: str = ""
+    """The revision source-controller fetched last (``status.artifact.revision``)."""
+    artifact_time: str = ""
+    """When it fetched it (``status.artifact.lastUpdateTime``, RFC 3339)."""
 
     def to_status(self) -> Obj:
         status: Obj = {
@@ -95,6 +99,7 @@ async def resolve_source(kube: Kube, canary: Obj, target: Obj) -> GitSource:
     path = gitops.get("path") or (kustomization or {}).get("spec", {}).get("path") or "./"
     revision = str((kustomization or {}).get("status", {}).get("lastAppliedRevision", ""))
     secret = (repo["spec"].get("secretRef") or {}).get("name")
+    artifact = (repo.get("status") or {}).get("artifact") or {}
     return GitSource(
         url=repo["spec"]["url"],
         branch=branch,
@@ -104,6 +109,8 @@ async def resolve_source(kube: Kube, canary: Obj, target: Obj) -> GitSource:
         source_name=source_ref["name"],
         kustomization=ks_ref,
         revision=revision,
+        artifact_revision=str(artifact.get("revision") or ""),
+        artifact_time=str(artifact.get("lastUpdateTime") or ""),
     )
 
 

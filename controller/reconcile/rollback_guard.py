@@ -6,22 +6,23 @@ commit the failed tag again, on top of our revert. Flux then applies that commit
 keeps the failed image, so no new revision is detected, and Git would keep the bad tag while the
 cluster runs the primary.
 
-So while a Canary is Failed and its target still runs an image other than the primary's, every
-tick compares the Git revision Flux last applied with the one the rollback answered (and with the
-commits gitcanary wrote). A newer, foreign revision means Git deploys the failed image again: one
-more rollback intent is queued. Its id includes that revision, so it is new, and it is applied
-exactly once like any other. The edit is idempotent: when Git already holds the reverted image
-(Flux applied an older commit than our revert), the worker records it without committing.
+So while a Canary is Failed after a reverting rollback and its target still runs an image other
+than the primary's, every tick compares the Git revision Flux last applied with the one the
+rollback answered and with the commits gitcanary wrote. A foreign revision that source-controller
+fetched after the rollback was pushed contains the revert, yet deploys the failed image: Git
+proposed it again, and one more rollback intent is queued. Its id includes that revision, so it
+is new, and it is applied exactly once like any other.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 from controller.analysis.requests import RequestWriteBack
-from controller.flux import SourceNotFound, kustomization_of, resolve_source, sha_of_revision
+from controller.flux import GitSource, SourceNotFound, kustomization_of, resolve_source, sha_of_revision
 from controller.kube import Kube, KubeError
 
 log = logging.getLogger(__name__)
@@ -43,21 +44,38 @@ class Reapplied:
         )
 
 
-def needs_watch(status: Obj, target_image: str, primary_image: str) -> bool:
-    """Failed, written back, and the target still runs something else than the primary."""
+def needs_watch(canary: Obj, target_image: str, primary_image: str) -> bool:
+    """Failed, the rollback written back with its revert, and the target still runs something
+    else than the primary. Without a revert (``onRollback.revert: false``) or without markers
+    (the ``Markers`` condition is False) Git was never reverted, so there is nothing to keep."""
+    status = canary.get("status") or {}
     gitops = status.get("gitops") or {}
+    on_rollback = ((canary.get("spec") or {}).get("gitops") or {}).get("onRollback") or {}
+    markers: Obj = next((c for c in status.get("conditions") or [] if c.get("type") == "Markers"), {})
     return (
         status.get("phase") == "Failed"
         and bool(target_image)
         and target_image != primary_image
         and not gitops.get("pending")
-        and bool(gitops.get("applied"))
+        and (gitops.get("lastWriteBack") or {}).get("result") == "rolled-back"
+        and on_rollback.get("revert", True) is not False
+        and markers.get("status") != "False"
     )
 
 
-def reapplied_revision(status: Obj, flux_revision: str) -> Reapplied | None:
+def _time(stamp: str) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def reapplied_revision(status: Obj, source: GitSource) -> Reapplied | None:
     """The write-back to queue when Flux applied a revision that is neither the one the rollback
-    answered nor one of gitcanary's own commits."""
+    answered nor one of gitcanary's own commits, and that source-controller fetched after the
+    rollback was pushed (so it contains the revert). While Flux is between a fetch and its apply
+    (the artifact and the applied revision differ), nothing is decided."""
+    flux_revision = source.revision
     sha = sha_of_revision(flux_revision)
     if not sha:
         return None
@@ -65,6 +83,14 @@ def reapplied_revision(status: Obj, flux_revision: str) -> Reapplied | None:
     own = {a.get("commit") for a in gitops.get("applied") or []}
     if sha == gitops.get("introducedBy") or sha in own:
         return None
+    if source.artifact_revision and source.artifact_revision != flux_revision:
+        return None
+    fetched, pushed = (
+        _time(source.artifact_time),
+        _time(str((gitops.get("lastWriteBack") or {}).get("time") or "")),
+    )
+    if fetched is not None and pushed is not None and fetched < pushed:
+        return None  # fetched before our revert was pushed: Flux has yet to apply the revert
     failure = (status.get("engine") or {}).get("lastFailure") or "the canary analysis failed"
     summary = f"{failure}; revision {flux_revision} proposed the failed image again"
     revision = str(status.get("lastAppliedSpec") or "")
@@ -75,10 +101,9 @@ async def check_reapplied(
     kube: Kube, canary: Obj, target: Obj | None, target_image: str, primary_image: str
 ) -> Reapplied | None:
     """Look up what Flux applied last, for a Failed Canary whose target differs from its primary."""
-    status = canary.get("status") or {}
     if target is None or not kustomization_of(target):
         return None
-    if not needs_watch(status, target_image, primary_image):
+    if not needs_watch(canary, target_image, primary_image):
         return None
     try:
         source = await resolve_source(kube, canary, target)
@@ -86,4 +111,4 @@ async def check_reapplied(
         # The next tick looks again; a write-back would fail the same way and say so.
         log.warning("could not read the Flux source of a failed canary: %s", exc)
         return None
-    return reapplied_revision(status, source.revision)
+    return reapplied_revision(canary.get("status") or {}, source)

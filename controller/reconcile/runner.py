@@ -225,7 +225,10 @@ async def reconcile_canary(
         now=now,
     )
     patch["engine"]["stableImage"] = next(iter(stable_images.values()), None)
-    patch["engine"]["stableImages"] = stable_images or None
+    # A merge patch merges maps: containers that are gone are removed with explicit nulls.
+    recorded = ((raw.get("status") or {}).get("engine") or {}).get("stableImages") or {}
+    gone: dict[str, str | None] = {name: None for name in recorded if name not in stable_images}
+    patch["engine"]["stableImages"] = {**gone, **stable_images} or None
     await _correlate(kube, raw, workload, state, decision.state.last_applied_spec, patch)
     if reapplied_sha:  # answered once: the next tick compares Flux's revision with this one
         patch.setdefault("gitops", {})["introducedBy"] = reapplied_sha

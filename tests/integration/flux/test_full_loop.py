@@ -429,6 +429,15 @@ def _healthy_tag_is_promoted_and_pinned(loop: Loop) -> str:
     status = _canary(loop)
     assert status["lastPromotedSpec"] == status["lastAppliedSpec"]
     assert f"New revision detected! Scaling up podinfo.{ns}" in _events(loop)
+    # Where the image came from: the policy that proposed it and the automation that committed it.
+    origin = status.get("gitops") or {}
+    assert origin.get("imagePolicies") == [f"{ns}:podinfo"], origin
+    assert (origin.get("imageAutomation") or {}).get("lastPushCommit") == automation, origin
+    revision_events = [e for e in _events(loop) if e.startswith("Revision ")]
+    assert any(
+        f"image from ImagePolicy {ns}:podinfo, committed by ImageUpdateAutomation" in e
+        for e in revision_events
+    ), revision_events
 
     written = _wait(
         loop,
