@@ -58,6 +58,7 @@ class EngineStatus(ApiModel):
     halt_notified_at: float | None = None
     last_analysis_at: float | None = None
     stable_image: str | None = None
+    stable_images: dict[str, str] | None = None
     revision: str | None = None
 
 

@@ -19,6 +19,7 @@ from controller.api import (
     is_mirroring,
     parse_duration,
     strategy_of,
+    validate_canary,
 )
 
 Build = Callable[..., dict[str, Any]]
@@ -219,3 +220,25 @@ def test_all_is_the_public_surface() -> None:
         "schema_problems",
         "structural_problems",
     } <= exported
+
+
+def test_the_status_the_controller_writes_is_valid(canary_manifest: Build) -> None:
+    """Every status field the runner and the worker write is known to the API (and the CRD)."""
+    manifest = canary_manifest()
+    manifest["status"] = {
+        "engine": {"stableImage": "app:1", "stableImages": {"app": "app:1", "proxy": "proxy:1"}},
+        "gitops": {
+            "introducedBy": "abc",
+            "imagePolicies": ["flux-system:podinfo"],
+            "imageAutomation": {
+                "namespace": "flux-system",
+                "name": "apps",
+                "lastPushCommit": "abc",
+                "lastPushTime": "2026-11-25T12:00:00Z",
+            },
+        },
+    }
+    assert validate_canary(manifest) == []
+    canary = Canary.from_k8s(manifest)
+    assert canary.status.gitops is not None and canary.status.gitops.image_automation is not None
+    assert canary.status.gitops.image_automation.last_push_commit == "abc"
