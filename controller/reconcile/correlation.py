@@ -37,8 +37,13 @@ async def correlate(kube: Kube, canary: Obj, target: Obj, changed_image: str = "
     except (SourceNotFound, KubeError):
         return None
     fields = source.to_status()
-    if source.revision:
-        fields["introducedBy"] = sha_of_revision(source.revision)
+    # kustomize-controller applies first and records lastAppliedRevision after: a Canary woken
+    # by the apply may read the previous revision. The source's artifact is already the one
+    # being applied, so when the two differ, the artifact's revision is the one under analysis.
+    applying = source.artifact_revision if source.artifact_revision != source.revision else source.revision
+    if applying:
+        fields["source"]["revision"] = applying
+        fields["introducedBy"] = sha_of_revision(applying)
     fields.update((await image_origin(kube, changed_image)).to_status())
     return fields
 

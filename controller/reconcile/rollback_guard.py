@@ -8,7 +8,8 @@ cluster runs the primary.
 
 So while a Canary is Failed after a reverting rollback and its target still runs an image other
 than the primary's, every tick compares the Git revision Flux last applied with the one the
-rollback answered and with the commits gitcanary wrote. A foreign revision that source-controller
+rollback answered (``introducedBy``, and ``source.revision`` as the worker saw it when it wrote
+the rollback) and with the commits gitcanary wrote. A foreign revision that source-controller
 fetched after the rollback was pushed contains the revert, yet deploys the failed image: Git
 proposed it again, and one more rollback intent is queued. Its id includes that revision, so it
 is new, and it is applied exactly once like any other.
@@ -81,7 +82,9 @@ def reapplied_revision(status: Obj, source: GitSource) -> Reapplied | None:
         return None
     gitops = status.get("gitops") or {}
     own = {a.get("commit") for a in gitops.get("applied") or []}
-    if sha == gitops.get("introducedBy") or sha in own:
+    # The revision Flux had applied when the rollback was written (the worker records it).
+    answered = sha_of_revision(str((gitops.get("source") or {}).get("revision") or ""))
+    if sha in (gitops.get("introducedBy"), answered) or sha in own:
         return None
     if source.artifact_revision and source.artifact_revision != flux_revision:
         return None

@@ -94,3 +94,11 @@ def test_each_reapplied_revision_gets_its_own_intent_id() -> None:
     first = intent_id("ns/podinfo", "rollback", "rev-bad", GOOD, "b" * 40)
     again = intent_id("ns/podinfo", "rollback", "rev-bad", GOOD, "c" * 40)
     assert first != again
+
+
+def test_the_revision_flux_had_applied_when_the_rollback_was_written_asks_for_nothing() -> None:
+    """The Canary may have recorded introducedBy before Flux wrote its status (stale); the worker's
+    source.revision, read when it wrote the rollback, is the revision the rollback answered."""
+    status = failed_status(introducedBy="a" * 40, source={"revision": f"main@sha1:{'c' * 40}"})
+    assert reapplied_revision(status, source("c" * 40)) is None
+    assert reapplied_revision(status, source("d" * 40)) is not None
