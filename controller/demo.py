@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -109,7 +110,8 @@ class Fleet:
             ["git", *args], cwd=cwd or self.work, env=self.env, capture_output=True, text=True, timeout=60
         )
         if res.returncode != 0:
-            raise RuntimeError(f"git {args[0]}: {res.stderr.strip()}")
+            detail = res.stderr.strip() or res.stdout.strip()
+            raise RuntimeError(f"git {' '.join(a for a in args if not a.startswith('user.'))}: {detail}")
         return res.stdout
 
     def commit(self, files: dict[str, str], message: str) -> str:
@@ -124,6 +126,7 @@ class Fleet:
             "-c",
             "user.email=flux@example.com",
             "commit",
+            "--allow-empty",  # a rerun after an interrupted demo may find the files already so
             "-qm",
             message,
         )
@@ -156,7 +159,27 @@ def _wait(what: str, probe: Callable[[], bool], timeout: float = 180) -> None:
 
 
 def _flux_applies(client: SandboxClient, fleet: Fleet, sha: str) -> None:
-    """Play Flux: apply the Deployment that Git holds, with Flux's labels, and record the revision."""
+    """Play Flux: fetch the revision (source-controller's artifact), apply the Deployment that Git
+    holds with Flux's labels, then record the applied revision (kustomize-controller's order)."""
+    revision = f"main@sha1:{sha}"
+    artifact = {
+        "revision": revision,
+        "digest": "sha256:" + hashlib.sha256(sha.encode()).hexdigest(),
+        "lastUpdateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "path": f"gitrepository/flux-system/fleet/{sha}.tar.gz",
+        "url": f"http://source-controller.flux-system.svc/gitrepository/flux-system/fleet/{sha}.tar.gz",
+    }
+    client.kubectl(
+        "patch",
+        "gitrepository",
+        "-n",
+        "flux-system",
+        "fleet",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": {"artifact": artifact}}),
+    )
     text = fleet.show("apps/podinfo/deployment.yaml")
     client.kubectl("apply", "-f", "-", stdin=text)
     client.kubectl(
@@ -178,7 +201,7 @@ def _flux_applies(client: SandboxClient, fleet: Fleet, sha: str) -> None:
         "--subresource=status",
         "--type=merge",
         "-p",
-        json.dumps({"status": {"lastAppliedRevision": f"main@sha1:{sha}"}}),
+        json.dumps({"status": {"lastAppliedRevision": revision}}),
     )
 
 
