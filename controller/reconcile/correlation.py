@@ -40,7 +40,7 @@ async def correlate(kube: Kube, canary: Obj, target: Obj, changed_image: str = "
     # kustomize-controller applies first and records lastAppliedRevision after: a Canary woken
     # by the apply may read the previous revision. The source's artifact is already the one
     # being applied, so when the two differ, the artifact's revision is the one under analysis.
-    applying = source.artifact_revision if source.artifact_revision != source.revision else source.revision
+    applying = source.artifact_revision or source.revision
     if applying:
         fields["source"]["revision"] = applying
         fields["introducedBy"] = sha_of_revision(applying)

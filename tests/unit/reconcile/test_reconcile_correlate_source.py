@@ -49,3 +49,8 @@ async def test_a_settled_kustomization_is_read_as_is() -> None:
     fields = await _correlate(applied=NEW, artifact=NEW)
     assert (fields["introducedBy"], fields["source"]["revision"]) == ("b" * 40, NEW)
     assert "imagePolicies" not in fields, "no ImagePolicy proposed img:2"
+
+
+async def test_without_an_artifact_the_applied_revision_is_used() -> None:
+    fields = await _correlate(applied=OLD, artifact="")
+    assert (fields["introducedBy"], fields["source"]["revision"]) == ("a" * 40, OLD)
