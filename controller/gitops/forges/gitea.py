@@ -5,9 +5,10 @@ Endpoints: ``GET/POST /repos/{owner}/{repo}/pulls``, ``GET/PATCH .../pulls/{inde
 
 Invariants:
 - Gitea's list endpoint has no head/base filter, so the open PR for a branch is found by
-  listing ``state=open`` (first page, ``limit=100``; servers clamp it to their
-  ``MAX_RESPONSE_ITEMS``, 50 by default) and matching ``head.ref``/``base.ref`` client side,
-  ignoring PRs whose head lives in another repository (forks).
+  listing ``state=open`` page by page (``limit=100``; servers clamp it to their
+  ``MAX_RESPONSE_ITEMS``, 50 by default) until it is found or a page comes back empty, at most
+  ``MAX_PAGES`` pages, and matching ``head.ref``/``base.ref`` client side, ignoring PRs whose
+  head lives in another repository (forks).
 - The ``merged`` flag decides ``merged``; ``state: closed`` without it is a rejection.
 - A create answered 409 (a PR for that head and base exists) falls back to adopting it.
 """
@@ -22,6 +23,8 @@ import httpx
 
 from controller.gitops.forges.base import ForgeError, PullRequest, PullRequestState, RepoRef, default_api_url
 from controller.gitops.forges.rest import DEFAULT_TIMEOUT, RestClient
+
+MAX_PAGES = 20
 
 
 @dataclass(frozen=True)
@@ -66,19 +69,22 @@ class GiteaForge:
         await self._client(repo).call("POST", path, body={"body": body})
 
     async def _find_open(self, client: RestClient, repo: RepoRef, head: str, base: str) -> int | None:
-        params: dict[str, str | int] = {"state": "open", "page": 1, "limit": 100}
-        answer = await client.call("GET", f"{self._repo_path(repo)}/pulls", params=params)
-        if not isinstance(answer, list):
-            raise ForgeError("gitea: listing pull requests did not return a list", retriable=False)
-        for item in answer:
-            if (
-                isinstance(item, dict)
-                and item.get("state") == "open"
-                and _ref(item, "head") == head
-                and _ref(item, "base") == base
-                and _same_repository(item, repo)
-            ):
-                return int(item["number"])
+        for page in range(1, MAX_PAGES + 1):
+            params: dict[str, str | int] = {"state": "open", "page": page, "limit": 100}
+            answer = await client.call("GET", f"{self._repo_path(repo)}/pulls", params=params)
+            if not isinstance(answer, list):
+                raise ForgeError("gitea: listing pull requests did not return a list", retriable=False)
+            if not answer:
+                return None
+            for item in answer:
+                if (
+                    isinstance(item, dict)
+                    and item.get("state") == "open"
+                    and _ref(item, "head") == head
+                    and _ref(item, "base") == base
+                    and _same_repository(item, repo)
+                ):
+                    return int(item["number"])
         return None
 
 

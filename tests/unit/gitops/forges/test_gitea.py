@@ -107,3 +107,17 @@ async def test_a_wrong_token_is_not_retriable(gitea: FakeGitea, repo: RepoRef) -
     assert caught.value.status == 401 and not caught.value.retriable
     assert "wrong-token-value" not in str(caught.value)
     assert gitea.pulls == {}
+
+
+async def test_the_open_pull_request_is_found_beyond_the_first_page(gitea: FakeGitea, repo: RepoRef) -> None:
+    """The server clamps limit=100 to 50: the adopted PR is on the third page (newest first)."""
+    index = gitea.add_pull(HEAD, "main")
+    for n in range(120):
+        gitea.add_pull(f"feature/{n}", "main")
+
+    pr = await forge_for("gitea", None, TOKEN).open_or_adopt(repo, HEAD, "main", "promote", "new")
+
+    assert pr.number == index
+    listings = [r for r in gitea.requests if r.method == "GET"]
+    assert [r.query["page"] for r in listings] == ["1", "2", "3"]
+    assert [(r.method, r.path) for r in gitea.requests][-1] == ("PATCH", f"{PULLS}/{index}")
