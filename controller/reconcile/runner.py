@@ -24,7 +24,13 @@ from controller.reconcile import spec_mapping
 from controller.reconcile.correlation import correlate, replicas_conflict
 from controller.reconcile.rollback_guard import check_reapplied
 from controller.reconcile.slots import AnalysisSlots
-from controller.reconcile.status import intents_for, rfc3339, state_from_status, status_patch
+from controller.reconcile.status import (
+    decision_intents,
+    intents_for,
+    rfc3339,
+    state_from_status,
+    status_patch,
+)
 from controller.reconcile.world import CanaryWorld, load_templates
 from controller.routers import RouterError, router_for
 from controller.scalers import ScalerError
@@ -207,9 +213,8 @@ async def reconcile_canary(
         target, primary = await workload.fetch(), await workload.fetch_primary()
         if write_back_enabled(raw, target):
             introduced_by = ((raw.get("status") or {}).get("gitops") or {}).get("introducedBy") or ""
-            image = analysed_image(target, primary, stable_images)
-            intents = intents_for(
-                canary.key, world.write_backs, image.target, image.primary, now, image.stable, introduced_by
+            intents = decision_intents(
+                canary.key, world.write_backs, target, primary, stable_images, now, introduced_by
             )
     elif decision.state.phase.value == "Failed":
         intents, reapplied_sha = await _recheck_rollback(kube, raw, canary.key, workload, now)

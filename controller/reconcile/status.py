@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from controller.analysis import CanaryState, Phase, RequestWriteBack
+from controller.workloads.images import analysed_image, changed_images
 
 Obj = dict[str, Any]
 
@@ -178,3 +179,22 @@ def status_patch(
     if new_intents:
         patch["gitops"] = merge_pending(old_status.get("gitops"), new_intents)
     return patch
+
+
+def decision_intents(
+    key: str,
+    write_backs: Sequence[RequestWriteBack],
+    target: Obj,
+    primary: Obj | None,
+    stable_images: dict[str, str],
+    now: float,
+    introduced_by: str,
+) -> list[Obj]:
+    """One intent per promotion (the first changed image), one per changed image per rollback."""
+    first = analysed_image(target, primary, stable_images)
+    rollbacks = [wb for wb in write_backs if wb.result == "rolled-back"]
+    others = [wb for wb in write_backs if wb.result != "rolled-back"]
+    intents = intents_for(key, others, first.target, first.primary, now, first.stable, introduced_by)
+    for image in changed_images(target, primary, stable_images) or [first]:
+        intents += intents_for(key, rollbacks, image.target, image.primary, now, image.stable, introduced_by)
+    return intents

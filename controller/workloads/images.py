@@ -1,10 +1,11 @@
 """Which container image a write-back is about.
 
-A pod can run several containers; image automation usually updates one of them (the app, or a
-sidecar). The image written back is the one of the **first container whose image changed**: the
-target's image compared with what the primary ran before this revision (``status.engine.
-stableImages``, recorded while the primary was stable), or with the primary itself when nothing
-was recorded yet. When no image changed (a ConfigMap-only revision), it is the first container's,
+A pod can run several containers; image automation updates one or more of them (the app, a
+sidecar) in one commit. A change is the target's image compared with what the primary ran before
+this revision (``status.engine.stableImages``, recorded while the primary was stable), or with the
+primary itself when nothing was recorded yet. A rollback reverts **every changed image**; a
+promotion pins the image of the **first container whose image changed** (``$gitcanary`` markers
+name the Canary, not a container). When no image changed (a ConfigMap-only revision), it is the first container's,
 and the target and stable images are equal, which tells the write-back that there is nothing to
 revert or quarantine.
 """
@@ -38,16 +39,27 @@ class AnalysedImage:
         return self.target != self.stable
 
 
-def analysed_image(target: Obj | None, primary: Obj | None, stable: Mapping[str, str]) -> AnalysedImage:
-    """The first container whose target image differs from its stable image (see module doc)."""
+def changed_images(target: Obj | None, primary: Obj | None, stable: Mapping[str, str]) -> list[AnalysedImage]:
+    """Every container whose target image differs from its stable image, in pod order."""
     in_target, in_primary = container_images(target), container_images(primary)
     baseline = dict(stable) or in_primary
-    for name, image in in_target.items():
-        if name in baseline and baseline[name] != image:
-            return AnalysedImage(name, image, in_primary.get(name, ""), baseline[name])
+    return [
+        AnalysedImage(name, image, in_primary.get(name, ""), baseline[name])
+        for name, image in in_target.items()
+        if name in baseline and baseline[name] != image
+    ]
+
+
+def analysed_image(target: Obj | None, primary: Obj | None, stable: Mapping[str, str]) -> AnalysedImage:
+    """The first container whose target image differs from its stable image (see module doc)."""
+    changed = changed_images(target, primary, stable)
+    if changed:
+        return changed[0]
+    in_target, in_primary = container_images(target), container_images(primary)
     if not in_target:
         return AnalysedImage("", "", "", "")
     name, image = next(iter(in_target.items()))
+    baseline = dict(stable) or in_primary
     return AnalysedImage(name, image, in_primary.get(name, ""), baseline.get(name, image))
 
 

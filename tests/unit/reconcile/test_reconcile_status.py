@@ -259,3 +259,40 @@ def test_status_patch_queues_new_intents_once() -> None:
         state, kind="Deployment", old_status=first, revision="r", tracked={}, new_intents=intents, now=T0
     )
     assert replay["gitops"]["pending"] == first["gitops"]["pending"]
+
+
+def _pod(**images: str) -> dict[str, Any]:
+    containers = [{"name": name, "image": image} for name, image in images.items()]
+    return {"spec": {"template": {"spec": {"containers": containers}}}}
+
+
+def test_a_rollback_reverts_every_changed_image_and_a_promotion_pins_the_first() -> None:
+    """Image automation bumped the app and its sidecar in one commit."""
+    target = _pod(app="app:2", proxy="proxy:2", tools="tools:1")
+    primary = _pod(app="app:1", proxy="proxy:1", tools="tools:1")
+    rollback = st.decision_intents(
+        "test/podinfo", [RequestWriteBack("rolled-back", "rev-b", "x")], target, primary, {}, T0, "abc"
+    )
+    assert [(i["kind"], i["previousImage"], i["image"]) for i in rollback] == [
+        ("rollback", "app:2", "app:1"),
+        ("rollback", "proxy:2", "proxy:1"),
+    ]
+    assert len({i["id"] for i in rollback}) == 2
+    promoted = _pod(app="app:2", proxy="proxy:2", tools="tools:1")
+    stable = {"app": "app:1", "proxy": "proxy:1", "tools": "tools:1"}
+    (promotion,) = st.decision_intents(
+        "test/podinfo", [RequestWriteBack("promoted", "rev-b", "ok")], promoted, promoted, stable, T0, "abc"
+    )
+    assert (promotion["kind"], promotion["previousImage"], promotion["image"]) == (
+        "promotion",
+        "app:1",
+        "app:2",
+    )
+
+
+def test_a_rollback_of_a_config_change_keeps_the_image_on_both_sides() -> None:
+    pod = _pod(app="app:1")
+    (intent,) = st.decision_intents(
+        "test/podinfo", [RequestWriteBack("rolled-back", "rev-c", "x")], pod, pod, {"app": "app:1"}, T0, ""
+    )
+    assert intent["image"] == intent["previousImage"] == "app:1"
