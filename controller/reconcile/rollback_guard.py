@@ -45,9 +45,9 @@ class Reapplied:
         )
 
 
-def needs_watch(canary: Obj, target_image: str, primary_image: str) -> bool:
-    """Failed, the rollback written back with its revert, and the target still runs something
-    else than the primary. Without a revert (``onRollback.revert: false``) or without markers
+def reverted_in_git(canary: Obj) -> bool:
+    """Failed, and the rollback was written back with its revert: what the Canary alone tells,
+    before anything is read. Without a revert (``onRollback.revert: false``) or without markers
     (the ``Markers`` condition is False) Git was never reverted, so there is nothing to keep."""
     status = canary.get("status") or {}
     gitops = status.get("gitops") or {}
@@ -55,13 +55,16 @@ def needs_watch(canary: Obj, target_image: str, primary_image: str) -> bool:
     markers: Obj = next((c for c in status.get("conditions") or [] if c.get("type") == "Markers"), {})
     return (
         status.get("phase") == "Failed"
-        and bool(target_image)
-        and target_image != primary_image
         and not gitops.get("pending")
         and (gitops.get("lastWriteBack") or {}).get("result") == "rolled-back"
         and on_rollback.get("revert", True) is not False
         and markers.get("status") != "False"
     )
+
+
+def needs_watch(canary: Obj, target_image: str, primary_image: str) -> bool:
+    """Reverted in Git, and the target still runs something else than the primary."""
+    return bool(target_image) and target_image != primary_image and reverted_in_git(canary)
 
 
 def _time(stamp: str) -> dt.datetime | None:

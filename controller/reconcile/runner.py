@@ -22,7 +22,7 @@ from controller.flux_images import ImageOrigin
 from controller.kube import Kube, KubeError
 from controller.reconcile import spec_mapping
 from controller.reconcile.correlation import correlate, replicas_conflict
-from controller.reconcile.rollback_guard import check_reapplied
+from controller.reconcile.rollback_guard import check_reapplied, reverted_in_git
 from controller.reconcile.slots import AnalysisSlots
 from controller.reconcile.status import (
     decision_intents,
@@ -153,6 +153,8 @@ async def _recheck_rollback(
 ) -> tuple[list[Obj], str]:
     """A rollback intent again when Flux applied a new revision that still deploys the failed
     image (image automation re-proposed it); see :mod:`controller.reconcile.rollback_guard`."""
+    if not reverted_in_git(raw):  # most Failed Canaries: no reads at all
+        return [], ""
     target, primary = await workload.fetch(), await workload.fetch_primary()
     if not write_back_enabled(raw, target):
         return [], ""
