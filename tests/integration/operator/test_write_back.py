@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +170,14 @@ def _flux_applied_deployment(ns: str, image: str) -> dict[str, Any]:
     return dep
 
 
+def _wait_errors(sandbox: SandboxClient, ns: str, ok: Callable[[float], bool]) -> None:
+    """Wait until Prometheus sees the HTTP 500 rate the test set (``ok`` on req/s)."""
+    query = (
+        f'sum(rate(istio_requests_total{{destination_workload_namespace="{ns}",response_code="500"}}[10s]))'
+    )
+    sandbox.wait_prom_value(query, ok, timeout=30)
+
+
 def _canary_status(sandbox: SandboxClient, ns: str) -> dict[str, Any]:
     status: dict[str, Any] = _get(sandbox, "canaries.gitcanary.io", ns, "podinfo").get("status") or {}
     return status
@@ -203,11 +212,7 @@ def test_rollback_reverts_and_quarantines_then_promotion_pins(
 
     # Flux applies 6.0.1 from Git; it fails.
     sandbox.set_traffic(ns, "podinfo", rps=20, error_rate=0.4)
-    sandbox.wait_prom_value(
-        f'sum(rate(istio_requests_total{{destination_workload_namespace="{ns}",response_code="500"}}[10s]))',
-        lambda v: v > 5,
-        timeout=30,
-    )
+    _wait_errors(sandbox, ns, lambda v: v > 5)
     _apply(sandbox, _flux_applied_deployment(ns, "ghcr.io/stefanprodan/podinfo:6.0.1"))
     _wait("Failed", lambda: _canary_status(sandbox, ns).get("phase") == "Failed", 120, controller_process)
     written = _wait(
@@ -285,11 +290,7 @@ def test_rollback_reverts_and_quarantines_then_promotion_pins(
     _apply(sandbox, _flux_applied_deployment(ns, "ghcr.io/stefanprodan/podinfo:6.0.0"))
     # A healthy 6.0.2 arrives and is promoted and pinned.
     sandbox.set_traffic(ns, "podinfo", rps=20, error_rate=0.0)
-    sandbox.wait_prom_value(
-        f'sum(rate(istio_requests_total{{destination_workload_namespace="{ns}",response_code="500"}}[10s]))',
-        lambda v: v < 0.01,
-        timeout=30,
-    )
+    _wait_errors(sandbox, ns, lambda v: v < 0.01)
     _apply(sandbox, _flux_applied_deployment(ns, "ghcr.io/stefanprodan/podinfo:6.0.2"))
     _wait(
         "Succeeded", lambda: _canary_status(sandbox, ns).get("phase") == "Succeeded", 120, controller_process

@@ -21,6 +21,7 @@ from tests.integration.operator.test_write_back import (
     _flux_applied_deployment,
     _flux_objects,
     _git,
+    _wait_errors,
 )
 
 APP, PROXY = "ghcr.io/stefanprodan/podinfo", "ghcr.io/example/proxy"
@@ -124,11 +125,7 @@ def test_a_rollback_reverts_and_quarantines_both_changed_images_in_one_commit(
     )
 
     sandbox.set_traffic(ns, "podinfo", rps=20, error_rate=0.4)
-    sandbox.wait_prom_value(
-        f'sum(rate(istio_requests_total{{destination_workload_namespace="{ns}",response_code="500"}}[10s]))',
-        lambda v: v > 5,
-        timeout=30,
-    )
+    _wait_errors(sandbox, ns, lambda v: v > 5)
     _apply(sandbox, _two_containers(ns, "6.0.1", "2.0.1"))
     _wait("Failed", lambda: _canary_status(sandbox, ns).get("phase") == "Failed", 120, controller_process)
     written = _wait(
