@@ -7,13 +7,16 @@ Invariants:
   start-of-tick check is kept too, for a state restored with `failed_checks >= threshold`.
 - A progress deadline is exceeded when the driver says so (the workload's own deadline) or when
   the canary has not been ready for `progress_deadline_seconds` since `progress_started_at`.
-- `roll_back` routes everything to the primary before anything else, then records the write-back
-  intent, then scales the canary down and runs post-rollout hooks.
+- `roll_back` routes everything to the primary before anything else, then announces the rollback
+  (Events and alerts), records the write-back intent, scales the canary down and runs post-rollout
+  hooks. No alert is requested before the traffic change: alerts are best-effort, and a rollback
+  path that wants to announce its cause passes the notice to `roll_back` (`announce`) instead of
+  notifying first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import replace
 
 from controller.analysis import messages
@@ -22,6 +25,7 @@ from controller.analysis.model import TOTAL_WEIGHT, CanaryState, Decision, HookT
 from controller.analysis.requests import (
     CheckReady,
     HookOutcome,
+    Notify,
     Request,
     RequestWriteBack,
     ScaleCanary,
@@ -67,12 +71,12 @@ def check_canary_ready(ctx: TickContext, state: CanaryState) -> Step:
     own_deadline_passed = deadline > 0 and ctx.now - started >= deadline
     if readiness.deadline_exceeded or own_deadline_passed:
         detail = readiness.message or f"canary not ready after {ctx.now - started:.0f}s"
-        yield from notify(
+        notice = Notify(
             messages.rolling_back_deadline(ctx.spec, detail),
             "error",
             alert=f"Progress deadline exceeded {detail}",
         )
-        return (yield from roll_back(ctx, state, f"progress deadline exceeded: {detail}"))
+        return (yield from roll_back(ctx, state, f"progress deadline exceeded: {detail}", announce=(notice,)))
     state = replace(state, progress_started_at=started)
     state = yield from announce_halt(
         ctx, state, messages.halt_not_ready(ctx.spec, "canary", readiness.message)
@@ -89,10 +93,8 @@ def check_rollback_hooks(ctx: TickContext, state: CanaryState) -> Step:
         yield from notify(f"Rollback hook {outcome.webhook} not signaling a rollback")
         return state
     yield from notify(f"Rollback check {outcome.webhook} passed", "warn")
-    yield from notify(
-        messages.rolling_back_manual(ctx.spec), "warn", alert="Rolling back manual webhook invoked"
-    )
-    return (yield from roll_back(ctx, state, f"rollback webhook {outcome.webhook} invoked"))
+    notice = Notify(messages.rolling_back_manual(ctx.spec), "warn", alert="Rolling back manual webhook invoked")
+    return (yield from roll_back(ctx, state, f"rollback webhook {outcome.webhook} invoked", announce=(notice,)))
 
 
 def check_threshold(ctx: TickContext, state: CanaryState) -> Step:
@@ -162,11 +164,17 @@ def _record_failure(
     return ctx.wait_interval(state)
 
 
-def roll_back(ctx: TickContext, state: CanaryState, cause: str) -> Generator[Request, object, Decision]:
-    """Route all traffic to the primary, record the rolled-back write-back, scale the canary down."""
+def roll_back(
+    ctx: TickContext, state: CanaryState, cause: str, *, announce: Sequence[Notify] = ()
+) -> Generator[Request, object, Decision]:
+    """Route all traffic to the primary, then announce (``announce``, then the threshold notice),
+    record the rolled-back write-back and scale the canary down."""
     spec = ctx.spec
     threshold = spec.effective_threshold
     summary = cause
+    yield from perform(SetRoutes(TOTAL_WEIGHT, 0, False))  # first: nothing may hold the traffic back
+    for notice in announce:
+        yield notice
     if state.failed_checks >= threshold:
         yield from notify(
             messages.rolling_back_threshold(spec, state.failed_checks),
@@ -174,7 +182,6 @@ def roll_back(ctx: TickContext, state: CanaryState, cause: str) -> Generator[Req
             alert=f"Failed checks threshold reached {state.failed_checks}",
         )
         summary = f"{cause} ({state.failed_checks}/{threshold} failed checks)"
-    yield from perform(SetRoutes(TOTAL_WEIGHT, 0, False))
     yield from perform(RequestWriteBack("rolled-back", state.last_applied_spec, summary))
     yield from notify(messages.canary_failed(spec), "warn")
     yield from perform(ScaleCanary(to_zero=True))
