@@ -93,8 +93,12 @@ def check_rollback_hooks(ctx: TickContext, state: CanaryState) -> Step:
         yield from notify(f"Rollback hook {outcome.webhook} not signaling a rollback")
         return state
     yield from notify(f"Rollback check {outcome.webhook} passed", "warn")
-    notice = Notify(messages.rolling_back_manual(ctx.spec), "warn", alert="Rolling back manual webhook invoked")
-    return (yield from roll_back(ctx, state, f"rollback webhook {outcome.webhook} invoked", announce=(notice,)))
+    notice = Notify(
+        messages.rolling_back_manual(ctx.spec), "warn", alert="Rolling back manual webhook invoked"
+    )
+    return (
+        yield from roll_back(ctx, state, f"rollback webhook {outcome.webhook} invoked", announce=(notice,))
+    )
 
 
 def check_threshold(ctx: TickContext, state: CanaryState) -> Step:
@@ -173,8 +177,7 @@ def roll_back(
     threshold = spec.effective_threshold
     summary = cause
     yield from perform(SetRoutes(TOTAL_WEIGHT, 0, False))  # first: nothing may hold the traffic back
-    for notice in announce:
-        yield notice
+    yield from announce
     if state.failed_checks >= threshold:
         yield from notify(
             messages.rolling_back_threshold(spec, state.failed_checks),
