@@ -11,18 +11,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal, Protocol, runtime_checkable
 
+from controller.errors import BestEffortError
+
 __all__ = ["DEFAULT_NOTIFY_TIMEOUT", "Field", "Notifier", "NotifyError", "Severity", "should_send"]
 
 Severity = Literal["info", "warn", "error"]
 
 DEFAULT_NOTIFY_TIMEOUT: Final = 5.0
-"""Seconds allowed for one alert POST (Flagger uses 5s)."""
+"""Seconds allowed for one alert POST in total, not per read (Flagger uses 5s)."""
 
 _RANK: Final[dict[str, int]] = {"info": 0, "warn": 1, "error": 2}
 
 
-class NotifyError(Exception):
-    """An alert could not be delivered. The message never contains the hook address."""
+class NotifyError(BestEffortError):
+    """An alert could not be delivered (best-effort: an Event, never an aborted decision).
+
+    The message never contains the hook address."""
 
 
 @dataclass(frozen=True)

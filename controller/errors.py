@@ -1,0 +1,60 @@
+"""The one error taxonomy: what a failure means for the tick that met it.
+
+Every error the reconcile runner has to decide about derives from one of three kinds, so the
+runner classifies by kind instead of keeping lists of concrete classes (a list that missed
+``NotifyError`` once let a failing Slack endpoint block rollbacks)::
+
+    GitcanaryError
+     ├── TemporaryError      the world may change: keep the old state, Warning Event, retry the tick
+     │    └── kube.KubeError                 (an API call failed; 409 Conflict included)
+     ├── PermanentError      the spec or its references are wrong: Valid=False condition and a
+     │    │                  Warning Event; retried slowly, no tight retry loop
+     │    └── reconcile.world.MissingReference   (a MetricTemplate or Secret the spec names)
+     └── BestEffortError     a side channel failed (alerts): a Warning Event only; it never aborts
+          └── notify.NotifyError               a decision, a tick, or the status patch
+               └── notify.UnknownNotifier
+
+Invariants:
+- A ``BestEffortError`` never reaches the runner: the code that starts a best-effort action
+  (``controller.reconcile.alerts``) turns it into an Event where it happens.
+- Messages are safe to show in Events and conditions: no credentials, no URL that may embed a
+  token, at most a short sanitized fragment of a response body.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "DEFAULT_RETRY_DELAY",
+    "BestEffortError",
+    "GitcanaryError",
+    "PermanentError",
+    "TemporaryError",
+]
+
+DEFAULT_RETRY_DELAY: Final = 10.0
+"""Seconds before a tick that met a ``TemporaryError`` runs again, unless the error says."""
+
+
+class GitcanaryError(Exception):
+    """The root of the taxonomy; catch a kind below it, not this."""
+
+
+class TemporaryError(GitcanaryError):
+    """Retry the tick later; the state is not changed by the failed tick.
+
+    ``delay`` is the suggested wait in seconds (as in kopf's ``TemporaryError(delay=...)``).
+    """
+
+    def __init__(self, message: str, *, delay: float = DEFAULT_RETRY_DELAY) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+class PermanentError(GitcanaryError):
+    """Retrying now will not help: set the condition, record a Warning Event, wait for a change."""
+
+
+class BestEffortError(GitcanaryError):
+    """A failure of a side channel: record a Warning Event; never abort a decision."""
