@@ -12,8 +12,8 @@ Invariants:
 - The output is deterministic; `--check` exits 1 when crds/ differs from what would be written.
 
 Usage: hack/gen_crds.py [FLAGGER_CRDS] [--out DIR] [--check]
-FLAGGER_CRDS defaults to ../shared/thirdparty/crds/flagger/flagger-crds.yaml, relative to the
-repository root.
+FLAGGER_CRDS defaults to artifacts/flagger/crd.yaml of the github.com/fluxcd/flagger Go module at
+the version controller/sandbox/upstream_crds.py pins (downloaded and hash-checked by the go command).
 """
 
 import argparse
@@ -25,7 +25,6 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_FLAGGER_CRDS = "../shared/thirdparty/crds/flagger/flagger-crds.yaml"
 FLAGGER_GROUP = "flagger.app"
 GROUP = "gitcanary.io"
 OUTPUTS = {
@@ -334,13 +333,21 @@ def render(flagger_crds: Path) -> dict[str, str]:
     return files
 
 
+def _flagger_module_crds() -> Path:
+    sys.path.insert(0, str(REPO))
+    from controller.sandbox import upstream_crds
+
+    (path,) = upstream_crds.crd_files(("flagger",))
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("flagger_crds", nargs="?", default=DEFAULT_FLAGGER_CRDS)
+    parser.add_argument("flagger_crds", nargs="?", default=None)
     parser.add_argument("--out", default="crds", help="output directory, relative to the repository root")
     parser.add_argument("--check", action="store_true", help="fail if the files differ instead of writing")
     args = parser.parse_args(argv)
-    source = (REPO / args.flagger_crds).resolve()
+    source = (REPO / args.flagger_crds).resolve() if args.flagger_crds else _flagger_module_crds()
     out = REPO / args.out
     files = render(source)
     if args.check:

@@ -33,6 +33,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
+echo "bootstrap: upstream CRDs from their Go modules (pinned, hash-checked; cached in the Go module cache)" >&2
+.venv/bin/python -m controller.sandbox.upstream_crds >/dev/null
+
 echo "bootstrap: control-plane binaries (cold build: several minutes; cached afterwards)" >&2
 .venv/bin/python -m controller.sandbox.binaries >/dev/null
 

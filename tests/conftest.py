@@ -25,9 +25,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
-            # Integration tests share 2 cores with a whole control plane; a timing-sensitive one
-            # gets one more try (reported as "rerun" in the summary), never a skip.
-            item.add_marker(pytest.mark.flaky(reruns=1, reruns_delay=2))
 
 
 @pytest.fixture(scope="session")

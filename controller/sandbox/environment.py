@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from controller.sandbox import controlplane, flux, flux_binaries, processes, registry
+from controller.sandbox import controlplane, flux, flux_binaries, processes, registry, upstream_crds
 from controller.sandbox.binaries import Binaries, ensure_binaries
 from controller.sandbox.gitremotes import GitPorts, GitRemotes, start_git_remotes
 from controller.sandbox.pki import ensure_pki, write_kubeconfig
@@ -38,7 +38,7 @@ SERVICES = (
 )
 # Started only by ``up(with_flux=True)``; ``down`` always stops them.
 FLUX_SERVICES = (registry.SERVICE, *flux_binaries.CONTROLLER_NAMES)
-UPSTREAM_CRD_SETS = ("flux", "flagger", "keda", "gateway-api", "istio", "appmesh", "contour", "traefik")
+UPSTREAM_CRD_SETS = upstream_crds.ALL_SETS
 
 
 def default_dir() -> Path:
@@ -49,17 +49,11 @@ def default_dir() -> Path:
     return Path(base) / "gitcanary" / "sandbox"
 
 
-def shared_dir() -> Path:
-    return Path(os.environ.get("GITCANARY_SHARED", str(REPO_ROOT.parent / "shared")))
-
-
 def crd_files(sets: tuple[str, ...] = UPSTREAM_CRD_SETS, extra_dirs: tuple[Path, ...] = ()) -> list[Path]:
-    """gitcanary's CRDs, the chosen upstream sets, then any extra directories (e.g. tests/crds)."""
+    """gitcanary's CRDs, the chosen upstream sets (from their Go modules), then extra directories."""
     files = sorted((REPO_ROOT / "crds").glob("*.yaml"))
     files = [f for f in files if f.name != "kustomization.yaml"]
-    upstream = shared_dir() / "thirdparty" / "crds"
-    for name in sets:
-        files += sorted((upstream / name).glob("*.yaml"))
+    files += upstream_crds.crd_files(sets)
     for directory in extra_dirs:
         files += sorted(directory.glob("*.yaml"))
     return files
@@ -245,7 +239,7 @@ def up(
 
     ``with_flux`` also starts the OCI registry and the real Flux controllers.
     ``extra_crd_dirs`` adds CRDs beyond gitcanary's and the upstream sets (the tests add
-    ``tests/crds``: faithful CRDs of projects that publish none in ../shared).
+    ``tests/crds``: faithful CRDs of projects that publish no CRD module).
     """
     base = base or default_dir()
     say: Progress = progress or (lambda m: print(m, file=sys.stderr, flush=True))

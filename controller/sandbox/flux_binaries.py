@@ -8,7 +8,7 @@ wrapper module that requires the controller at a released version, replaces its
 the controller's main package inside it.
 
 Versions are the Flux 2.9 release line, whose CRDs are the ones installed from
-``shared/thirdparty/crds/flux`` (source/kustomize v1.9.0, image-* v1.2.0: every
+the controllers' own modules (``upstream_crds.py``) (source/kustomize v1.9.0, image-* v1.2.0: every
 ``v1`` API served there is served by these controllers).
 
 Invariants:

@@ -1,13 +1,12 @@
 """`gitcanary convert`, `check` and `status` (table rendering) on real files in temporary directories.
 
-The seed documents' YAML blocks (from $GITCANARY_SHARED/seeds, default <repo>/../shared) are written
+The seed documents' YAML blocks (from tests/seeds) are written
 out as files; a corpus of tricky files pins the exact bytes convert must produce.
 """
 
 from __future__ import annotations
 
 import difflib
-import os
 import re
 import shutil
 from pathlib import Path
@@ -21,9 +20,9 @@ from controller.api import validate_alert_provider, validate_canary, validate_me
 from controller.cli import main
 from controller.cli_tools import STATUS_HEADERS, render_table, status_row
 from tests.builders import canary
+from tests.upstream import SEEDS
 
 REPO = Path(__file__).resolve().parents[2]
-SEEDS = Path(os.environ.get("GITCANARY_SHARED", REPO.parent / "shared")).resolve() / "seeds"
 FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
 KINDS = {
     "Canary": validate_canary,

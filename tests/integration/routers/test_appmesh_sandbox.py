@@ -12,7 +12,6 @@ is read back with kubectl.
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -24,14 +23,11 @@ from controller.kube import Kube
 from controller.routers.base import RouterError, Routes, UnsupportedFeature, router_for
 from controller.sandbox.client import SandboxClient
 from tests.builders import deployment
+from tests.upstream import SEEDS
 
 Obj = dict[str, Any]
 REPO = Path(__file__).resolve().parents[3]
-SEED = (
-    Path(os.environ.get("GITCANARY_SHARED", REPO.parent / "shared")).resolve()
-    / "seeds"
-    / "flux-appmesh-canary-tutorial.md"
-)
+SEED = SEEDS / "flux-appmesh-canary-tutorial.md"
 FENCE = re.compile(r"^```yaml\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 

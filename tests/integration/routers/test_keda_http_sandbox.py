@@ -20,15 +20,15 @@ from controller.kube import Kube
 from controller.routers.base import RouterError, Routes, UnsupportedFeature
 from controller.routers.keda_http import KedaHTTPRouter
 from controller.sandbox.client import SandboxClient
-from controller.sandbox.environment import shared_dir
 from controller.scalers.keda_http import ROUTING_HEADER
 from controller.workloads.target import TargetWorkload
 from tests.builders import deployment
+from tests.upstream import SEEDS
 
 Obj = dict[str, Any]
 WALK = [0, 10, 20, 30, 40, 50, 0]
 SCALING_SETS_CRD = Path(__file__).parents[2] / "crds" / "keda-http-scalingsets.yaml"
-SEED = shared_dir() / "seeds" / "keda-http-addon-canary-tutorial.md"
+SEED = SEEDS / "keda-http-addon-canary-tutorial.md"
 ADDON = ("keda-add-ons-http-interceptor-proxy", "keda", 8080)
 
 

@@ -31,7 +31,6 @@ from typing import Any
 from controller.metrics.builtin import REQUEST_DURATION, REQUEST_SUCCESS_RATE, builtin_query
 from controller.metrics.template import TemplateContext
 from controller.sandbox.client import SandboxClient
-from controller.sandbox.environment import shared_dir
 from tests.builders import deployment
 from tests.integration.seeds.conftest import (
     Split,
@@ -44,9 +43,10 @@ from tests.integration.seeds.conftest import (
     seed_documents,
     wait_for,
 )
+from tests.upstream import SEEDS
 
 Obj = dict[str, Any]
-SEED = shared_dir() / "seeds" / "flux-appmesh-canary-tutorial.md"
+SEED = SEEDS / "flux-appmesh-canary-tutorial.md"
 IMAGE = "ghcr.io/stefanprodan/podinfo"
 WALK = [0, 10, 20, 30, 40, 50, 0]
 

@@ -47,7 +47,6 @@ import yaml
 from controller.cli_convert import convert_text
 from controller.metrics.template import TemplateContext, render_query
 from controller.sandbox.client import SandboxClient
-from controller.sandbox.environment import shared_dir
 from controller.scalers.keda_http import ROUTING_HEADER
 from tests.builders import ERROR_RATE_QUERY, deployment, metric_template
 from tests.integration.seeds.conftest import (
@@ -63,9 +62,10 @@ from tests.integration.seeds.conftest import (
     seed_documents,
     wait_for,
 )
+from tests.upstream import SEEDS
 
 Obj = dict[str, Any]
-SEED = shared_dir() / "seeds" / "keda-http-addon-canary-tutorial.md"
+SEED = SEEDS / "keda-http-addon-canary-tutorial.md"
 FENCE = re.compile(r"^```yaml\n(.*?)^```", re.MULTILINE | re.DOTALL)
 WALK = [0, 10, 20, 30, 40, 50, 0]
 ROUTE = "httproutes.gateway.networking.k8s.io"

@@ -1,7 +1,6 @@
 """Fixtures for the API tests: the generated CRDs, the seed docs, and a Canary builder."""
 
 import copy
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -71,8 +70,3 @@ def crd_schema() -> Callable[[str], dict[str, Any]]:
     """Loader of a generated CRD's openAPIV3Schema by kind."""
     return crd_schema_of
 
-
-@pytest.fixture
-def shared_dir() -> Path:
-    """The shared folder: $GITCANARY_SHARED, else <repo>/../shared."""
-    return Path(os.environ.get("GITCANARY_SHARED", REPO.parent / "shared")).resolve()

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from controller.api.openapi import structural_problems
+from tests.upstream import flagger_crd_file
 
 REPO = Path(__file__).resolve().parents[3]
 KINDS = ["Canary", "MetricTemplate", "AlertProvider"]
@@ -21,8 +22,8 @@ FLAGGER_NAMES = {
 }
 
 
-def _flagger_crds(shared_dir: Path) -> dict[str, dict[str, Any]]:
-    path = shared_dir / "thirdparty" / "crds" / "flagger" / "flagger-crds.yaml"
+def _flagger_crds() -> dict[str, dict[str, Any]]:
+    path = flagger_crd_file()
     docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
     return {d["spec"]["names"]["kind"]: d for d in docs}
 
@@ -48,8 +49,8 @@ def _remove_additions(kind: str, crd: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def test_generated_crds_are_up_to_date(shared_dir: Path) -> None:
-    flagger = shared_dir / "thirdparty" / "crds" / "flagger" / "flagger-crds.yaml"
+def test_generated_crds_are_up_to_date() -> None:
+    flagger = flagger_crd_file()
     result = subprocess.run(
         [sys.executable, str(REPO / "hack" / "gen_crds.py"), str(flagger), "--check"],
         capture_output=True,
@@ -60,8 +61,8 @@ def test_generated_crds_are_up_to_date(shared_dir: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_check_mode_detects_a_stale_file(shared_dir: Path, tmp_path: Path) -> None:
-    flagger = shared_dir / "thirdparty" / "crds" / "flagger" / "flagger-crds.yaml"
+def test_check_mode_detects_a_stale_file(tmp_path: Path) -> None:
+    flagger = flagger_crd_file()
     out = tmp_path / "crds"
     script = str(REPO / "hack" / "gen_crds.py")
     subprocess.run(
@@ -87,9 +88,9 @@ def test_check_mode_detects_a_stale_file(shared_dir: Path, tmp_path: Path) -> No
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_crd_is_flaggers_plus_our_additions(
-    kind: str, crd: Callable[[str], dict[str, Any]], shared_dir: Path
+    kind: str, crd: Callable[[str], dict[str, Any]]
 ) -> None:
-    flagger = copy.deepcopy(_flagger_crds(shared_dir)[kind])
+    flagger = copy.deepcopy(_flagger_crds()[kind])
     flagger["metadata"].pop("annotations")  # Helm's resource-policy annotation is dropped
     assert flagger["metadata"]["name"] == FLAGGER_NAMES[kind]
     assert _remove_additions(kind, crd(kind)) == flagger

@@ -1,13 +1,12 @@
 """Every Flagger manifest in the seed docs works as a gitcanary.io manifest.
 
-Each YAML code block of /work/shared/seeds/*.md (or $GITCANARY_SHARED/seeds) holding a
+Each YAML code block of tests/seeds/*.md holding a
 flagger.app/v1beta1 Canary, MetricTemplate or AlertProvider gets its apiVersion changed to
 gitcanary.io/v1beta1, then must parse into the models and validate against the generated CRD
 schema. The docs also contain fragments and mistakes; those are listed in KNOWN_INVALID with
 the exact problems both validators must report, so a regression in either direction fails.
 """
 
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -26,9 +25,9 @@ from controller.api import (
     validate_metric_template,
 )
 from controller.api.openapi import schema_problems
+from tests.upstream import SEEDS
 
 REPO = Path(__file__).resolve().parents[3]
-SEEDS = Path(os.environ.get("GITCANARY_SHARED", REPO.parent / "shared")).resolve() / "seeds"
 MODELS: dict[str, type[BaseModel]] = {
     "Canary": Canary,
     "MetricTemplate": MetricTemplate,
