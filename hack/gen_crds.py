@@ -169,6 +169,11 @@ properties:
   revision:
     description: The target revision (pod template and tracked configs) last observed.
     type: string
+  rollbackRequest:
+    description: >-
+      The revision a manual rollback request (the gitcanary.io/rollback annotation) was made for,
+      saved before the annotation is removed and cleared once the rollback is saved.
+    type: string
 """
 
 GITOPS_STATUS = """

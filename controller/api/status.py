@@ -60,6 +60,7 @@ class EngineStatus(ApiModel):
     stable_image: str | None = None
     stable_images: dict[str, str] | None = None
     revision: str | None = None
+    rollback_request: str | None = None
 
 
 class CanaryStatus(ApiModel):
