@@ -47,6 +47,38 @@ def main() -> None:
     default=None,
     help="At most this many analyses at once; others wait in phase Waiting (default: no limit).",
 )
+@click.option(
+    "--allow-cross-namespace-refs",
+    envvar="GITCANARY_ALLOW_CROSS_NAMESPACE_REFS",
+    is_flag=True,
+    help="Canaries may use GitRepositories, Kustomizations, MetricTemplates and AlertProviders "
+    "of other namespaces (default: own namespace only; see docs/security.md).",
+)
+@click.option(
+    "--allow-file-remotes",
+    envvar="GITCANARY_ALLOW_FILE_REMOTES",
+    is_flag=True,
+    help="Allow file:// and local-path Git remotes (sandboxes and tests only).",
+)
+@click.option(
+    "--leader-elect",
+    envvar="GITCANARY_LEADER_ELECT",
+    is_flag=True,
+    help="Run as one candidate of a Lease-based leader election (for more than one replica).",
+)
+@click.option(
+    "--leader-election-namespace",
+    envvar="GITCANARY_LEADER_ELECTION_NAMESPACE",
+    default=None,
+    help="Namespace of the Lease (default: the Pod's namespace, else gitcanary-system).",
+)
+@click.option(
+    "--watch-label-selector",
+    envvar="GITCANARY_WATCH_LABEL_SELECTOR",
+    default="",
+    help="Own only Canaries matching this label selector, e.g. sharding.fluxcd.io/key=shard1 "
+    "or '!sharding.fluxcd.io/key' (Flux's sharding convention).",
+)
 @click.option("--verbose", is_flag=True)
 def run(
     kubeconfig: str | None,
@@ -56,6 +88,11 @@ def run(
     health: str,
     metrics_addr: str,
     max_concurrent_canaries: int | None,
+    allow_cross_namespace_refs: bool,
+    allow_file_remotes: bool,
+    leader_elect: bool,
+    leader_election_namespace: str | None,
+    watch_label_selector: str,
     verbose: bool,
 ) -> None:
     """Run the controller."""
@@ -66,6 +103,7 @@ def run(
     import kopf
 
     import controller.operator  # noqa: F401 - registers the handlers
+    from controller import runtime, sharding
 
     if kubeconfig:
         os.environ["KUBECONFIG"] = kubeconfig
@@ -76,16 +114,21 @@ def run(
     os.environ["GITCANARY_METRICS_ADDR"] = metrics_addr
     if max_concurrent_canaries:
         os.environ["GITCANARY_MAX_CONCURRENT_CANARIES"] = str(max_concurrent_canaries)
+    if allow_cross_namespace_refs:
+        os.environ["GITCANARY_ALLOW_CROSS_NAMESPACE_REFS"] = "1"
+    if allow_file_remotes:
+        os.environ["GITCANARY_ALLOW_FILE_REMOTES"] = "1"
     kopf.configure(verbose=verbose)
     logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
-    asyncio.run(
-        kopf.operator(
-            clusterwide=not namespaces,
-            namespaces=list(namespaces),
-            standalone=True,
-            liveness_endpoint=health,
-        )
-    )
+    try:
+        sharding.parse(watch_label_selector)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--watch-label-selector") from None
+    os.environ["GITCANARY_WATCH_LABEL_SELECTOR"] = watch_label_selector
+    leader = None
+    if leader_elect:
+        leader = runtime.LeaderElection(leader_election_namespace or runtime.default_lease_namespace())
+    asyncio.run(runtime.run_operator(list(namespaces), health, leader))
 
 
 @main.group()

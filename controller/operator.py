@@ -2,9 +2,11 @@
 
 - One daemon per Canary runs the analysis loop: a tick, then sleep until the
   engine's requeue time or until something wakes it.
-- Watches on Deployments, DaemonSets, ConfigMaps and Secrets wake the Canaries
-  that target or reference them at once (reaction time is a watch event, not
-  a polling interval). A spec change of the Canary itself wakes it too.
+- Watches on Deployments, DaemonSets and ConfigMaps wake the Canaries that
+  target or reference them at once (reaction time is a watch event, not a
+  polling interval). A spec change of the Canary itself wakes it too. Secrets
+  are not watched (no cluster-wide list/watch on Secrets): every tick re-reads
+  the Secrets a Canary tracks, so a Secret change is seen within one interval.
 - Every tick starts from a fresh GET of the Canary, so a tick never decides on
   a stale status. There are no other locks: one daemon owns one Canary.
 """
@@ -12,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 from collections.abc import Iterable
@@ -20,7 +23,7 @@ from typing import Any
 
 import kopf
 
-from controller import telemetry
+from controller import sharding, telemetry
 from controller.gitops.worker import write_back
 from controller.kube import Kube
 from controller.reconcile.runner import CANARY_API, ReconcileSettings, reconcile_canary
@@ -50,6 +53,16 @@ class Wakeups:
 
 
 WAKEUPS = Wakeups()
+
+
+@functools.cache
+def _shard() -> sharding.Selector:
+    """The Canaries this instance owns (``--watch-label-selector``; empty: all of them)."""
+    return sharding.parse(os.environ.get("GITCANARY_WATCH_LABEL_SELECTOR", ""))
+
+
+def owned(labels: kopf.Labels, **_: Any) -> bool:
+    return _shard().matches(labels)
 
 
 def _settings_from_env() -> ReconcileSettings:
@@ -86,18 +99,18 @@ async def close(memo: kopf.Memo, **_: Any) -> None:
     await memo.kube.close()
 
 
-@kopf.index(GROUP, VERSION, PLURAL)
+@kopf.index(GROUP, VERSION, PLURAL, when=owned)
 def canaries_by_target(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[tuple[str, str], str]:
     target = (spec.get("targetRef") or {}).get("name", "")
     return {(namespace, target): f"{namespace}/{name}"}
 
 
-@kopf.index(GROUP, VERSION, PLURAL)
+@kopf.index(GROUP, VERSION, PLURAL, when=owned)
 def canaries_by_namespace(namespace: str, name: str, **_: Any) -> dict[str, str]:
     return {namespace: f"{namespace}/{name}"}
 
 
-@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
+@kopf.daemon(GROUP, VERSION, PLURAL, when=owned, cancellation_timeout=10.0)
 async def analyse(namespace: str, name: str, stopped: kopf.DaemonStopped, memo: kopf.Memo, **_: Any) -> None:
     key = f"{namespace}/{name}"
     wake = WAKEUPS.event(key)
@@ -144,8 +157,8 @@ async def _tick_and_write_back(
         return 10.0
 
 
-@kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
-@kopf.on.update(GROUP, VERSION, PLURAL, field="metadata.annotations")
+@kopf.on.update(GROUP, VERSION, PLURAL, field="spec", when=owned)
+@kopf.on.update(GROUP, VERSION, PLURAL, field="metadata.annotations", when=owned)
 def spec_changed(namespace: str, name: str, **_: Any) -> None:
     WAKEUPS.wake([f"{namespace}/{name}"])
 
@@ -157,7 +170,7 @@ def workload_changed(namespace: str, name: str, canaries_by_target: kopf.Index[A
     WAKEUPS.wake(canaries_by_target.get((namespace, base), []))
 
 
-@kopf.index(GROUP, VERSION, PLURAL)
+@kopf.index(GROUP, VERSION, PLURAL, when=owned)
 def canaries_by_kustomization(
     namespace: str, name: str, status: kopf.Status, **_: Any
 ) -> dict[tuple[str, str], str]:
@@ -176,8 +189,10 @@ def kustomization_changed(
     WAKEUPS.wake(canaries_by_kustomization.get((namespace, name), []))
 
 
+# No watch on Secrets: that would need cluster-wide list/watch on every Secret. A tracked Secret
+# is re-read (and hashed into the revision) on every tick, so its change is seen within one
+# analysis interval.
 @kopf.on.event("", "v1", "configmaps")
-@kopf.on.event("", "v1", "secrets")
 def config_changed(
     namespace: str, type: str | None, canaries_by_namespace: kopf.Index[Any, str], **_: Any
 ) -> None:
@@ -185,7 +200,9 @@ def config_changed(
         WAKEUPS.wake(canaries_by_namespace.get(namespace, []))
 
 
-@kopf.on.delete(GROUP, VERSION, PLURAL, when=lambda spec, **_: bool(spec.get("revertOnDeletion")))
+@kopf.on.delete(
+    GROUP, VERSION, PLURAL, when=lambda spec, labels, **_: owned(labels) and bool(spec.get("revertOnDeletion"))
+)
 async def revert_on_deletion(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Give traffic and replicas back to the target before the generated objects are collected."""
     raw = dict(body)
