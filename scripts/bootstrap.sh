@@ -43,3 +43,6 @@ if [ "${GITCANARY_WITH_FLUX:-0}" = "1" ]; then
   echo "bootstrap: Flux controllers (cold build: many minutes; cached under ~/.cache/gitcanary/flux-*)" >&2
   .venv/bin/python -m controller.sandbox.flux_binaries >/dev/null
 fi
+
+echo "bootstrap: helm (for the chart tests; cold build: minutes; cached under ~/.cache/gitcanary/helm-*)" >&2
+.venv/bin/python -m controller.sandbox.helm_binary >/dev/null

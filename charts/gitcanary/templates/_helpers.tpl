@@ -1,0 +1,102 @@
+{{/* The chart name, or nameOverride. */}}
+{{- define "gitcanary.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The full name of every object: the release name, plus the chart name unless it holds it. */}}
+{{- define "gitcanary.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "gitcanary.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels of the Pods that Services, the PDB and the Deployment select. */}}
+{{- define "gitcanary.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "gitcanary.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "gitcanary.labels" -}}
+helm.sh/chart: {{ include "gitcanary.chart" . }}
+{{ include "gitcanary.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: gitcanary
+{{- end }}
+
+{{- define "gitcanary.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "gitcanary.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* repository@digest when a digest is set, else repository:tag (tag defaults to appVersion). */}}
+{{- define "gitcanary.image" -}}
+{{- $image := .Values.image }}
+{{- if $image.digest }}
+{{- printf "%s@%s" $image.repository $image.digest }}
+{{- else }}
+{{- printf "%s:%s" $image.repository (default .Chart.AppVersion $image.tag | toString) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The arguments of one `gitcanary run` flag, as a JSON list, from (list "flag-name" value):
+true -> ["--flag"]; false, null or "" -> []; a list -> ["--flag=a", "--flag=b"];
+anything else -> ["--flag=value"] (whole numbers without a decimal point).
+*/}}
+{{- define "gitcanary.flagArgs" -}}
+{{- $name := index . 0 }}
+{{- $value := index . 1 }}
+{{- $args := list }}
+{{- if kindIs "bool" $value }}
+{{- if $value }}{{ $args = append $args (printf "--%s" $name) }}{{ end }}
+{{- else if kindIs "slice" $value }}
+{{- range $value }}{{ $args = append $args (printf "--%s=%s" $name (include "gitcanary.scalar" .)) }}{{ end }}
+{{- else if and (not (kindIs "invalid" $value)) (ne (toString $value) "") }}
+{{- $args = append $args (printf "--%s=%s" $name (include "gitcanary.scalar" $value)) }}
+{{- end }}
+{{- toJson $args }}
+{{- end }}
+
+{{/* A scalar value as a string; a float64 that holds a whole number prints without exponent. */}}
+{{- define "gitcanary.scalar" -}}
+{{- if and (kindIs "float64" .) (eq (float64 (int64 .)) .) }}
+{{- int64 . }}
+{{- else }}
+{{- toString . }}
+{{- end }}
+{{- end }}
+
+{{/* The full argument list of the controller container. One line per flag. */}}
+{{- define "gitcanary.args" -}}
+{{- $c := .Values.controller }}
+{{- $args := list "run" }}
+{{- range $flag := list
+      (list "namespace" $c.namespaces)
+      (list "metrics-server" $c.metricsServer)
+      (list "mesh-provider" $c.meshProvider)
+      (list "health" (printf "http://0.0.0.0:%s/healthz" (include "gitcanary.scalar" $c.healthPort)))
+      (list "metrics-addr" (printf "0.0.0.0:%s" (include "gitcanary.scalar" $c.metricsPort)))
+      (list "max-concurrent-canaries" $c.maxConcurrentCanaries)
+      (list "allow-cross-namespace-refs" $c.allowCrossNamespaceRefs)
+      (list "allow-file-remotes" $c.allowFileRemotes)
+      (list "verbose" $c.verbose)
+}}
+{{- $args = concat $args (include "gitcanary.flagArgs" $flag | fromJsonArray) }}
+{{- end }}
+{{- toYaml (concat $args (default (list) $c.extraArgs)) }}
+{{- end }}
