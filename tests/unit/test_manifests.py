@@ -353,9 +353,28 @@ def test_controller_deployment_is_locked_down_and_probed() -> None:
     # Every path the process writes to is on an emptyDir.
     volumes = {v["name"] for v in pod["volumes"] if "emptyDir" in v}
     mounts = [Path(m["mountPath"]) for m in container["volumeMounts"] if m["name"] in volumes]
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e.get("value") for e in container["env"]}
     for path in (env["GITCANARY_GIT_CACHE"], env["HOME"], "/tmp"):
         assert any(Path(path) == m or m in Path(path).parents for m in mounts), f"{path} is not writable"
+
+
+def test_two_replicas_elect_one_leader_and_a_budget_keeps_one() -> None:
+    deployment = _controller()
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert deployment["spec"]["replicas"] == 2
+    assert "--leader-elect" in container["args"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    pdb = one("flux", "PodDisruptionBudget", "gitcanary")
+    assert pdb["spec"]["minAvailable"] == 1
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    role = one("flux", "Role", "gitcanary-leader-election")
+    assert role["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update", "patch"]}
+    ]
+    binding = one("flux", "RoleBinding", "gitcanary-leader-election")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "gitcanary", "namespace": "gitcanary-system"}]
 
 
 def test_service_selects_the_controller() -> None:
