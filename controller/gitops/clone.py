@@ -1,13 +1,19 @@
 """The cached working clone behind a write-back: every git command the worker runs.
 
 Invariants:
-- Only the git CLI is used, through GitPython's ``Git.execute`` (never the index API,
-  which is slow, leaks processes and calls ``chdir``). Every call runs with ``-C <clone>``
-  and ``kill_after_timeout``: ``timeout_s`` for network commands (fetch, push), at least
-  :data:`LOCAL_TIMEOUT_FLOOR_S` for local ones.
-- The environment is set per call: prompts are off (``GIT_TERMINAL_PROMPT=0``), repository
-  discovery never climbs above the cache directory, and credentials arrive only through
-  the environment prepared by :class:`~controller.gitops.credentials.GitAuth`.
+- Only the git CLI is used, through :func:`controller.gitops.gitproc.run_git` (hermetic
+  configuration, its own process group, killed as a whole on timeout). Every call runs with
+  ``-C <clone>``: network commands (fetch, push) get ``timeout_s``, local ones at least
+  :data:`LOCAL_TIMEOUT_FLOOR_S`, and no call outlives :attr:`WorkingClone.deadline` (the total
+  deadline of the write-back it belongs to).
+- Branch names, URLs and paths follow ``--`` or an option that takes them as its value, so a
+  name that looks like an option is never parsed as one.
+- The clone has ``core.symlinks=false`` in its own config (and on every command line): a
+  committed symlink is checked out as a small plain file, never followed. A cached clone made
+  without it is rebuilt.
+- The environment is set per call: prompts are off, repository discovery never climbs above
+  the cache directory, and credentials arrive only through the environment prepared by
+  :class:`~controller.gitops.credentials.GitAuth`.
 - Callers hold :meth:`WorkingClone.locked` (an ``flock`` on ``<clone>.lock``) around any
   sequence of commands; while it is held, lock files left in ``.git`` by a killed git are
   stale and removed.
@@ -23,9 +29,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-import git
-
 from controller.gitops.credentials import redact
+from controller.gitops.gitproc import ProcessTimeout, run_git
 from controller.gitops.trailers import intent_grep_pattern, intent_ids
 
 __all__ = ["LOCAL_TIMEOUT_FLOOR_S", "WorkingClone", "WriteBackError"]
@@ -49,10 +54,14 @@ Config = Sequence[tuple[str, str]]
 class WriteBackError(Exception):
     """A write-back failed. ``retriable`` says whether trying later may succeed."""
 
-    def __init__(self, message: str, *, retriable: bool = False, attempts: int = 0) -> None:
+    def __init__(
+        self, message: str, *, retriable: bool = False, attempts: int = 0, timed_out: bool = False
+    ) -> None:
         super().__init__(message)
         self.retriable = retriable
         self.attempts = attempts
+        self.timed_out = timed_out
+        """A git command hit its deadline (the remote hangs or is too slow)."""
 
 
 class WorkingClone:
@@ -66,7 +75,8 @@ class WorkingClone:
         self.tracking = f"refs/remotes/origin/{branch}"
         self.env: dict[str, str] = {}
         self.secrets: tuple[str, ...] = ()
-        self._git = git.Git(str(worktree))
+        self.deadline: float | None = None
+        """``time.monotonic()`` value no git call may outlive (None: per-call timeouts only)."""
         self._validated = False
 
     def redact(self, text: str) -> str:
@@ -83,19 +93,20 @@ class WorkingClone:
 
     def run_status(self, *args: str, network: bool = False, config: Config = ()) -> tuple[int, str]:
         """Run git; return (exit status, stdout + stderr). A timeout raises (retriable)."""
-        argv = ["git", "-C", str(self.worktree)]
-        for key, value in config:
-            argv += ["-c", f"{key}={value}"]
-        argv += args
         timeout = self.timeout_s if network else max(self.timeout_s, LOCAL_TIMEOUT_FLOOR_S)
-        status, out, err = self._git.execute(
-            argv, with_extended_output=True, with_exceptions=False, kill_after_timeout=timeout, env=self.env
-        )
-        if err.startswith("Timeout") and "did not complete in" in err:
+        if self.deadline is not None:
+            timeout = min(timeout, round(self.deadline - time.monotonic(), 3))
+        try:
+            done = run_git(["-C", str(self.worktree), *args], timeout_s=timeout, env=self.env, config=config)
+        except ProcessTimeout:
             raise WriteBackError(
-                self.redact(f"git {args[0]} timed out after {timeout:g}s ({self.url})"), retriable=True
-            )
-        return status, "\n".join(part for part in (out, err) if part)
+                self.redact(f"git {args[0]} timed out after {max(timeout, 0):g}s ({self.url})"),
+                retriable=True,
+                timed_out=True,
+            ) from None
+        except OSError as exc:
+            raise WriteBackError(f"git could not be started: {exc}", retriable=True) from exc
+        return done.status, done.output
 
     @contextmanager
     def locked(self) -> Iterator[None]:
@@ -103,6 +114,8 @@ class WorkingClone:
         self.worktree.parent.mkdir(parents=True, exist_ok=True)
         lock_path = self.worktree.with_name(self.worktree.name + ".lock")
         deadline = time.monotonic() + max(LOCAL_TIMEOUT_FLOOR_S, 4 * self.timeout_s)
+        if self.deadline is not None:
+            deadline = min(deadline, self.deadline)
         with open(lock_path, "a+b") as handle:
             while True:
                 try:
@@ -122,25 +135,33 @@ class WorkingClone:
     def ensure(self) -> None:
         """Make ``worktree`` a usable clone: reuse a valid one, rebuild a broken one."""
         git_dir = self.worktree / ".git"
-        if git_dir.is_dir() and (self._validated or self.run_status("rev-parse", "--git-dir")[0] == 0):
+        if git_dir.is_dir() and (self._validated or self._reusable()):
             self._remove_stale_locks(git_dir)
             if not self._validated:
-                self.run("remote", "set-url", "origin", self.url)
+                self.run("remote", "set-url", "--", "origin", self.url)
                 self._validated = True
             return
         shutil.rmtree(self.worktree, ignore_errors=True)
         self.worktree.mkdir(parents=True)
         self.run("init", "--quiet")
-        self.run("remote", "add", "origin", self.url)
+        self.run("remote", "add", "--", "origin", self.url)
         no_hooks = git_dir / "gitcanary-no-hooks"
         no_hooks.mkdir()
         for key, value in (
             ("core.autocrlf", "false"),
+            ("core.symlinks", "false"),
             ("gc.autoDetach", "false"),
             ("core.hooksPath", str(no_hooks)),
         ):
             self.run("config", key, value)
         self._validated = True
+
+    def _reusable(self) -> bool:
+        """A valid clone whose own config checks symlinks out as plain files."""
+        if self.run_status("rev-parse", "--git-dir")[0] != 0:
+            return False
+        status, value = self.run_status("config", "--local", "--get", "core.symlinks")
+        return status == 0 and value.strip() == "false"
 
     @staticmethod
     def _remove_stale_locks(git_dir: Path) -> None:
@@ -152,25 +173,25 @@ class WorkingClone:
     def fetch(self) -> str:
         """Fetch the branch into ``origin/<branch>``; return its SHA."""
         refspec = f"+refs/heads/{self.branch}:{self.tracking}"
-        status, text = self.run_status("fetch", "--no-tags", "--quiet", "origin", refspec, network=True)
+        status, text = self.run_status("fetch", "--no-tags", "--quiet", "--", "origin", refspec, network=True)
         if status != 0:
             missing = "couldn't find remote ref" in text
             raise WriteBackError(self.redact(f"git fetch {self.url} failed: {text}"), retriable=not missing)
-        return self.run("rev-parse", self.tracking).strip()
+        return self.run("rev-parse", "--verify", "--end-of-options", self.tracking).strip()
 
     def fetch_branch(self, branch: str) -> str | None:
         """Fetch another branch of the remote into ``origin/<branch>``; None when it does not exist."""
         refspec = f"+refs/heads/{branch}:refs/remotes/origin/{branch}"
-        status, text = self.run_status("fetch", "--no-tags", "--quiet", "origin", refspec, network=True)
+        status, text = self.run_status("fetch", "--no-tags", "--quiet", "--", "origin", refspec, network=True)
         if status != 0:
             if "couldn't find remote ref" in text:
                 return None
             raise WriteBackError(self.redact(f"git fetch {self.url} {branch} failed: {text}"), retriable=True)
-        return self.run("rev-parse", f"refs/remotes/origin/{branch}").strip()
+        return self.run("rev-parse", "--verify", "--end-of-options", f"refs/remotes/origin/{branch}").strip()
 
     def reset_to(self, commit: str) -> None:
         """Worktree, index and local branch become exactly ``commit``; untracked files go."""
-        self.run("checkout", "--quiet", "--force", "-B", self.branch, commit)
+        self.run("checkout", "--quiet", "--force", "-B", self.branch, commit, "--")
         self.run("clean", "-ffdxq")
 
     # -- history --------------------------------------------------------------------------
@@ -180,7 +201,7 @@ class WorkingClone:
         if not ids:
             return {}
         greps = [f"--grep={intent_grep_pattern(i)}" for i in ids]
-        log = self.run("log", "--fixed-strings", *greps, "--format=%H%x00%B%x1e", revisions)
+        log = self.run("log", "--fixed-strings", *greps, "--format=%H%x00%B%x1e", revisions, "--")
         wanted = set(ids)
         found: dict[str, str] = {}
         for record in log.split("\x1e"):
@@ -191,7 +212,7 @@ class WorkingClone:
         return found
 
     def changed_between(self, old: str, new: str) -> list[str]:
-        out = self.run("diff", "--name-only", "--no-renames", "-z", old, new)
+        out = self.run("diff", "--name-only", "--no-renames", "-z", old, new, "--")
         return [name for name in out.split("\0") if name]
 
     # -- edits ----------------------------------------------------------------------------
@@ -201,7 +222,7 @@ class WorkingClone:
         if not paths:
             return set()
         self.run("add", "--all", "--", *paths)
-        staged = self.run("diff", "--cached", "--name-only", "--no-renames", "-z")
+        staged = self.run("diff", "--cached", "--name-only", "--no-renames", "-z", "--")
         return {name for name in staged.split("\0") if name}
 
     def restore(self, kept: Mapping[str, bytes | None]) -> None:
@@ -221,12 +242,14 @@ class WorkingClone:
         message_file.write_text(message, encoding="utf-8")
         args = ["commit", "--quiet", "--no-verify", "--cleanup=whitespace", f"--file={message_file}"]
         self.run(*args, *(["--gpg-sign"] if sign else []), config=config)
-        return self.run("rev-parse", "HEAD").strip()
+        return self.run("rev-parse", "--verify", "HEAD").strip()
 
     def replay_onto(self, tip: str, commit: str, message: str, config: Config, sign: bool) -> str | None:
         """A new commit with parent ``tip`` and ``commit``'s changes (a 3-way merge of trees,
         no worktree involved); None when they conflict."""
-        status, out = self.run_status("merge-tree", "--write-tree", "--no-messages", tip, commit)
+        status, out = self.run_status(
+            "merge-tree", "--write-tree", "--no-messages", "--end-of-options", tip, commit
+        )
         tree = out.split("\n", 1)[0].strip()
         if status != 0 or not tree:
             return None
@@ -247,6 +270,7 @@ class WorkingClone:
             "--porcelain",
             "--no-verify",
             lease,
+            "--",
             "origin",
             f"{commit}:refs/heads/{branch}",
             network=True,
@@ -264,7 +288,13 @@ class WorkingClone:
         Any other rejection (hooks, permissions, protected branch) raises.
         """
         status, text = self.run_status(
-            "push", "--porcelain", "--no-verify", "origin", f"{commit}:refs/heads/{self.branch}", network=True
+            "push",
+            "--porcelain",
+            "--no-verify",
+            "--",
+            "origin",
+            f"{commit}:refs/heads/{self.branch}",
+            network=True,
         )
         if status == 0:
             return None

@@ -20,11 +20,11 @@ Caveat: passphrase-protected SSH identities are refused (``BatchMode=yes`` canno
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shlex
 import shutil
-import subprocess
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -34,6 +34,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal
 from urllib.parse import quote, urlsplit
+
+from controller.gitops.gitproc import ProcessTimeout, run_process
 
 __all__ = [
     "CommitSigning",
@@ -45,9 +47,12 @@ __all__ = [
     "redact",
 ]
 
+log = logging.getLogger(__name__)
+
 REDACTED = "***"
 SUBPROCESS_TIMEOUT_S = 30.0
-"""Timeout for the local helpers (gpg, gpgconf) run while preparing signing."""
+"""Total deadline for each local helper (gpg, gpgconf) run while preparing signing; its whole
+process group is killed when it passes (:func:`controller.gitops.gitproc.run_process`)."""
 
 
 class CredentialsError(ValueError):
@@ -332,13 +337,16 @@ class CommitSigning:
             yield CommitSigning(config=config, env=env, secrets=secrets)
         finally:
             if gnupghome is not None and shutil.which("gpgconf"):
-                subprocess.run(
-                    ["gpgconf", "--kill", "all"],
-                    env={**os.environ, "GNUPGHOME": str(gnupghome)},
-                    capture_output=True,
-                    timeout=SUBPROCESS_TIMEOUT_S,
-                    check=False,
-                )
+                try:
+                    run_process(
+                        ["gpgconf", "--kill", "all"],
+                        env={**os.environ, "GNUPGHOME": str(gnupghome)},
+                        timeout_s=SUBPROCESS_TIMEOUT_S,
+                    )
+                except ProcessTimeout as exc:
+                    log.warning(
+                        "stopping the signing gpg-agent failed (%s); it may outlive %s", exc, gnupghome
+                    )
             shutil.rmtree(directory, ignore_errors=True)
 
 
@@ -352,25 +360,22 @@ def _import_openpgp_key(directory: Path, key: SigningKey, env: Mapping[str, str]
         pass_file = directory / "import-passphrase"
         _write_private(pass_file, key.passphrase)
         argv += ["--pinentry-mode", "loopback", "--passphrase-file", str(pass_file)]
-    imported = subprocess.run(
-        [*argv, "--import", str(key_file)],
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=SUBPROCESS_TIMEOUT_S,
-        check=False,
-    )
-    if imported.returncode != 0:
-        secrets = [key.private_key, key.passphrase]
-        raise CredentialsError(f"gpg could not import the signing key: {redact(imported.stderr, secrets)}")
-    listed = subprocess.run(
-        ["gpg", "--batch", "--with-colons", "--list-secret-keys"],
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=SUBPROCESS_TIMEOUT_S,
-        check=False,
-    )
+    try:
+        imported = run_process(
+            [*argv, "--import", str(key_file)], env=full_env, timeout_s=SUBPROCESS_TIMEOUT_S
+        )
+        if imported.status != 0:
+            secrets = [key.private_key, key.passphrase]
+            raise CredentialsError(
+                f"gpg could not import the signing key: {redact(imported.stderr, secrets)}"
+            )
+        listed = run_process(
+            ["gpg", "--batch", "--with-colons", "--list-secret-keys"],
+            env=full_env,
+            timeout_s=SUBPROCESS_TIMEOUT_S,
+        )
+    except ProcessTimeout as exc:
+        raise CredentialsError(f"preparing the OpenPGP signing key failed: {exc}") from None
     for line in listed.stdout.splitlines():
         parts = line.split(":")
         if parts[0] == "fpr" and len(parts) > 9 and parts[9]:

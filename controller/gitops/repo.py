@@ -30,6 +30,9 @@ Invariants:
 - Work on a repository is serialised by an ``asyncio.Lock`` per (event loop, URL) and by
   the clone's ``flock``; blocking git calls run in ``asyncio.to_thread``. One clone per
   URL under ``cache_dir/<sha256(url)[:16]>``.
+- One call has a total deadline (``total_timeout_s``, counted once the repository lock is
+  held): no git command outlives it, and a command that hits it has its whole process group
+  killed (:mod:`controller.gitops.gitproc`). The error says "timed out" and is retriable.
 """
 
 from __future__ import annotations
@@ -38,13 +41,14 @@ import asyncio
 import hashlib
 import os
 import random
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from controller.gitops.clone import Config, WorkingClone, WriteBackError
+from controller.gitops.clone import LOCAL_TIMEOUT_FLOOR_S, Config, WorkingClone, WriteBackError
 from controller.gitops.credentials import CommitSigning, CredentialsError, GitAuth, SigningKey
 from controller.gitops.intents import Intent
 from controller.gitops.trailers import build_message
@@ -180,13 +184,14 @@ class WriteBackRepo:
         *,
         retry_base_s: float = 0.05,
         retry_cap_s: float = 2.0,
+        total_timeout_s: float | None = None,
     ) -> None:
         if _has_password_userinfo(url):
             raise WriteBackError("the repository URL carries a password; use the GitRepository secretRef")
         if any(c in value for value in author for c in "\n\r\0<>"):
             raise WriteBackError("commit author name/email must be one line without '<' or '>'")
-        if timeout_s <= 0:
-            raise ValueError("timeout_s must be positive")
+        if timeout_s <= 0 or (total_timeout_s is not None and total_timeout_s <= 0):
+            raise ValueError("timeout_s and total_timeout_s must be positive")
         self.url = url
         self.branch = branch
         self.auth = auth
@@ -194,6 +199,10 @@ class WriteBackRepo:
         self.timeout_s = timeout_s
         self.retry_base_s = retry_base_s
         self.retry_cap_s = retry_cap_s
+        self.total_timeout_s = (
+            max(LOCAL_TIMEOUT_FLOOR_S, 4 * timeout_s) if total_timeout_s is None else total_timeout_s
+        )
+        """No call (every fetch, edit, commit and push attempt together) lasts longer."""
         self.worktree = clone_dir_for(Path(cache_dir), url)
         self._clone = WorkingClone(url, branch, self.worktree, timeout_s)
 
@@ -219,7 +228,7 @@ class WriteBackRepo:
                 return await self._attempt_until_pushed(unique, apply, config, subject, max_attempts)
             finally:
                 await asyncio.to_thread(stack.close)
-                self._clone.env, self._clone.secrets = {}, ()
+                self._clone.env, self._clone.secrets, self._clone.deadline = {}, (), None
 
     async def propose_branch(
         self,
@@ -247,7 +256,7 @@ class WriteBackRepo:
                 return await asyncio.to_thread(self._propose, unique, apply, head, config, subject)
             finally:
                 await asyncio.to_thread(stack.close)
-                self._clone.env, self._clone.secrets = {}, ()
+                self._clone.env, self._clone.secrets, self._clone.deadline = {}, (), None
 
     def _propose(
         self,
@@ -287,12 +296,9 @@ class WriteBackRepo:
             return Proposal(head=head, commit=raced, created=False)
 
     def _prepare(self, stack: ExitStack, signing: SigningKey | None) -> Config:
-        """Enter credentials and signing; return the ``-c`` settings for commits."""
-        env = {
-            "GIT_TERMINAL_PROMPT": "0",
-            "GCM_INTERACTIVE": "never",
-            "GIT_CEILING_DIRECTORIES": str(self.worktree.parent.resolve()),
-        }
+        """Start the deadline, enter credentials and signing; return the ``-c`` settings for commits."""
+        self._clone.deadline = time.monotonic() + self.total_timeout_s
+        env = {"GIT_CEILING_DIRECTORIES": str(self.worktree.parent.resolve())}
         if "GIT_SSH_COMMAND" not in os.environ:
             env["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes"
         secrets: list[str] = []

@@ -1,8 +1,9 @@
 """The approval gate against the in-process fake GitHub (real HTTP) and a real local bare repo.
 
-The Git remote is named ``https://git.example/org/repo.git`` (so the forge repository parses)
-and rewritten to the local bare repository by ``url.<file>.insteadOf`` in a hermetic global
-git config. The Kubernetes API is a small in-memory store: only ``get`` and ``create`` (Events)
+The Git remote is ``http://127.0.0.1:<port>/org/repo.git`` (so the forge repository parses),
+served from the local bare repository by the sandbox's smart-HTTP server behind basic auth
+(the controller's git ignores any global git config, so no ``insteadOf`` rewrite can stand in
+for it). The Kubernetes API is a small in-memory store: only ``get`` and ``create`` (Events)
 are used by the gate.
 """
 
@@ -10,7 +11,9 @@ from __future__ import annotations
 
 import base64
 import subprocess
+import threading
 from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, cast
 
@@ -21,9 +24,11 @@ from controller.gitops.approval_gate import ApprovalGate
 from controller.gitops.intents import make_intent
 from controller.gitops.promote_to import queue_promote_to, split_intents
 from controller.kube import Kube
+from controller.sandbox.githttp import make_handler
 from tests.unit.gitops.forges.fake_github import FakeGitHub
 
 TOKEN = "ghp_approvalTOKEN0123456789"
+GIT_USER, GIT_PASSWORD = "fleet", "fleet-PASSWORD-0123456789"
 REMOTE = "https://git.example/org/repo.git"
 REVISION = "7d9f8c6b5"
 OLD, NEW = "ghcr.io/stefanprodan/podinfo:6.0.0", "ghcr.io/stefanprodan/podinfo:6.0.1"
@@ -83,15 +88,12 @@ def git(cwd: Path, *args: str) -> str:
 
 @pytest.fixture
 def bare(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    bare = tmp_path / "remote" / "repo.git"
+    root = tmp_path / "remote"
+    bare = root / "org" / "repo.git"
     git(tmp_path, "init", "--quiet", "--bare", "-b", "main", str(bare))
-    config = tmp_path / "global.gitconfig"
-    config.write_text(f'[url "{bare.as_uri()}"]\n\tinsteadOf = {REMOTE}\n')
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.setenv("GITCANARY_GIT_CACHE", str(tmp_path / "cache"))
     seed = tmp_path / "seed"
-    git(tmp_path, "clone", "--quiet", REMOTE, str(seed))
+    git(tmp_path, "clone", "--quiet", str(bare), str(seed))
     (seed / "apps" / "podinfo").mkdir(parents=True)
     (seed / "apps" / "podinfo" / "kustomization.yaml").write_text(KUSTOMIZATION)
     (seed / "clusters").mkdir()
@@ -100,6 +102,21 @@ def bare(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     git(seed, "commit", "--quiet", "-m", "seed")
     git(seed, "push", "--quiet", "origin", "HEAD:main")
     return bare
+
+
+@pytest.fixture
+def remote(bare: Path) -> Iterator[str]:
+    """The bare repository over smart HTTP with basic auth; yields its URL."""
+    creds = {"username": GIT_USER, "password": GIT_PASSWORD}
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(bare.parent.parent, creds))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/org/repo.git"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
 
 
 @pytest.fixture
@@ -131,14 +148,22 @@ def _canary(github: FakeGitHub, **approval: Any) -> Obj:
     }
 
 
-def _kube(canary: Obj) -> MemoryKube:
+def _kube(canary: Obj, url: str) -> MemoryKube:
     return MemoryKube(
         canary,
         {"kind": "Deployment", "metadata": {"name": "podinfo", "namespace": "test"}, "spec": {}},
         {
             "kind": "GitRepository",
             "metadata": {"name": "fleet", "namespace": "test"},
-            "spec": {"url": REMOTE, "ref": {"branch": "main"}},
+            "spec": {"url": url, "ref": {"branch": "main"}, "secretRef": {"name": "fleet-auth"}},
+        },
+        {
+            "kind": "Secret",
+            "metadata": {"name": "fleet-auth", "namespace": "test"},
+            "data": {
+                "username": base64.b64encode(GIT_USER.encode()).decode(),
+                "password": base64.b64encode(GIT_PASSWORD.encode()).decode(),
+            },
         },
         {
             "kind": "Secret",
@@ -179,10 +204,10 @@ HEAD = branch_name("test", "podinfo", REVISION)
 
 
 async def test_closed_gate_pushes_the_branch_and_opens_the_pull_request(
-    bare: Path, github: FakeGitHub, tmp_path: Path
+    bare: Path, remote: str, github: FakeGitHub, tmp_path: Path
 ) -> None:
     canary = _canary(github)
-    kube = _kube(canary)
+    kube = _kube(canary, remote)
     gate = _gate(kube, canary)
 
     answer = await gate.confirm()
@@ -214,9 +239,11 @@ async def test_closed_gate_pushes_the_branch_and_opens_the_pull_request(
     assert [e["reason"] for e in kube.events] == ["ApprovalRequested"]
 
 
-async def test_asking_again_adopts_the_pull_request_and_the_branch(bare: Path, github: FakeGitHub) -> None:
+async def test_asking_again_adopts_the_pull_request_and_the_branch(
+    bare: Path, remote: str, github: FakeGitHub
+) -> None:
     canary = _canary(github)
-    kube = _kube(canary)
+    kube = _kube(canary, remote)
     await _gate(kube, canary).confirm()
     tip = git(bare, "rev-parse", HEAD)
 
@@ -236,10 +263,12 @@ async def test_asking_again_adopts_the_pull_request_and_the_branch(bare: Path, g
     assert [(r.method, r.path) for r in github.requests] == [("GET", "/repos/org/repo/pulls/1")]
 
 
-async def test_annotation_for_this_revision_opens_the_gate(bare: Path, github: FakeGitHub) -> None:
+async def test_annotation_for_this_revision_opens_the_gate(
+    bare: Path, remote: str, github: FakeGitHub
+) -> None:
     canary = _canary(github)
     canary["metadata"]["annotations"] = {APPROVED_REVISION_ANNOTATION: "older-revision"}
-    kube = _kube(canary)
+    kube = _kube(canary, remote)
     _persist(canary, await _asked(_gate(kube, canary)))
     github.merge(1, "c" * 40)
 
@@ -258,9 +287,11 @@ async def _asked(gate: ApprovalGate) -> ApprovalGate:
     return gate
 
 
-async def test_pull_request_closed_unmerged_requests_a_rollback(bare: Path, github: FakeGitHub) -> None:
+async def test_pull_request_closed_unmerged_requests_a_rollback(
+    bare: Path, remote: str, github: FakeGitHub
+) -> None:
     canary = _canary(github)
-    kube = _kube(canary)
+    kube = _kube(canary, remote)
     assert not (await _gate(kube, canary).rollback()).ok, "no PR yet: nothing rejected"
     _persist(canary, await _asked(_gate(kube, canary)))
     assert not (await _gate(kube, canary).rollback()).ok, "open PR within the timeout"
@@ -273,9 +304,9 @@ async def test_pull_request_closed_unmerged_requests_a_rollback(bare: Path, gith
     assert github.comments == {}
 
 
-async def test_timeout_requests_a_rollback_and_comments(bare: Path, github: FakeGitHub) -> None:
+async def test_timeout_requests_a_rollback_and_comments(bare: Path, remote: str, github: FakeGitHub) -> None:
     canary = _canary(github, timeout="1h")
-    kube = _kube(canary)
+    kube = _kube(canary, remote)
     _persist(canary, await _asked(_gate(kube, canary)))
 
     assert not (await _gate(kube, canary, now=NOW + 3599).rollback()).ok
@@ -285,16 +316,18 @@ async def test_timeout_requests_a_rollback_and_comments(bare: Path, github: Fake
 
     waiting = _canary(github, timeout="1h", onTimeout="wait")
     waiting["status"] = canary["status"]
-    assert not (await _gate(_kube(waiting), waiting, now=NOW + 7200).rollback()).ok
+    assert not (await _gate(_kube(waiting, remote), waiting, now=NOW + 7200).rollback()).ok
 
 
-async def test_missing_canary_manifest_is_reported(bare: Path, github: FakeGitHub, tmp_path: Path) -> None:
+async def test_missing_canary_manifest_is_reported(
+    bare: Path, remote: str, github: FakeGitHub, tmp_path: Path
+) -> None:
     seed = tmp_path / "seed"
     git(seed, "rm", "--quiet", "clusters/canary.yaml")
     git(seed, "commit", "--quiet", "-m", "no canary manifest")
     git(seed, "push", "--quiet", "origin", "HEAD:main")
     canary = _canary(github)
-    kube = _kube(canary)
+    kube = _kube(canary, remote)
 
     assert not (await _gate(kube, canary).confirm()).ok
 
@@ -304,11 +337,11 @@ async def test_missing_canary_manifest_is_reported(bare: Path, github: FakeGitHu
 
 
 async def test_forge_failure_closes_the_gate_without_leaking_the_token(
-    bare: Path, github: FakeGitHub
+    bare: Path, remote: str, github: FakeGitHub
 ) -> None:
     canary = _canary(github)
     canary["spec"]["gitops"]["approval"]["apiURL"] = github.api_url + "/nowhere"
-    kube = _kube(canary)
+    kube = _kube(canary, remote)
     answer = await _gate(kube, canary).confirm()
     assert not answer.ok and "approval by pull request failed" in answer.message
     assert TOKEN not in answer.message

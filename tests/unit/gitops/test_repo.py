@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from controller.gitops.clone import WorkingClone
 from controller.gitops.credentials import GitAuth, SigningKey
 from controller.gitops.intents import Intent, make_intent
 from controller.gitops.repo import WriteBackError, WriteBackRepo, WriteBackResult, clone_dir_for
 from controller.gitops.trailers import parse_trailers
+from tests.process_table import kill_leftovers
 
 OLD = "ghcr.io/stefanprodan/podinfo:6.0.2"
 NEW = "ghcr.io/stefanprodan/podinfo:6.0.1"
@@ -33,7 +35,7 @@ def hermetic_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
 
 
-def git(cwd: Path, *args: str) -> str:
+def git(cwd: Path, *args: str, check: bool = True) -> str:
     done = subprocess.run(
         ["git", "-c", "user.name=tester", "-c", "user.email=tester@example.com", *args],
         cwd=cwd,
@@ -42,7 +44,7 @@ def git(cwd: Path, *args: str) -> str:
         check=False,
         timeout=30,
     )
-    assert done.returncode == 0, f"git {args} failed: {done.stderr}"
+    assert done.returncode == 0 or not check, f"git {args} failed: {done.stderr}"
     return done.stdout
 
 
@@ -456,3 +458,84 @@ async def test_gpg_signed_commit_with_passphrase_verifies(tmp_path: Path, remote
     finally:
         subprocess.run(["gpgconf", "--kill", "all"], env=env, check=False, timeout=30)
         shutil.rmtree(home, ignore_errors=True)
+
+
+# -- hardening (issue 9): no procps, hermetic config, plain-file symlinks, `--`, total deadline --
+
+
+async def _bounded(repo: WriteBackRepo, url: str, bound_s: float) -> None:
+    """``apply_intents`` that may not hang the test run: a git left behind is killed afterwards."""
+    try:
+        await asyncio.wait_for(repo.apply_intents([intent_for(url)], replace_image), bound_s)
+    finally:
+        left = kill_leftovers(url)
+        assert left == [], f"git processes outlived the write-back: {left}"
+
+
+async def test_a_hung_http_remote_times_out_without_procps(
+    tmp_path: Path, git_only_path: Path, hung_http_remote: str
+) -> None:
+    """python:3.11-slim has no ``ps``/``pgrep``: the timeout must still kill git-remote-http too."""
+    repo = WriteBackRepo(hung_http_remote, "main", tmp_path / "cache", timeout_s=2.0)
+    started = time.monotonic()
+    with pytest.raises(WriteBackError, match="timed out after 2s") as caught:
+        await _bounded(repo, hung_http_remote, 20)
+    assert caught.value.retriable and caught.value.timed_out
+    assert time.monotonic() - started < 2.0 + 4.0
+
+
+async def test_the_total_deadline_bounds_the_whole_write_back(tmp_path: Path, hung_http_remote: str) -> None:
+    repo = WriteBackRepo(hung_http_remote, "main", tmp_path / "cache", timeout_s=30.0, total_timeout_s=1.5)
+    started = time.monotonic()
+    with pytest.raises(WriteBackError, match="timed out") as caught:
+        await _bounded(repo, hung_http_remote, 20)
+    assert caught.value.timed_out
+    assert time.monotonic() - started < 1.5 + 4.0
+
+
+async def test_home_gitconfig_cannot_redirect_the_write_back(
+    tmp_path: Path, remote: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file written to ``$HOME/.gitconfig`` (say through a symlink in a repository) is ignored."""
+    decoy = tmp_path / "decoy.git"
+    git(tmp_path, "clone", "--quiet", "--bare", remote, str(decoy))
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text(f'[url "{decoy.as_uri()}"]\n\tinsteadOf = {remote}\n')
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("GIT_CONFIG_GLOBAL")
+    result = await worker(tmp_path, remote).apply_intents([intent_for(remote)], replace_image)
+    assert result.commit == remote_head(tmp_path, remote)
+    assert remote_head(tmp_path, decoy.as_uri()) != result.commit
+
+
+async def test_committed_symlinks_are_checked_out_as_plain_files(tmp_path: Path, remote: str) -> None:
+    seed = tmp_path / "symlinked"
+    git(tmp_path, "clone", "--quiet", remote, str(seed))
+    (seed / "apps" / "podinfo" / "escape.yaml").symlink_to("../../../../.gitconfig")
+    git(seed, "add", "-A")
+    git(seed, "commit", "--quiet", "-m", "a symlink out of the repository")
+    git(seed, "push", "--quiet", "origin", "HEAD:main")
+
+    repo = worker(tmp_path, remote)
+    await repo.apply_intents([intent_for(remote)], replace_image)
+    checked_out = repo.worktree / "apps" / "podinfo" / "escape.yaml"
+    assert not checked_out.is_symlink()
+    assert checked_out.read_text() == "../../../../.gitconfig"
+    assert git(repo.worktree, "config", "--local", "--get", "core.symlinks").strip() == "false"
+
+
+async def test_a_cached_clone_without_core_symlinks_false_is_rebuilt(tmp_path: Path, remote: str) -> None:
+    repo = worker(tmp_path, remote)
+    await repo.apply_intents([intent_for(remote, "podinfo")], replace_image)
+    git(repo.worktree, "config", "--local", "core.symlinks", "true")  # a clone made before the fix
+    await worker(tmp_path, remote).apply_intents([intent_for(remote, "frontend")], replace_image)
+    assert git(repo.worktree, "config", "--local", "--get", "core.symlinks").strip() == "false"
+
+
+def test_an_option_like_url_is_taken_as_a_url(tmp_path: Path) -> None:
+    clone = WorkingClone("--mirror=push", "main", tmp_path / "clone", 10.0)
+    with clone.locked():
+        clone.ensure()
+    assert git(clone.worktree, "config", "--get", "remote.origin.url").strip() == "--mirror=push"
+    assert git(clone.worktree, "config", "--get-all", "remote.origin.mirror", check=False) == ""
