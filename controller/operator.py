@@ -23,7 +23,7 @@ from typing import Any
 
 import kopf
 
-from controller import sharding, telemetry
+from controller import canary_metrics, sharding, telemetry
 from controller.gitops.worker import write_back
 from controller.kube import Kube
 from controller.reconcile.runner import CANARY_API, ReconcileSettings, reconcile_canary
@@ -126,6 +126,7 @@ async def analyse(namespace: str, name: str, stopped: kopf.DaemonStopped, memo: 
                 return
             delay = await _tick_and_write_back(kube, raw, memo.settings, key)
             telemetry.TICK_DURATION.observe(loop.time() - started)
+            canary_metrics.observe_analysis_step(raw, loop.time() - started)
             due = loop.time() + max(delay, 0.05)
             try:
                 await asyncio.wait_for(wake.wait(), timeout=max(delay, 0.05))
@@ -155,6 +156,12 @@ async def _tick_and_write_back(
     except Exception:  # the loop must survive anything; the next tick retries
         log.exception("%s: reconcile failed", key)
         return 10.0
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def canary_series(type: str | None, body: kopf.Body, labels: kopf.Labels, **_: Any) -> None:
+    """Flagger-compatible series from every status as persisted (see controller.canary_metrics)."""
+    canary_metrics.observe(body, deleted=type == "DELETED" or not owned(labels))
 
 
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec", when=owned)
