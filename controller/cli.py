@@ -197,5 +197,10 @@ from controller.cli_tools import register as _register_tools  # noqa: E402
 _register_tools(main)
 
 
+from controller.cli_ops import register as _register_ops  # noqa: E402
+
+_register_ops(main)
+
+
 if __name__ == "__main__":
     main()

@@ -160,6 +160,12 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     )
 
 
+def status_table(canaries: Sequence[Mapping[str, Any]]) -> str:
+    """The status table of ``canaries``, sorted by namespace and name."""
+    rows = sorted((status_row(c) for c in canaries), key=lambda row: (row[0], row[1]))
+    return render_table(STATUS_HEADERS, rows)
+
+
 async def list_canaries(kubeconfig: str | None, namespace: str | None) -> list[dict[str, Any]]:
     from controller.kube import Kube
 
@@ -176,13 +182,28 @@ async def list_canaries(kubeconfig: str | None, namespace: str | None) -> list[d
 )
 @click.option("-n", "--namespace", default=None, help="Default: the kubeconfig context's namespace.")
 @click.option("-A", "--all-namespaces", is_flag=True, help="List Canaries in every namespace.")
-def status(kubeconfig: str | None, namespace: str | None, all_namespaces: bool) -> None:
+@click.option("-w", "--watch", is_flag=True, help="Keep watching: draw the table again on every change.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="With -w: stop after this many seconds (default: until Ctrl-C).",
+)
+def status(
+    kubeconfig: str | None, namespace: str | None, all_namespaces: bool, watch: bool, timeout: float | None
+) -> None:
     """A table of Canaries: phase, weight, failed checks, last write-back and Git revision."""
     from controller.kube import KubeError
 
     if all_namespaces and namespace:
         raise click.UsageError("use either -n/--namespace or -A/--all-namespaces")
+    if timeout is not None and not watch:
+        raise click.UsageError("--timeout only applies with -w/--watch")
     scope = None if all_namespaces else namespace or _default_namespace(kubeconfig)
+    if watch:
+        from controller.cli_watch import watch_status
+
+        sys.exit(watch_status(kubeconfig, scope, timeout, status_table))
     try:
         canaries = asyncio.run(list_canaries(kubeconfig, scope))
     except KubeError as error:
@@ -191,8 +212,7 @@ def status(kubeconfig: str | None, namespace: str | None, all_namespaces: bool) 
     if not canaries:
         click.echo(f"No canaries found{'' if scope is None else f' in namespace {scope}'}.", err=True)
         return
-    rows = sorted((status_row(c) for c in canaries), key=lambda row: (row[0], row[1]))
-    click.echo(render_table(STATUS_HEADERS, rows))
+    click.echo(status_table(canaries))
 
 
 def register(group: click.Group) -> None:

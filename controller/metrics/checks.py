@@ -23,6 +23,7 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from controller import canary_metrics
 from controller.metrics.builtin import REQUEST_DURATION, REQUEST_SUCCESS_RATE, builtin_query, is_builtin
 from controller.metrics.durations import format_go_duration_ms, format_go_float
 from controller.metrics.errors import MetricsError, NoValuesFound
@@ -90,11 +91,28 @@ async def evaluate(
     in which case those checks fail with a clear message). ``router`` is the canary's
     ``spec.provider`` (or the controller's default), which selects the built-in queries.
     """
-    return list(
+    results = list(
         await asyncio.gather(
             *(_evaluate_one(check, context, metrics_server, router, provider_factory) for check in checks)
         )
     )
+    canary_metrics.record_metric_values(
+        context.namespace,
+        context.target,
+        [
+            (r.name, _reported_value(c, r.value))
+            for c, r in zip(checks, results, strict=True)
+            if r.value is not None
+        ],
+    )
+    return results
+
+
+def _reported_value(check: MetricCheck, value: float) -> float:
+    """The value as Flagger's ``canary_metric_analysis`` reports it: the built-in request duration
+    in seconds (our checks judge it in milliseconds), every other value as queried."""
+    builtin_duration = check.template is None and check.name == REQUEST_DURATION
+    return value / 1000 if builtin_duration else value
 
 
 async def _evaluate_one(

@@ -22,6 +22,7 @@ from controller.flux_images import ImageOrigin
 from controller.kube import Kube, KubeError
 from controller.reconcile import spec_mapping
 from controller.reconcile.correlation import correlate, replicas_conflict
+from controller.reconcile.retry_request import read_retry, settle_retry
 from controller.reconcile.rollback_guard import check_reapplied, reverted_in_git
 from controller.reconcile.slots import AnalysisSlots
 from controller.reconcile.status import (
@@ -198,7 +199,8 @@ async def reconcile_canary(
         )
         spec = spec_mapping.analysis_spec(canary, settings.default_provider)
         state = state_from_status(raw.get("status"))
-        decision = await drive_async(tick(spec, state, now, revision), world.handle)
+        retry = read_retry(raw, state, revision)  # gitcanary.io/retry (gitcanary retry)
+        decision = await drive_async(tick(spec, retry.state, now, revision), world.handle)
     except (TargetError, RouterError, ScalerError, LookupError, ValueError) as exc:
         await _report_problem(kube, raw, "ReconcileFailed", str(exc), now)
         return TickResult(ERROR_RETRY_S)
@@ -245,6 +247,7 @@ async def reconcile_canary(
     if world.approval_status is not None:  # the approval pull request, in the same patch
         patch.setdefault("gitops", {})["approval"] = world.approval_status
     await _patch_status(kube, raw, patch)
+    await settle_retry(kube, raw, retry, revision)  # only once the tick is saved
     settings.slots.settle(canary.key, decision.state.phase.value)
     pending = bool(intents) or bool(((raw.get("status") or {}).get("gitops") or {}).get("pending"))
     return TickResult(decision.requeue_after, pending)
