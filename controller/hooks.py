@@ -5,11 +5,16 @@ Contract (Flagger's):
   ``{"name", "namespace", "phase", "checksum", "metadata"}``; ``metadata`` is the
   hook's metadata and is omitted when empty.
 * Success means HTTP 200, 201 or 202. Any other status, or a timeout, is a failure whose
-  message is the response body (bounded to ``MAX_BODY_IN_MESSAGE`` characters).
-* The default timeout is ``DEFAULT_WEBHOOK_TIMEOUT`` (10s, as in Flagger).
-* ``retries`` extra attempts are made, with exponential backoff, after a transport error,
-  a 429 or a 5xx other than 501 (the conditions under which Flagger's retrying HTTP
-  client retries). Other failures are final at once.
+  message is a short sanitized fragment of the response body (``body_fragment``: at most
+  ``FRAGMENT_CHARS`` printable characters on one line), so Events never echo a response.
+* The default timeout is ``DEFAULT_WEBHOOK_TIMEOUT`` (10s, as in Flagger). It is a total
+  deadline per attempt: a hook that trickles its answer fails at the timeout. An answer
+  larger than ``DEFAULT_MAX_BYTES`` (1 MiB) is a failure.
+* ``retries`` extra attempts (at most ``MAX_RETRIES``) are made, with exponential backoff,
+  after a transport error, a timeout, a 429 or a 5xx other than 501 (the conditions under
+  which Flagger's retrying HTTP client retries). Other failures are final at once.
+* Every call goes through ``controller.outbound``: http and https only, link-local and
+  cloud metadata addresses refused (never retried), and the controller's allow-list applied.
 * Event hooks (``type: event``) carry ``eventMessage``, ``eventType`` and ``timestamp``
   (Unix milliseconds) in ``metadata``; the hook's own metadata fills in other keys.
 * gitcanary adds, for a revision Flux applied, ``sourceRevision`` (``main@sha1:<sha>``) and
@@ -22,13 +27,20 @@ state is not kept here, so nothing is lost on restart.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-import httpx
+from controller.outbound import (
+    DeadlineExceeded,
+    OutboundError,
+    OutboundResponse,
+    TransportFailed,
+    URLRefused,
+    body_fragment,
+    fetch_retrying,
+)
 
 __all__ = [
     "DEFAULT_RETRY_BACKOFF",
@@ -70,9 +82,6 @@ DEFAULT_WEBHOOK_TIMEOUT: Final = 10.0
 """Seconds; Flagger's default when ``timeout`` is unset."""
 DEFAULT_RETRY_BACKOFF: Final = 1.0
 """Seconds before the first retry; doubled for each further retry."""
-MAX_RETRY_BACKOFF: Final = 30.0
-"""Upper bound of one backoff sleep, as in Flagger's retrying client."""
-MAX_BODY_IN_MESSAGE: Final = 1024
 SUCCESS_CODES: Final = frozenset({200, 201, 202})
 
 
@@ -164,34 +173,37 @@ async def call_webhook(
     """
     body = payload.body(hook.metadata if metadata is None else metadata)
     timeout = hook.timeout if hook.timeout > 0 else DEFAULT_WEBHOOK_TIMEOUT
-    attempts = max(0, hook.retries) + 1
-    result = HookResult(False, None, "not attempted")
-    async with httpx.AsyncClient(timeout=httpx.Timeout(timeout), verify=not hook.disable_tls) as client:
-        for attempt in range(attempts):
-            if attempt:
-                await asyncio.sleep(min(backoff * 2 ** (attempt - 1), MAX_RETRY_BACKOFF))
-            result, retriable = await _post_once(client, hook.url, body, timeout)
-            if result.ok or not retriable:
-                break
-    return result
-
-
-async def _post_once(
-    client: httpx.AsyncClient, url: str, body: Mapping[str, object], timeout: float
-) -> tuple[HookResult, bool]:
     try:
-        response = await client.post(url, json=body, headers={"Content-Type": "application/json"})
-    except httpx.TimeoutException:
-        return HookResult(False, None, f"timeout after {timeout:g}s"), True
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        return HookResult(False, None, f"request failed: {type(exc).__name__}"), True
+        response = await fetch_retrying(
+            "POST",
+            hook.url,
+            deadline=timeout,
+            retries=hook.retries,
+            retry_if=_retriable,
+            backoff=backoff,
+            json_body=body,
+            headers={"Content-Type": "application/json"},
+            verify=not hook.disable_tls,
+        )
+    except URLRefused as exc:
+        return HookResult(False, None, f"refused: {exc}")
+    except DeadlineExceeded:
+        return HookResult(False, None, f"timeout after {timeout:g}s")
+    except OutboundError as exc:
+        return HookResult(False, None, str(exc))
     code = response.status_code
+    fragment = body_fragment(response.content)
     if code in SUCCESS_CODES:
-        return HookResult(True, code, response.text[:MAX_BODY_IN_MESSAGE]), False
-    text = response.text[:MAX_BODY_IN_MESSAGE].strip()
-    message = text or f"HTTP {code}"
-    retriable = code == 429 or (code >= 500 and code != 501)
-    return HookResult(False, code, message), retriable
+        return HookResult(True, code, fragment)
+    return HookResult(False, code, fragment or f"HTTP {code}")
+
+
+def _retriable(outcome: OutboundResponse | OutboundError) -> bool:
+    """Flagger's retry conditions: transport errors and timeouts, 429, and 5xx except 501."""
+    if isinstance(outcome, OutboundResponse):
+        code = outcome.status_code
+        return code == 429 or (code >= 500 and code != 501)
+    return isinstance(outcome, DeadlineExceeded | TransportFailed)
 
 
 _GATE_WAIT = {

@@ -36,6 +36,10 @@ class HookServer:
     statuses: dict[str, list[int]] = field(default_factory=dict)
     """Per path, the statuses to answer in turn (the last one repeats)."""
     delay: float = 0.0
+    reply: bytes | None = None
+    """A body to answer instead of ``reply <status> from <path>``."""
+    trickle: bool = False
+    """Send the headers, then one byte of a long body every 50 ms."""
 
     def status_for(self, path: str) -> int:
         queue = self.statuses.get(path, [200])
@@ -55,7 +59,10 @@ def hook_server() -> Iterator[HookServer]:
             if state.delay:
                 time.sleep(state.delay)
             status = state.status_for(self.path)
-            reply = f"reply {status} from {self.path}".encode()
+            reply = state.reply if state.reply is not None else f"reply {status} from {self.path}".encode()
+            if state.trickle:
+                self._trickle(status)
+                return
             try:
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(reply)))
@@ -63,6 +70,18 @@ def hook_server() -> Iterator[HookServer]:
                 self.wfile.write(reply)
             except (BrokenPipeError, ConnectionResetError):
                 return  # the client timed out first
+
+        def _trickle(self, status: int) -> None:
+            try:
+                self.send_response(status)
+                self.send_header("Content-Length", "100000")
+                self.end_headers()
+                for _ in range(100000):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(0.05)
+            except (BrokenPipeError, ConnectionResetError):
+                return
 
         def log_message(self, format: str, *args: object) -> None:
             return None
@@ -255,7 +274,7 @@ def test_defaults_follow_flagger() -> None:
 async def test_malformed_url_is_a_failure_not_a_crash() -> None:
     result = await call_webhook(WebhookSpec(name="bad", url="http://[::1"), PAYLOAD, backoff=0)
     assert (result.ok, result.status_code) == (False, None)
-    assert result.message.startswith("request failed:")
+    assert result.message == "refused: invalid URL"
 
 
 def test_the_flux_source_is_added_to_the_metadata_and_the_hooks_keys_win() -> None:
@@ -273,3 +292,43 @@ def test_the_flux_source_is_added_to_the_metadata_and_the_hooks_keys_win() -> No
     }
     empty = WebhookPayload(name="p", namespace="t", phase="Progressing", source={"sourceRevision": ""})
     assert "metadata" not in empty.body({})
+
+
+async def test_a_trickling_webhook_is_cut_off_at_its_timeout(hook_server: HookServer) -> None:
+    hook_server.trickle = True
+    started = time.monotonic()
+    result = await call_webhook(hook(hook_server, "/trickle", timeout=0.3), PAYLOAD, backoff=0)
+    assert (result.ok, result.status_code, result.message) == (False, None, "timeout after 0.3s")
+    assert time.monotonic() - started < 2.0
+
+
+async def test_a_huge_webhook_answer_fails_at_the_size_cap(hook_server: HookServer) -> None:
+    hook_server.reply = b"y" * (5 * 1024 * 1024)
+    result = await call_webhook(hook(hook_server, "/huge", timeout=5.0), PAYLOAD, backoff=0)
+    assert (result.ok, result.status_code) == (False, None)
+    assert "larger than the 1048576-byte limit" in result.message
+
+
+async def test_failure_messages_carry_only_a_short_sanitized_fragment(hook_server: HookServer) -> None:
+    hook_server.statuses["/noisy"] = [500]
+    hook_server.reply = b"\x1b[2J\x1b[31mdatabase password=hunter2\r\nfake: log line\x00" + b"z" * 2000
+    result = await call_webhook(hook(hook_server, "/noisy"), PAYLOAD, backoff=0)
+    assert result.ok is False
+    assert len(result.message) <= 120
+    assert result.message.isprintable()
+    assert "\n" not in result.message and "\x1b" not in result.message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/iam/",
+        "http://metadata.google.internal/",
+        "file:///etc/passwd",
+    ],
+)
+async def test_link_local_metadata_and_non_http_hooks_are_refused_without_retries(url: str) -> None:
+    result = await call_webhook(WebhookSpec(name="ssrf", url=url, retries=3), PAYLOAD, backoff=0)
+    assert (result.ok, result.status_code) == (False, None)
+    assert result.message.startswith("refused: ")
+    assert "latest/meta-data" not in result.message
