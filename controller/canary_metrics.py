@@ -41,9 +41,11 @@ import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+
+from controller.api.gitops import IntentKind
 
 Obj = Mapping[str, Any]
 
@@ -127,6 +129,15 @@ class Families:
 
     @classmethod
     def create(cls, registry: CollectorRegistry = REGISTRY) -> Families:
+        """Register the families; the write-back latency starts at zero for every intent kind, so
+        that ``rate()`` sees even the first write-back after a start."""
+        families = cls._register(registry)
+        for kind in get_args(IntentKind):
+            families.write_back_latency.labels(kind)
+        return families
+
+    @classmethod
+    def _register(cls, registry: CollectorRegistry) -> Families:
         canary = ["name", "namespace"]
         outcome = [*canary, "deployment_strategy", "analysis_status"]
         return cls(

@@ -27,7 +27,11 @@ TICK_DURATION = Histogram(
 )
 CANARIES = Gauge("gitcanary_canaries", "Canaries with a running analysis loop.")
 WRITE_BACKS = Counter("gitcanary_write_backs_total", "Write-back attempts by outcome.", ["result"])
-INFO = Gauge("gitcanary_info", "gitcanary version and mesh provider information", ["version", "mesh_provider"])
+for _result in ("committed", "error"):  # both start at zero, so rate() sees the first of each
+    WRITE_BACKS.labels(_result)
+INFO = Gauge(
+    "gitcanary_info", "gitcanary version and mesh provider information", ["version", "mesh_provider"]
+)
 DEFAULT_MESH_PROVIDER = "kubernetes"
 
 
@@ -41,8 +45,8 @@ def controller_version() -> str:
 
 def serve(address: str) -> None:
     """Serve /metrics on ``host:port`` in a background thread."""
-    INFO.labels(
-        controller_version(), os.environ.get("GITCANARY_MESH_PROVIDER") or DEFAULT_MESH_PROVIDER
-    ).set(1)
+    INFO.labels(controller_version(), os.environ.get("GITCANARY_MESH_PROVIDER") or DEFAULT_MESH_PROVIDER).set(
+        1
+    )
     host, _, port = address.rpartition(":")
     start_http_server(int(port), addr=host or "0.0.0.0")

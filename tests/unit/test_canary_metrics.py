@@ -190,9 +190,10 @@ def test_metric_values_are_recorded_per_metric(series: CanarySeries, registry: C
 
 
 def test_values_for_an_unknown_canary_are_dropped(series: CanarySeries, registry: CollectorRegistry) -> None:
+    empty = _names(registry)
     series.record_metric_values(NS, "podinfo-app", [("error-rate", 1.0)])
     series.observe_analysis_step(_canary("Progressing"), 1.0)
-    assert not _names(registry)
+    assert _names(registry) == empty
 
 
 def test_write_back_series_from_status_gitops(series: CanarySeries, registry: CollectorRegistry) -> None:
@@ -217,12 +218,18 @@ def test_write_back_series_from_status_gitops(series: CanarySeries, registry: Co
     assert _value(registry, "gitcanary_write_back_latency_seconds_sum", kind="rollback") == 3
 
 
+def test_write_back_latency_starts_at_zero_for_every_kind(registry: CollectorRegistry) -> None:
+    Families.create(registry)
+    for kind in ("rollback", "promotion", "promoteTo"):
+        assert _value(registry, "gitcanary_write_back_latency_seconds_count", kind=kind) == 0
+
+
 def test_intents_applied_before_this_process_saw_them_pending_are_not_timed(
     series: CanarySeries, registry: CollectorRegistry
 ) -> None:
     done = {"applied": [{"id": "abc", "commit": "f00", "appliedAt": AFTER}]}
     series.observe(_canary("Failed", lastTransitionTime=BEFORE, gitops=done))
-    assert _value(registry, "gitcanary_write_back_latency_seconds_count", kind="rollback") is None
+    assert _value(registry, "gitcanary_write_back_latency_seconds_count", kind="rollback") == 0
 
 
 def test_a_deleted_canary_loses_every_series(series: CanarySeries, registry: CollectorRegistry) -> None:
