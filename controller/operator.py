@@ -2,6 +2,9 @@
 
 - One daemon per Canary runs the analysis loop: a tick, then sleep until the
   engine's requeue time or until something wakes it.
+- A tick never awaits Git: pending write-back intents are submitted to the
+  per-repository tasks of ``controller.gitops.writeback_queue`` (started at
+  startup, cancelled at cleanup), so a hung remote stops no analysis.
 - Watches on Deployments, DaemonSets and ConfigMaps wake the Canaries that
   target or reference them at once (reaction time is a watch event, not a
   polling interval). A spec change of the Canary itself wakes it too. Secrets
@@ -24,7 +27,7 @@ from typing import Any
 import kopf
 
 from controller import canary_metrics, sharding, telemetry
-from controller.gitops.worker import write_back
+from controller.gitops.writeback_queue import WriteBackQueue
 from controller.kube import Kube
 from controller.reconcile.runner import CANARY_API, ReconcileSettings, reconcile_canary
 from controller.reconcile.slots import AnalysisSlots
@@ -34,7 +37,6 @@ from controller.workloads.target import TargetWorkload
 log = logging.getLogger(__name__)
 
 GROUP, VERSION, PLURAL = "gitcanary.io", "v1beta1", "canaries"
-WRITE_BACK_RETRY_S = 15.0
 
 
 @dataclass
@@ -83,6 +85,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.networking.request_timeout = 30
     memo.kube = Kube.from_kubeconfig(os.environ.get("KUBECONFIG") or None)
     memo.settings = _settings_from_env()
+    memo.write_backs = WriteBackQueue(memo.kube)
     metrics_addr = os.environ.get("GITCANARY_METRICS_ADDR")
     if metrics_addr:
         telemetry.serve(metrics_addr)
@@ -96,6 +99,7 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 
 @kopf.on.cleanup()
 async def close(memo: kopf.Memo, **_: Any) -> None:
+    await memo.write_backs.close()
     await memo.kube.close()
 
 
@@ -124,7 +128,7 @@ async def analyse(namespace: str, name: str, stopped: kopf.DaemonStopped, memo: 
             raw = await kube.get(CANARY_API, "Canary", namespace, name)
             if raw is None or raw["metadata"].get("deletionTimestamp"):
                 return
-            delay = await _tick_and_write_back(kube, raw, memo.settings, key)
+            delay = await _tick_and_queue_write_back(kube, raw, memo.settings, memo.write_backs, key)
             telemetry.TICK_DURATION.observe(loop.time() - started)
             canary_metrics.observe_analysis_step(raw, loop.time() - started)
             due = loop.time() + max(delay, 0.05)
@@ -137,21 +141,14 @@ async def analyse(namespace: str, name: str, stopped: kopf.DaemonStopped, memo: 
         WAKEUPS.events.pop(key, None)
 
 
-async def _tick_and_write_back(
-    kube: Kube, raw: dict[str, Any], settings: ReconcileSettings, key: str
+async def _tick_and_queue_write_back(
+    kube: Kube, raw: dict[str, Any], settings: ReconcileSettings, write_backs: WriteBackQueue, key: str
 ) -> float:
+    """One tick; pending intents go to the per-repository write-back task, never awaited here."""
     try:
         outcome = await reconcile_canary(kube, raw, settings)
-        if not outcome.pending_write_back:
-            return outcome.delay
-        fresh = await kube.get(CANARY_API, "Canary", raw["metadata"]["namespace"], raw["metadata"]["name"])
-        result = await write_back(kube, fresh) if fresh is not None else None
-        if result is None:  # nothing was pending any more
-            return outcome.delay
-        if not result.ok:
-            telemetry.WRITE_BACKS.labels("error").inc()
-            return min(outcome.delay, WRITE_BACK_RETRY_S)
-        telemetry.WRITE_BACKS.labels("committed").inc()
+        if outcome.pending_write_back:
+            write_backs.submit(raw["metadata"]["namespace"], raw["metadata"]["name"])
         return outcome.delay
     except Exception:  # the loop must survive anything; the next tick retries
         log.exception("%s: reconcile failed", key)
@@ -208,7 +205,10 @@ def config_changed(
 
 
 @kopf.on.delete(
-    GROUP, VERSION, PLURAL, when=lambda spec, labels, **_: owned(labels) and bool(spec.get("revertOnDeletion"))
+    GROUP,
+    VERSION,
+    PLURAL,
+    when=lambda spec, labels, **_: owned(labels) and bool(spec.get("revertOnDeletion")),
 )
 async def revert_on_deletion(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Give traffic and replicas back to the target before the generated objects are collected."""

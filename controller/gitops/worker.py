@@ -1,6 +1,7 @@
 """Apply a Canary's pending write-back intents to its Git repository, exactly once.
 
-Flow for one Canary (called by the operator after a tick that left intents pending):
+Flow for one Canary (run by the per-repository task of :mod:`controller.gitops.writeback_queue`,
+never inside a Canary's analysis loop, after a tick left intents pending):
 1. resolve the repository, branch and path from ``spec.gitops`` and Flux (``controller.flux``);
 2. read the GitRepository's credentials Secret (HTTPS basic/bearer, or SSH identity);
 3. ``WriteBackRepo.apply_intents`` fetches, skips intents already in history, edits, commits one
@@ -14,7 +15,10 @@ them. :func:`open_repository` is the shared "reach this Canary's repository" ste
 promotion approval, :mod:`controller.gitops.approval_gate`).
 
 A failure keeps the intents pending (so a later call retries them), records a Warning Event and
-``status.gitops.lastWriteBack`` with a redacted message. Nothing here logs credentials.
+``status.gitops.lastWriteBack`` with a redacted message. A remote that does not answer before the
+git deadline gets the Event reason ``WriteBackTimedOut``. Nothing here logs credentials.
+:func:`repository_key` names the repository a Canary writes to from Kubernetes objects only (no
+git), so the queue can pick its task without touching the remote.
 """
 
 from __future__ import annotations
@@ -133,6 +137,27 @@ class CanaryRepository:
     signing: SigningKey | None
 
 
+async def _resolve(kube: Kube, canary: Obj) -> GitSource:
+    """The Canary's Git source (``spec.gitops`` over Flux), from Kubernetes objects only."""
+    meta, spec = canary["metadata"], canary["spec"]
+    target_ref = spec["targetRef"]
+    target = await kube.get(
+        target_ref.get("apiVersion", "apps/v1"), target_ref["kind"], meta["namespace"], target_ref["name"]
+    )
+    return await resolve_source(
+        kube, canary, target or {"kind": target_ref["kind"], "metadata": {"name": target_ref["name"]}}
+    )
+
+
+async def repository_key(kube: Kube, canary: Obj) -> tuple[str, str]:
+    """(URL, branch) the Canary writes back to; reads no Secret and runs no git.
+
+    Raises SourceNotFound, KubeError or ValueError, like :func:`open_repository`.
+    """
+    source = await _resolve(kube, canary)
+    return source.url, source.branch
+
+
 async def open_repository(kube: Kube, canary: Obj) -> CanaryRepository:
     """Resolve the source (``spec.gitops`` over Flux), read its credentials and signing key.
 
@@ -140,13 +165,7 @@ async def open_repository(kube: Kube, canary: Obj) -> CanaryRepository:
     """
     meta, spec = canary["metadata"], canary["spec"]
     gitops = spec.get("gitops") or {}
-    target_ref = spec["targetRef"]
-    target = await kube.get(
-        target_ref.get("apiVersion", "apps/v1"), target_ref["kind"], meta["namespace"], target_ref["name"]
-    )
-    source = await resolve_source(
-        kube, canary, target or {"kind": target_ref["kind"], "metadata": {"name": target_ref["name"]}}
-    )
+    source = await _resolve(kube, canary)
     auth = None
     if source.secret_name:
         auth = GitAuth.from_secret_data(
@@ -210,7 +229,9 @@ async def write_back(kube: Kube, canary: Obj, now: float | None = None) -> Write
         result.failed.update(promoted_elsewhere.failed)
     except (SourceNotFound, CredentialsError, WriteBackError, KubeError, ValueError) as exc:
         message = f"write-back failed: {exc}"
-        await record_event(kube, canary, "Warning", "WriteBackFailed", message)
+        timed_out = isinstance(exc, WriteBackError) and exc.timed_out
+        reason = "WriteBackTimedOut" if timed_out else "WriteBackFailed"
+        await record_event(kube, canary, "Warning", reason, message)
         patch = {"lastWriteBack": {"result": "error", "message": message[:1000], "time": _stamp(now)}}
         await kube.merge_patch(
             CANARY_API, "Canary", meta["namespace"], meta["name"], {"status": {"gitops": patch}}, "status"
