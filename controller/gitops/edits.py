@@ -10,6 +10,11 @@
   never tries to apply it) holding the last result, so that the decision is in Git even when no
   marker exists.
 
+Nothing here reads or writes through a symlink (:mod:`controller.gitops.worktree_files`): a
+committed symlink as the record file, or on the way to it, is refused before anything is written.
+Files the marker scan cannot use are reported in ``skipped`` (for an Event each) instead of
+failing the intent.
+
 Every edit is idempotent: re-applying an intent changes nothing, and an empty list of changed
 files tells the worker the content already says so.
 """
@@ -23,6 +28,13 @@ from pathlib import Path
 from controller.gitops.intents import Intent
 from controller.gitops.markers import find_markers, parse_image, pin_canary_image, revert_image_policy
 from controller.gitops.quarantine import quarantine_tag
+from controller.gitops.worktree_files import (
+    SkippedFile,
+    UnsafePathError,
+    read_in_worktree,
+    scope_in_worktree,
+    write_in_worktree,
+)
 
 
 @dataclass(frozen=True)
@@ -37,59 +49,82 @@ class EditPolicy:
 
 def _scope(worktree: Path, path: str) -> Path:
     """The directory (or file) ``path`` names, relative to the repository root as Flux reads it
-    (``./apps``, ``apps`` and ``/apps`` are the same); ``..`` or a symlink leaving it is refused."""
-    base = worktree.resolve()
-    root = (base / path.lstrip("/")).resolve()
-    if base != root and base not in root.parents:
-        raise ValueError(f"gitops path {path!r} leaves the repository")
-    return root
+    (``./apps``, ``apps`` and ``/apps`` are the same); ``..`` leaving it, or a symlink, is refused."""
+    return scope_in_worktree(worktree, path)
 
 
-def policies_pointing_at(root: Path, image: str) -> list[str]:
+def policies_pointing_at(root: Path, image: str, skipped: list[SkippedFile] | None = None) -> list[str]:
     """The ``ns:name`` refs of ImagePolicies whose markers currently hold ``image``.
 
     A marker matches when it holds the whole image, its tag or its digest. A ``:name`` marker
     (the repository alone, shared by every tag) never identifies an image on its own, and a
     marker for a part the image lacks (a ``:tag`` marker for a digest-only image) never matches.
+    Only files whose bytes contain the image's tag or digest are parsed.
     """
     failed = parse_image(image)
     wanted: dict[str, str | None] = {"image": failed.image, "tag": failed.tag, "digest": failed.digest}
+    mentions = [value for value in (failed.tag, failed.digest) if value] or [failed.image]
     refs: set[str] = set()
-    for marker in find_markers(root, kind="imagepolicy"):
+    for marker in find_markers(root, kind="imagepolicy", mentions=mentions, skipped=skipped):
         value = wanted.get(marker.field)
         if value is not None and marker.current_value == value:
             refs.add(marker.ref)
     return sorted(refs)
 
 
-def record_file(worktree: Path, canary: str) -> Path:
+RECORD_DIRECTORY = ".gitcanary"
+
+
+def _record_relative(canary: str) -> str:
     namespace, name = canary.split("/", 1)
-    return worktree / ".gitcanary" / namespace / f"{name}.txt"
+    if not namespace or not name or "/" in name or {namespace, name} & {".", ".."}:
+        raise UnsafePathError(f"canary key {canary!r} is not '<namespace>/<name>'")
+    return f"{RECORD_DIRECTORY}/{namespace}/{name}.txt"
 
 
-def _write_record(worktree: Path, intent: Intent) -> list[Path]:
-    path = record_file(worktree, intent.canary)
-    content = (
+def record_file(worktree: Path, canary: str) -> Path:
+    return worktree / _record_relative(canary)
+
+
+def _record_content(intent: Intent) -> bytes:
+    return (
         f"canary: {intent.canary}\nresult: {intent.result}\nimage: {intent.image}\n"
         f"previous-image: {intent.previous_image}\nanalysis: {intent.analysis}\n"
         f"source: {intent.source_revision}\nintent: {intent.id}\n"
-    )
-    if path.exists() and path.read_text() == content:
-        return []
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(content)
-    return [path]
+    ).encode()
 
 
 def apply_intent(
-    worktree: Path, intent: Intent, policy: EditPolicy = EditPolicy(), notes: list[str] | None = None
+    worktree: Path,
+    intent: Intent,
+    policy: EditPolicy = EditPolicy(),
+    notes: list[str] | None = None,
+    skipped: list[SkippedFile] | None = None,
 ) -> list[Path]:
     """Edit the worktree for ``intent``; return the changed files (empty: already applied).
 
     ``notes`` collects what the user should know, e.g. that no marker matched, so the caller can
-    surface it as a condition and an Event instead of silently recording only.
+    surface it as a condition and an Event instead of silently recording only. ``skipped``
+    collects the files the scan could not use (each once), for an Event naming each.
     """
+    found: list[SkippedFile] = []
+    changed = _apply(worktree, intent, policy, notes, found)
+    if skipped is not None:
+        known = {item.path for item in skipped}
+        for item in found:
+            if item.path not in known:
+                known.add(item.path)
+                skipped.append(item)
+    return changed
+
+
+def _apply(
+    worktree: Path, intent: Intent, policy: EditPolicy, notes: list[str] | None, skipped: list[SkippedFile]
+) -> list[Path]:
     root = _scope(worktree, intent.path)
+    record = _record_relative(intent.canary)
+    # Read first: a symlink on the record's way is refused before any file is edited.
+    recorded = read_in_worktree(worktree, record) if policy.record else None
     changed: list[Path] = []
     if intent.kind == "rollback" and intent.previous_image == intent.image:
         # The failed revision changed no image (a ConfigMap, an env var): reverting would do
@@ -100,25 +135,26 @@ def apply_intent(
                 "Git is not reverted and no tag is quarantined; revert that change in Git"
             )
     elif intent.kind == "rollback":
-        refs = policies_pointing_at(root, intent.previous_image) if intent.previous_image else []
+        refs = policies_pointing_at(root, intent.previous_image, skipped) if intent.previous_image else []
         if not refs and policy.revert and notes is not None and not find_markers(root, kind="imagepolicy"):
             notes.append(f'no "$imagepolicy" markers under {intent.path}: nothing to revert in Git')
         for ref in refs:
             if policy.revert:
-                changed += revert_image_policy(root, ref, intent.image)
+                changed += revert_image_policy(root, ref, intent.image, skipped)
             tag = parse_image(intent.previous_image).value_for("tag")
             if policy.quarantine and tag:
-                changed += quarantine_tag(worktree, ref, tag)
+                changed += quarantine_tag(worktree, ref, tag, skipped)
     elif intent.kind in ("promotion", "promoteTo") and policy.pin:
         namespace, name = intent.canary.split("/", 1)
         ref = f"{namespace}:{name}"
-        if notes is not None and not find_markers(root, kind="gitcanary", ref=ref):
+        if notes is not None and not find_markers(root, kind="gitcanary", ref=ref, skipped=skipped):
             notes.append(
                 f'no "$gitcanary": "{ref}" markers under {intent.path}: the promotion is only recorded'
             )
-        changed += pin_canary_image(root, ref, intent.image)
-    if policy.record:
-        changed += _write_record(worktree, intent)
+        changed += pin_canary_image(root, ref, intent.image, skipped)
+    content = _record_content(intent)
+    if policy.record and recorded != content:
+        changed.append(write_in_worktree(worktree, record, content))
     return _unique(changed)
 
 

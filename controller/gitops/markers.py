@@ -13,16 +13,20 @@ comment may carry both keys. Markers work anywhere in a document: plain manifest
 multi-document files, ``kustomization.yaml`` ``images:`` entries, HelmRelease values.
 
 Invariants:
-- Only files whose bytes contain ``$imagepolicy``/``$gitcanary`` (and the requested ref,
-  if any) are parsed: a cheap pre-filter, so a marker spelled with JSON ``\\u`` escapes is
-  not seen.
+- Files are those Flux's setters read: ``*.yaml``, ``*.yml`` and ``Kustomization``; symlinks are
+  never followed (see :mod:`controller.gitops.worktree_files`).
+- Only files whose bytes contain ``$imagepolicy``/``$gitcanary`` and the requested ref (or the
+  requested values) are parsed: a cheap filter on the bytes, so a marker spelled with JSON
+  ``\\u`` escapes is not seen, and a broken file about another policy is never even parsed.
+- A candidate that cannot be used (binary, not UTF-8, not YAML as libyaml and so Flux reads it,
+  contradictory markers) is skipped and reported in ``skipped``; it never fails the others.
+- YAML is read by libyaml (:mod:`controller.gitops.scalar_scan`), as Flux's go-yaml reads it:
+  a tab is whitespace between tokens, never indentation.
 - Edits splice the scalar token in the original text (see :mod:`controller.gitops.splice`):
   every other byte of the file is unchanged, and a file is written only if it changed.
 - Editing is idempotent: a marker whose value already equals the wanted one is not touched,
   so an empty result means "already applied".
-- A file that cannot be parsed raises :class:`MarkerFileError` only if the requested edit
-  may concern it (its text mentions the requested ref); otherwise it is skipped. All files
-  are checked before any file is written, so a failing operation writes nothing.
+- All candidates are planned before any file is written.
 - Markers on block scalars, multi-line scalars, empty values and alias nodes are ignored,
   as are head comments (a marker on the line above a field).
 """
@@ -36,20 +40,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
-from ruamel.yaml.error import YAMLError
-
+from controller.gitops.scalar_scan import YAMLSyntaxError, lines_holding, scan_value_scalars
 from controller.gitops.splice import (
     ScalarSpan,
-    compose_documents,
     decode_yaml,
+    encode_yaml,
     render_scalar,
-    scalar_span,
     splice,
+    token_span,
     trailing_comment,
-    walk_scalars,
-    write_if_changed,
-    yaml_files,
 )
+from controller.gitops.worktree_files import SkippedFile, manifest_files, read_regular, rewrite_regular
 
 MarkerKind = Literal["imagepolicy", "gitcanary"]
 MarkerField = Literal["image", "tag", "name", "digest"]
@@ -112,9 +113,8 @@ class ImageReference:
             if self.tag is None:
                 raise ImageReferenceError(f"image {self.image!r} has no tag for a ':tag' marker")
             return self.tag
-        if self.digest is None:
-            raise ImageReferenceError(f"image {self.image!r} has no digest for a ':digest' marker")
-        return self.digest
+        # Flux writes the empty string when the image has no digest (kustomize then uses none).
+        return self.digest or ""
 
 
 @dataclass(frozen=True)
@@ -172,46 +172,47 @@ def scan_text(text: str, path: Path) -> list[Marker]:
     return [located.marker for located in _locate(text, path)]
 
 
+_NEEDLES = tuple(f"${kind}" for kind in MARKER_KINDS)
+
+
 def _locate(text: str, path: Path) -> list[_Located]:
+    lines = lines_holding(text, _NEEDLES)
+    if not lines:
+        return []
     try:
-        documents = compose_documents(text)
-    except YAMLError as error:
-        raise MarkerFileError(path, f"invalid YAML: {_one_line(error)}") from error
+        scalars = scan_value_scalars(text, lines)
+    except YAMLSyntaxError as error:
+        raise MarkerFileError(path, f"not valid YAML: {error}") from error
     found: list[_Located] = []
-    for doc_index, document in enumerate(documents):
-        for node, in_flow, node_path in walk_scalars(document):
-            span = scalar_span(text, node, in_flow)
-            if span is None:
-                continue
-            comment = trailing_comment(text, span.end, in_flow)
-            if comment is None or "$" not in comment:
-                continue
-            for kind, ref, field in parse_marker_comment(comment):
-                marker = Marker(
-                    path=path,
-                    kind=kind,
-                    ref=ref,
-                    field=field,
-                    line=span.line + 1,
-                    column=span.column + 1,
-                    current_value=span.value,
-                    doc_index=doc_index,
-                    node_path=node_path,
-                )
-                found.append(_Located(marker, span))
+    for scalar in scalars:
+        span = token_span(
+            text,
+            scalar.style,
+            scalar.start,
+            scalar.end,
+            scalar.value,
+            (scalar.line, scalar.column),
+            scalar.in_flow,
+        )
+        if span is None:
+            continue
+        comment = trailing_comment(text, span.end, span.in_flow)
+        if comment is None or "$" not in comment:
+            continue
+        for kind, ref, field in parse_marker_comment(comment):
+            marker = Marker(
+                path=path,
+                kind=kind,
+                ref=ref,
+                field=field,
+                line=span.line + 1,
+                column=span.column + 1,
+                current_value=span.value,
+                doc_index=scalar.doc_index,
+                node_path=scalar.path,
+            )
+            found.append(_Located(marker, span))
     return found
-
-
-def _one_line(error: Exception) -> str:
-    return " ".join(str(error).split())
-
-
-def _mentions(text: str, kind: MarkerKind | None, ref: str | None) -> bool:
-    """Whether an unparseable file may hold a marker the caller asked for."""
-    kinds = MARKER_KINDS if kind is None else (kind,)
-    if not any(f"${k}" in text for k in kinds):
-        return False
-    return ref is None or f'"{ref}"' in text or f'"{ref}:' in text
 
 
 def _check_ref(ref: str | None) -> None:
@@ -219,45 +220,79 @@ def _check_ref(ref: str | None) -> None:
         raise ValueError(f"marker ref must be '<namespace>:<name>', got {ref!r}")
 
 
-def _candidates(root: Path, kind: MarkerKind | None, ref: str | None) -> Iterable[tuple[Path, bytes]]:
-    needles = [f"${k}".encode() for k in (MARKER_KINDS if kind is None else (kind,))]
-    ref_needle = b"" if ref is None else ref.encode()
-    for path in yaml_files(root):
-        data = path.read_bytes()
-        if ref_needle in data and any(needle in data for needle in needles):
+@dataclass(frozen=True)
+class _Query:
+    """Which markers a scan wants; ``mentions``: the file must contain one of these strings."""
+
+    kind: MarkerKind | None = None
+    ref: str | None = None
+    mentions: tuple[str, ...] = ()
+
+    def wants(self, marker: Marker) -> bool:
+        return (self.kind is None or marker.kind == self.kind) and (
+            self.ref is None or marker.ref == self.ref
+        )
+
+
+def _candidates(root: Path, query: _Query, skipped: list[SkippedFile] | None) -> Iterable[tuple[Path, bytes]]:
+    needles = [f"${k}".encode() for k in (MARKER_KINDS if query.kind is None else (query.kind,))]
+    ref_needle = b"" if query.ref is None else query.ref.encode()
+    mentions = [value.encode() for value in query.mentions if value]
+    for path in manifest_files(root, skipped):
+        data = read_regular(path)
+        if (
+            ref_needle in data
+            and any(needle in data for needle in needles)
+            and (not mentions or any(value in data for value in mentions))
+        ):
             yield path, data
 
 
+def _skip(skipped: list[SkippedFile] | None, path: Path, reason: str) -> None:
+    if skipped is not None:
+        skipped.append(SkippedFile(path, reason[:300]))
+
+
 def _scan_file(
-    path: Path, data: bytes, kind: MarkerKind | None, ref: str | None
+    path: Path, data: bytes, query: _Query, skipped: list[SkippedFile] | None
 ) -> tuple[str, list[_Located]] | None:
-    """Decode and scan one candidate; None when it is broken but irrelevant to the query."""
+    """Decode and scan one candidate; None (and a report in ``skipped``) when it is unusable."""
+    if b"\x00" in data:
+        _skip(skipped, path, "binary file (NUL bytes), not scanned for markers")
+        return None
     try:
         text = decode_yaml(data)
     except UnicodeDecodeError as error:
-        if _mentions(data.decode("utf-8", "replace"), kind, ref):
-            raise MarkerFileError(path, f"not UTF-8: {error}") from error
+        _skip(
+            skipped, path, f"not UTF-8 text ({error.reason} at byte {error.start}), not scanned for markers"
+        )
         return None
     try:
         located = _locate(text, path)
-    except MarkerFileError:
-        if _mentions(text, kind, ref):
-            raise
+    except MarkerFileError as error:
+        _skip(skipped, path, f"{error.message}; skipped, as Flux skips it")
         return None
-    wanted = [
-        item
-        for item in located
-        if (kind is None or item.marker.kind == kind) and (ref is None or item.marker.ref == ref)
-    ]
-    return text, wanted
+    return text, [item for item in located if query.wants(item.marker)]
 
 
-def find_markers(root: Path, *, kind: MarkerKind | None = None, ref: str | None = None) -> list[Marker]:
-    """Markers under ``root`` (a directory or one file), optionally filtered."""
+def find_markers(
+    root: Path,
+    *,
+    kind: MarkerKind | None = None,
+    ref: str | None = None,
+    mentions: Sequence[str] = (),
+    skipped: list[SkippedFile] | None = None,
+) -> list[Marker]:
+    """Markers under ``root`` (a directory or one file), optionally filtered.
+
+    ``mentions`` limits the scan to files containing one of those strings (checked on the bytes,
+    before parsing). Files that cannot be scanned are reported in ``skipped``.
+    """
     _check_ref(ref)
+    query = _Query(kind, ref, tuple(mentions))
     markers: list[Marker] = []
-    for path, data in _candidates(root, kind, ref):
-        scanned = _scan_file(path, data, kind, ref)
+    for path, data in _candidates(root, query, skipped):
+        scanned = _scan_file(path, data, query, skipped)
         if scanned is not None:
             markers.extend(item.marker for item in scanned[1])
     return markers
@@ -312,32 +347,51 @@ def _identity(marker: Marker) -> tuple[str, str, str, int, int, int]:
     return (marker.kind, marker.ref, marker.field, marker.doc_index, marker.line, marker.column)
 
 
-def _set_markers(root: Path, kind: MarkerKind, ref: str, image: str) -> list[Path]:
+def _set_markers(
+    root: Path, kind: MarkerKind, ref: str, image: str, skipped: list[SkippedFile] | None
+) -> list[Path]:
     _check_ref(ref)
     reference = parse_image(image)
+    query = _Query(kind, ref)
     planned: list[tuple[Path, bytes, str]] = []
-    for path, data in _candidates(root, kind, ref):
-        scanned = _scan_file(path, data, kind, ref)
+    for path, data in _candidates(root, query, skipped):
+        scanned = _scan_file(path, data, query, skipped)
         if scanned is None or not scanned[1]:
             continue
         text, located = scanned
-        new_text = splice(text, _edits(text, located, reference))
+        try:
+            new_text = splice(text, _edits(text, located, reference))
+        except MarkerFileError as error:
+            _skip(skipped, path, error.message)
+            continue
         if new_text != text:
             planned.append((path, data, new_text))
-    return [path for path, data, new_text in planned if write_if_changed(path, data, new_text)]
+    changed: list[Path] = []
+    for path, data, new_text in planned:
+        new_data = encode_yaml(new_text)
+        if new_data != data:
+            rewrite_regular(path, new_data)
+            changed.append(path)
+    return changed
 
 
-def revert_image_policy(root: Path, policy_ref: str, image: str) -> list[Path]:
+def revert_image_policy(
+    root: Path, policy_ref: str, image: str, skipped: list[SkippedFile] | None = None
+) -> list[Path]:
     """Set every ``$imagepolicy`` marker for ``policy_ref`` (``ns:name``) to ``image``.
 
-    Returns the files changed; an empty list means Git already says so.
+    Returns the files changed; an empty list means Git already says so. Files that cannot be
+    edited are reported in ``skipped``.
     """
-    return _set_markers(root, "imagepolicy", policy_ref, image)
+    return _set_markers(root, "imagepolicy", policy_ref, image, skipped)
 
 
-def pin_canary_image(root: Path, canary_ref: str, image: str) -> list[Path]:
+def pin_canary_image(
+    root: Path, canary_ref: str, image: str, skipped: list[SkippedFile] | None = None
+) -> list[Path]:
     """Set every ``$gitcanary`` marker for ``canary_ref`` (``ns:name``) to ``image``.
 
-    Returns the files changed; an empty list means Git already says so.
+    Returns the files changed; an empty list means Git already says so. Files that cannot be
+    edited are reported in ``skipped``.
     """
-    return _set_markers(root, "gitcanary", canary_ref, image)
+    return _set_markers(root, "gitcanary", canary_ref, image, skipped)

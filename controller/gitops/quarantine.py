@@ -14,6 +14,10 @@ Invariants:
 - Objects are matched by ``metadata.name`` and ``metadata.namespace``; a manifest without a
   namespace matches any (it gets one from the Kustomization that applies it).
 - Nothing is written unless every edit could be planned; otherwise :class:`QuarantineError`.
+- Files are read as the marker scan reads them (:mod:`controller.gitops.worktree_files`): no
+  symlink is followed, and a candidate that is binary, not UTF-8 or not YAML is skipped and
+  reported in ``skipped``. YAML that libyaml (so Flux) accepts but ruamel.yaml refuses because
+  of tabs used as whitespace is composed with those tabs read as spaces (same offsets).
 """
 
 from __future__ import annotations
@@ -25,12 +29,14 @@ from pathlib import Path
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from controller.gitops.scalar_scan import scan_value_scalars
 from controller.gitops.semver_range import ConstraintError, exclude_version
 from controller.gitops.splice import (
     child,
     child_key,
     compose_documents,
     decode_yaml,
+    encode_yaml,
     line_start,
     newline_of,
     next_line_start,
@@ -38,9 +44,8 @@ from controller.gitops.splice import (
     scalar_span,
     scalar_text,
     splice,
-    write_if_changed,
-    yaml_files,
 )
+from controller.gitops.worktree_files import SkippedFile, manifest_files, read_regular, rewrite_regular
 
 IMAGE_API_GROUP = "image.toolkit.fluxcd.io/"
 DEFAULT_EXCLUSION = r"^.*\.sig$"
@@ -83,17 +88,38 @@ def _matches(doc: Node, kind: str, namespace: str, name: str) -> bool:
     )
 
 
-def _find(root: Path, kind: str, namespace: str, name: str, broken: list[str]) -> list[_Manifest]:
+def compose_tolerant(text: str) -> list[Node]:
+    """Compose with ruamel.yaml; text it refuses only for tabs that libyaml (and so Flux) reads
+    as whitespace is composed with every tab read as a space (one character each: offsets hold)."""
+    try:
+        return compose_documents(text)
+    except YAMLError:
+        if "\t" not in text:
+            raise
+        scan_value_scalars(text, lines=())  # raises YAMLSyntaxError where Flux refuses the text too
+        return compose_documents(text.replace("\t", " "))
+
+
+def _find(
+    root: Path, kind: str, namespace: str, name: str, broken: list[str], skipped: list[SkippedFile] | None
+) -> list[_Manifest]:
     found: list[_Manifest] = []
     needles = (kind.encode(), name.encode())
-    for path in yaml_files(root):
-        data = path.read_bytes()
+    for path in manifest_files(root, skipped):
+        data = read_regular(path)
         if not all(needle in data for needle in needles):
             continue
         try:
-            documents = compose_documents(decode_yaml(data))
-        except (YAMLError, UnicodeDecodeError) as error:
-            broken.append(f"{path} ({' '.join(str(error).split())[:120]})")
+            if b"\x00" in data:
+                raise ValueError("binary file (NUL bytes)")
+            documents = compose_tolerant(decode_yaml(data))
+        except (YAMLError, ValueError) as error:
+            reason = " ".join(str(error).split())[:200]
+            broken.append(f"{path} ({reason[:120]})")
+            if skipped is not None:
+                skipped.append(
+                    SkippedFile(path, f"not usable to quarantine {kind} {namespace}:{name}: {reason}")
+                )
             continue
         found.extend(
             _Manifest(path, index)
@@ -112,18 +138,22 @@ class _Texts:
 
     def get(self, path: Path) -> str:
         if path not in self.current:
-            self.original[path] = path.read_bytes()
+            self.original[path] = read_regular(path)
             self.current[path] = decode_yaml(self.original[path])
         return self.current[path]
 
     def document(self, manifest: _Manifest) -> tuple[str, Node]:
         text = self.get(manifest.path)
-        return text, compose_documents(text)[manifest.doc_index]
+        return text, compose_tolerant(text)[manifest.doc_index]
 
     def write(self) -> list[Path]:
-        return [
-            path for path, text in self.current.items() if write_if_changed(path, self.original[path], text)
-        ]
+        changed: list[Path] = []
+        for path, text in self.current.items():
+            data = encode_yaml(text)
+            if data != self.original[path]:
+                rewrite_regular(path, data)
+                changed.append(path)
+        return changed
 
 
 def _fail(manifest: _Manifest, message: str) -> QuarantineError:
@@ -229,16 +259,19 @@ def _describe_broken(broken: list[str]) -> str:
     return f"; unparseable candidates: {', '.join(broken)}" if broken else ""
 
 
-def quarantine_tag(root: Path, policy_ref: str, tag: str) -> list[Path]:
+def quarantine_tag(
+    root: Path, policy_ref: str, tag: str, skipped: list[SkippedFile] | None = None
+) -> list[Path]:
     """Exclude ``tag`` from the ImagePolicy ``policy_ref`` (``ns:name``) in the manifests.
 
-    Returns the files changed; an empty list means the tag was already quarantined.
+    Returns the files changed; an empty list means the tag was already quarantined. Candidate
+    files that cannot be read as YAML are reported in ``skipped``.
     """
     namespace, name = _split_ref(policy_ref)
     if not tag or any(ch.isspace() for ch in tag):
         raise ValueError(f"invalid tag {tag!r}")
     broken: list[str] = []
-    policies = _find(root, "ImagePolicy", namespace, name, broken)
+    policies = _find(root, "ImagePolicy", namespace, name, broken, skipped)
     if not policies:
         raise QuarantineError(f"ImagePolicy {policy_ref} not found under {root}{_describe_broken(broken)}")
     texts = _Texts()
@@ -257,7 +290,7 @@ def quarantine_tag(root: Path, policy_ref: str, tag: str) -> list[Path]:
         if not repo_name:
             raise _fail(policy, "spec.imageRepositoryRef.name is missing")
         repo_namespace = scalar_text(child(repo_ref, "namespace")) or namespace
-        repositories = _find(root, "ImageRepository", repo_namespace, repo_name, broken)
+        repositories = _find(root, "ImageRepository", repo_namespace, repo_name, broken, skipped)
         if not repositories:
             raise QuarantineError(
                 f"ImageRepository {repo_namespace}:{repo_name} (referenced by ImagePolicy "

@@ -23,6 +23,7 @@ from controller.gitops.markers import (
     scan_text,
     set_image,
 )
+from controller.gitops.worktree_files import SkippedFile
 
 CORPUS = Path(__file__).parent / "corpus"
 DIGEST = "sha256:" + "9f" * 32
@@ -174,8 +175,7 @@ def test_parse_image_splits_name_tag_and_digest() -> None:
     assert (ref.name, ref.tag, ref.digest) == ("nginx", None, DIGEST)
     with pytest.raises(ImageReferenceError, match="no tag"):
         ref.value_for("tag")
-    with pytest.raises(ImageReferenceError, match="no digest"):
-        parse_image("nginx:1").value_for("digest")
+    assert parse_image("nginx:1").value_for("digest") == ""  # as Flux writes it
     for bad in ("", "nginx:", "nginx@sha256:zz", "a b:1", "/x:1"):
         with pytest.raises(ImageReferenceError):
             parse_image(bad)
@@ -192,25 +192,29 @@ BROKEN_OTHER = 'image: [unclosed # {"$imagepolicy": "ns:other"}\nfoo: : :\n'
 BROKEN_SAME = 'a: [unclosed\nimage: x:1 # {"$imagepolicy": "ns:app"}\n'
 
 
-def test_broken_file_fails_only_when_it_is_concerned(tmp_path: Path) -> None:
+def test_broken_file_is_skipped_and_reported_never_raised(tmp_path: Path) -> None:
     good = _write(tmp_path / "good.yaml", GOOD)
     _write(tmp_path / "broken.yaml", BROKEN_OTHER)
-    assert revert_image_policy(tmp_path, "ns:app", "ghcr.io/a/app:0.9.0") == [good]
+    skipped: list[SkippedFile] = []
+    assert revert_image_policy(tmp_path, "ns:app", "ghcr.io/a/app:0.9.0", skipped) == [good]
     assert "ghcr.io/a/app:0.9.0 #" in good.read_text()
-    with pytest.raises(MarkerFileError) as raised:
-        revert_image_policy(tmp_path, "ns:other", "ghcr.io/a/app:0.9.0")
-    assert raised.value.path == tmp_path / "broken.yaml"
-    assert "invalid YAML" in str(raised.value) and "broken.yaml" in str(raised.value)
-    with pytest.raises(MarkerFileError):
-        find_markers(tmp_path)
+    assert skipped == []  # about another policy: never parsed
+    assert revert_image_policy(tmp_path, "ns:other", "ghcr.io/a/app:0.9.0", skipped) == []
+    assert [(s.path, s.reason.split(":")[0]) for s in skipped] == [
+        (tmp_path / "broken.yaml", "not valid YAML")
+    ]
+    skipped = []
+    assert [m.path for m in find_markers(tmp_path, skipped=skipped)] == [good]
+    assert [s.path for s in skipped] == [tmp_path / "broken.yaml"]
 
 
-def test_broken_concerned_file_blocks_every_write(tmp_path: Path) -> None:
+def test_broken_concerned_file_does_not_block_the_others(tmp_path: Path) -> None:
     good = _write(tmp_path / "a.yaml", GOOD)
-    _write(tmp_path / "b.yaml", BROKEN_SAME)
-    with pytest.raises(MarkerFileError, match=r"b\.yaml"):
-        revert_image_policy(tmp_path, "ns:app", "ghcr.io/a/app:0.9.0")
-    assert good.read_text() == GOOD
+    broken = _write(tmp_path / "b.yaml", BROKEN_SAME)
+    skipped: list[SkippedFile] = []
+    assert revert_image_policy(tmp_path, "ns:app", "ghcr.io/a/app:0.9.0", skipped) == [good]
+    assert broken.read_text() == BROKEN_SAME
+    assert [s.path for s in skipped] == [broken]
 
 
 def test_only_marked_yaml_files_are_read_and_git_is_skipped(tmp_path: Path) -> None:
