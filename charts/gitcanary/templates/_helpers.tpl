@@ -94,6 +94,9 @@ anything else -> ["--flag=value"] (whole numbers without a decimal point).
       (list "max-concurrent-canaries" $c.maxConcurrentCanaries)
       (list "allow-cross-namespace-refs" $c.allowCrossNamespaceRefs)
       (list "allow-file-remotes" $c.allowFileRemotes)
+      (list "leader-elect" $c.leaderElect)
+      (list "leader-election-namespace" $c.leaderElectionNamespace)
+      (list "watch-label-selector" $c.watchLabelSelector)
       (list "verbose" $c.verbose)
 }}
 {{- $args = concat $args (include "gitcanary.flagArgs" $flag | fromJsonArray) }}
