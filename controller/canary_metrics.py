@@ -241,6 +241,7 @@ class CanarySeries:
             self._count_namespace(namespace)
         status: Obj = canary.get("status") or {}
         self._set_gauges(seen, status)
+        self._start_at_zero(seen, spec)
         self._count_transition(seen, spec, status, first)
         self._write_backs(seen, status.get("gitops") or {}, first)
 
@@ -250,6 +251,17 @@ class CanarySeries:
         primary, canary = routed_weights(status)
         f.weight.labels(f"{seen.target}-primary", seen.namespace).set(primary)
         f.weight.labels(seen.target, seen.namespace).set(canary)
+
+    def _start_at_zero(self, seen: _Seen, spec: Obj) -> None:
+        """The outcome counters and the step histogram exist from a Canary's first sight, so
+        ``increase()`` and ``rate()`` see its first promotion, rollback and analysis step."""
+        f, strategy = self.families, deployment_strategy(spec)
+        success = "skipped" if spec.get("skipAnalysis") else "completed"
+        for phase, analysis_status in (("Succeeded", success), ("Failed", "completed")):
+            counter = f.successes if phase == "Succeeded" else f.failures
+            counter.labels(seen.target, seen.namespace, strategy, analysis_status)
+            seen.outcomes.add((phase, strategy, analysis_status))
+        f.duration.labels(seen.target, seen.namespace)
 
     def _count_transition(self, seen: _Seen, spec: Obj, status: Obj, first: bool) -> None:
         phase, transition = status.get("phase"), status.get("lastTransitionTime")
@@ -263,7 +275,6 @@ class CanarySeries:
         outcome = (deployment_strategy(spec), analysis_status)
         counter = self.families.successes if phase == "Succeeded" else self.families.failures
         counter.labels(seen.target, seen.namespace, *outcome).inc()
-        seen.outcomes.add((str(phase), *outcome))
 
     def _write_backs(self, seen: _Seen, gitops: Obj, first: bool) -> None:
         f = self.families
