@@ -20,6 +20,7 @@ Messages never contain credentials: provider errors are already scrubbed.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -153,10 +154,12 @@ async def _builtin_check(
     except MetricsError as exc:
         return MetricResult(check.name, None, False, f"Prometheus query failed: {exc}")
     halt = _halt(context)
+    value = raw * 1000 if built.seconds_to_ms else raw
+    if not math.isfinite(value):
+        return _not_finite(check, value, halt)
     if check.name == REQUEST_SUCCESS_RATE:
         return _judge(check, raw, _success_rate_text(halt))
-    millis = int(raw * 1000) if built.seconds_to_ms else int(raw)
-    return _judge(check, float(millis), _duration_text(halt))
+    return _judge(check, float(int(value)), _duration_text(halt))
 
 
 async def _inline_check(
@@ -172,9 +175,10 @@ async def _inline_check(
         )
     except MetricsError as exc:
         return MetricResult(check.name, None, False, f"Prometheus query failed for {check.name}: {exc}")
-    return _judge(
-        check, value, _custom_text(f"Halt {context.name}.{context.namespace} advancement", check.name)
-    )
+    halt = _halt(context)
+    if not math.isfinite(value):
+        return _not_finite(check, value, halt)
+    return _judge(check, value, _custom_text(halt, check.name))
 
 
 async def _template_check(
@@ -204,9 +208,10 @@ async def _template_check(
         )
     except MetricsError as exc:
         return MetricResult(check.name, None, False, f"Metric query failed for {check.name}: {exc}")
-    return _judge(
-        check, value, _custom_text(f"Halt {context.name}.{context.namespace} advancement", check.name)
-    )
+    halt = _halt(context)
+    if not math.isfinite(value):
+        return _not_finite(check, value, halt)
+    return _judge(check, value, _custom_text(halt, check.name))
 
 
 _Describe = Callable[[float, str, float], str]
@@ -218,6 +223,13 @@ def _failed(check: MetricCheck, message: str) -> MetricResult:
 
 def _halt(context: TemplateContext) -> str:
     return f"Halt {context.name}.{context.namespace} advancement"
+
+
+def _not_finite(check: MetricCheck, value: float, halt: str) -> MetricResult:
+    shown = format_go_float(value)
+    return MetricResult(
+        check.name, None, False, f"{halt} {check.name} returned {shown} (not a finite number)"
+    )
 
 
 def _judge(check: MetricCheck, value: float, describe: _Describe) -> MetricResult:
