@@ -53,8 +53,14 @@ GIT_HARDENING_ENV: Mapping[str, str] = {
 }
 """Set last on every git environment."""
 
-GIT_HARDENING_CONFIG: Sequence[tuple[str, str]] = (("core.symlinks", "false"),)
-"""``-c`` settings on every git command: a committed symlink is checked out as a plain file."""
+GIT_HARDENING_CONFIG: Sequence[tuple[str, str]] = (
+    ("core.symlinks", "false"),
+    ("core.attributesFile", "/dev/null"),
+    ("core.excludesFile", "/dev/null"),
+)
+"""``-c`` settings on every git command: a committed symlink is checked out as a plain file, and
+the per-user attributes and ignore files (``$XDG_CONFIG_HOME/git/{attributes,ignore}``, read even
+without a global config) are not read."""
 
 _INHERITED_GIT_VARIABLES = (
     "GIT_DIR",

@@ -84,6 +84,22 @@ def test_global_system_and_inherited_configuration_is_ignored(
     assert not {"GIT_DIR", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_KEY_0"} & set(env)
 
 
+def test_per_user_ignore_and_attributes_files_are_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config_home = tmp_path / "xdg"
+    (config_home / "git").mkdir(parents=True)
+    (config_home / "git" / "ignore").write_text("*.yaml\n")
+    (config_home / "git" / "attributes").write_text("*.yaml eol=crlf\n")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config_home))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert run_git(["init", "--quiet", str(tmp_path / "repo")], timeout_s=10).status == 0
+    repo = tmp_path / "repo"
+    assert run_git(["-C", str(repo), "check-ignore", "--", "app.yaml"], timeout_s=10).status == 1
+    attributes = run_git(["-C", str(repo), "check-attr", "eol", "--", "app.yaml"], timeout_s=10)
+    assert attributes.stdout == "app.yaml: eol: unspecified"
+
+
 def test_credentials_configuration_from_the_caller_is_kept(tmp_path: Path) -> None:
     extra = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader", "GIT_CONFIG_VALUE_0": "X: 1"}
     done = run_git(["config", "--get", "http.extraHeader"], timeout_s=10, env=extra, cwd=tmp_path)
