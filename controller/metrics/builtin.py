@@ -1,6 +1,6 @@
 """Flagger's built-in metrics, ``request-success-rate`` and ``request-duration``, per router.
 
-The queries are PromQL templates rendered with ``render_query`` and run against the
+The queries are PromQL templates rendered with ``render_promql`` (values escaped) and run against the
 canary's metrics server. ``request-success-rate`` is the percentage (0-100) of non-5xx
 responses; ``request-duration`` is milliseconds: P99 from a latency histogram for most
 routers, and the mean (sum / count) for NGINX and Skipper, as in Flagger.
@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from controller.metrics.template import TemplateContext, render_query
+from controller.metrics.template import TemplateContext, render_promql
 
 __all__ = [
     "BUILTIN_METRICS",
@@ -171,7 +171,7 @@ def builtin_query(metric_name: str, router: str, context: TemplateContext) -> Bu
     if query_set == "apisix":
         route = context.variables.get("apisixRoute") or context.target
         context = replace(context, variables={**context.variables, "apisixRoute": route})
-    query = render_query(_QUERIES[query_set][metric_name], context)
+    query = render_promql(_QUERIES[query_set][metric_name], context)
     return BuiltinQuery(
         metric=metric_name,
         query_set=query_set,

@@ -30,7 +30,7 @@ from controller.metrics.durations import format_go_duration_ms, format_go_float
 from controller.metrics.errors import MetricsError, NoValuesFound
 from controller.metrics.providers.contract import MetricProvider, ProviderConfig
 from controller.metrics.providers.registry import provider_for
-from controller.metrics.template import DEFAULT_METRIC_INTERVAL, TemplateContext, render_query
+from controller.metrics.template import DEFAULT_METRIC_INTERVAL, TemplateContext, render_promql, render_query
 
 __all__ = ["MetricCheck", "MetricResult", "ProviderFactory", "TemplateSpec", "evaluate"]
 
@@ -187,8 +187,9 @@ async def _template_check(
     template = check.template
     assert template is not None
     where = f"{template.name}.{template.namespace}"
+    render = render_promql if template.provider.type == "prometheus" else render_query
     try:
-        query = render_query(template.query, context)
+        query = render(template.query, context)
     except MetricsError as exc:
         return MetricResult(check.name, None, False, f"Metric template {where} query render error: {exc}")
     try:

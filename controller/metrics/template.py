@@ -1,4 +1,4 @@
-"""Render Flagger MetricTemplate queries (Go ``text/template`` subset).
+r"""Render Flagger MetricTemplate queries (Go ``text/template`` subset).
 
 Flagger renders a MetricTemplate query with Go's ``text/template`` and a function map
 with one entry per model field. The variables available in a query are exactly:
@@ -17,6 +17,22 @@ render to nothing. Anything else (pipelines, conditionals, ``.Field`` access) is
 outside what Flagger documents, and raises ``TemplateError`` rather than being passed
 through silently, as does an unknown variable or a missing ``templateVariables`` key.
 Rendering is pure: no I/O, and the same inputs always give the same text.
+
+``render_promql`` renders a Prometheus query so that no value can change the query's
+structure. It follows the quoting context of the template text around each action:
+
+* inside ``"..."`` or ``'...'``: a value is inserted as is when it is already a valid body of
+  that string literal (every backslash starts an escape pair, no bare quote of that kind, no
+  newline), so values written for Flagger, such as ``/api/.*\\.json`` in a regex, render as
+  before; any other value is escaped (``\`` becomes ``\\``, the quote ``\"``, a newline ``\n``);
+* inside a raw ```...``` string: a value containing a backtick raises ``TemplateError``;
+* outside any string, where PromQL reads code: only letters, digits, ``_``, ``:`` and ``.``
+  are allowed (metric names, durations such as ``{{ interval }}``); anything else raises
+  ``TemplateError``, naming the variable;
+* inside a ``#`` comment: a value with a newline raises ``TemplateError``.
+
+A rendered value therefore never opens or closes a string literal, a label matcher or a
+comment. ``render_query`` inserts values verbatim, for the other providers' query languages.
 """
 
 from __future__ import annotations
@@ -24,10 +40,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from controller.metrics.errors import TemplateError
 
-__all__ = ["MODEL_VARIABLES", "TemplateContext", "render_query"]
+__all__ = ["MODEL_VARIABLES", "TemplateContext", "render_promql", "render_query"]
 
 MODEL_VARIABLES: tuple[str, ...] = ("name", "namespace", "target", "service", "ingress", "interval")
 """The plain variables Flagger exposes to query templates, besides ``variables``."""
@@ -96,10 +113,20 @@ class TemplateContext:
 
 
 def render_query(template: str, context: TemplateContext) -> str:
-    """Render ``template`` with ``context``; raise ``TemplateError`` on anything unknown."""
+    """Render ``template`` with ``context``, values verbatim; raise ``TemplateError`` on anything unknown."""
+    return _render(template, context, promql=False)
+
+
+def render_promql(template: str, context: TemplateContext) -> str:
+    """Render a PromQL ``template``; values are escaped for where they land (module docstring)."""
+    return _render(template, context, promql=True)
+
+
+def _render(template: str, context: TemplateContext, *, promql: bool) -> str:
     pieces: list[str] = []
     position = 0
     trim_next = False
+    where: _Where = "code"
     for match in _ACTION.finditer(template):
         literal = template[position : match.start()]
         if trim_next:
@@ -107,7 +134,10 @@ def render_query(template: str, context: TemplateContext) -> str:
         if match.group(1):
             literal = literal.rstrip()
         pieces.append(literal)
-        pieces.append(_evaluate(match.group(2).strip(), context, template))
+        where = _scan(literal, where)
+        action = match.group(2).strip()
+        value = _evaluate(action, context, template)
+        pieces.append(_promql_value(action, value, where) if promql else value)
         trim_next = bool(match.group(3))
         position = match.end()
     tail = template[position:]
@@ -116,8 +146,61 @@ def render_query(template: str, context: TemplateContext) -> str:
     if "{{" in tail or "}}" in tail:
         raise TemplateError(f"unbalanced template delimiters in query: {_excerpt(tail)}")
     pieces.append(tail)
-    rendered = "".join(pieces)
-    return rendered
+    return "".join(pieces)
+
+
+_Where = Literal["code", '"', "'", "`", "#"]
+_CLOSERS: dict[str, _Where] = {'"': '"', "'": "'", "`": "`"}
+_PLAIN_TOKEN = re.compile(r"[A-Za-z0-9_:.]*")
+_STRING_BODY = {
+    '"': re.compile(r'(?:[^"\\\n]|\\[^\n])*'),
+    "'": re.compile(r"(?:[^'\\\n]|\\[^\n])*"),
+}
+
+
+def _scan(text: str, where: _Where) -> _Where:
+    """The PromQL lexical context at the end of ``text``, starting in ``where``."""
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if where == "code":
+            if char in _CLOSERS:
+                where = _CLOSERS[char]
+            elif char == "#":
+                where = "#"
+        elif where == "#":
+            if char == "\n":
+                where = "code"
+        elif where in ('"', "'") and char == "\\":
+            index += 1  # an escape pair: the next character never closes the string
+        elif char == where:
+            where = "code"
+        index += 1
+    return where
+
+
+def _promql_value(action: str, value: str, where: _Where) -> str:
+    if where in _STRING_BODY:
+        if _STRING_BODY[where].fullmatch(value):
+            return value
+        escaped = value.replace("\\", "\\\\").replace(where, "\\" + where)
+        return escaped.replace("\n", "\\n").replace("\r", "\\r")
+    if where == "`":
+        if "`" in value:
+            raise TemplateError(
+                f"{{{{ {action} }}}}: a value inside a `raw string` cannot contain a backtick"
+            )
+        return value
+    if where == "#":
+        if "\n" in value or "\r" in value:
+            raise TemplateError(f"{{{{ {action} }}}}: a value inside a # comment cannot contain a newline")
+        return value
+    if not _PLAIN_TOKEN.fullmatch(value):
+        raise TemplateError(
+            f"{{{{ {action} }}}} is outside a quoted string in a PromQL query, so its value may only "
+            f"hold letters, digits, '_', ':' and '.', got {_excerpt(value)!r}"
+        )
+    return value
 
 
 def _evaluate(action: str, context: TemplateContext, template: str) -> str:
