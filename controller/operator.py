@@ -156,8 +156,9 @@ async def _tick_and_queue_write_back(
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-def canary_series(type: str | None, body: kopf.Body, labels: kopf.Labels, **_: Any) -> None:
-    """Flagger-compatible series from every status as persisted (see controller.canary_metrics)."""
+async def canary_series(type: str | None, body: kopf.Body, labels: kopf.Labels, **_: Any) -> None:
+    """Flagger-compatible series from every status as persisted (see controller.canary_metrics).
+    Async, so it runs on the event loop like the ticks that feed the same series (no thread)."""
     canary_metrics.observe(body, deleted=type == "DELETED" or not owned(labels))
 
 
