@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller import telemetry
-from controller.flux import SourceNotFound
 from controller.gitops.repo import WriteBackResult
 from controller.gitops.worker import CANARY_API, repository_key, write_back
 from controller.kube import Kube, KubeError
@@ -110,7 +109,12 @@ class WriteBackQueue:
         task = asyncio.ensure_future(work)
         task.set_name(name)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s crashed", task.get_name(), exc_info=task.exception())
 
     async def _route(self, namespace: str, name: str, key: str) -> None:
         try:
@@ -119,9 +123,9 @@ class WriteBackQueue:
                 return
             try:
                 repository = await self._resolve(self.kube, canary)
-            except (SourceNotFound, KubeError, ValueError, KeyError) as exc:
-                log.info("%s: write-back repository unknown (%s); write_back reports it", key, exc)
-                repository = ("", key)
+            except Exception as exc:  # SourceNotFound, SourceRefused, a malformed spec...
+                log.info("%s: write-back repository unknown (%s: %s)", key, type(exc).__name__, exc)
+                repository = ("", key)  # its own task: write_back reports why (Event, lastWriteBack)
             self._enqueue(repository, key)
         except KubeError as exc:
             log.warning("%s: could not read the Canary to queue its write-back: %s", key, exc)
