@@ -17,6 +17,7 @@ Invariants:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import re
@@ -214,6 +215,7 @@ def next_line_start(text: str, index: int) -> int | None:
     return None if newline < 0 else newline + 1
 
 
+@functools.lru_cache(maxsize=4096)
 def _resolves_to_str(value: str) -> bool:
     resolver_11: Any = pyyaml.resolver.Resolver()
     tag_11 = resolver_11.resolve(pyyaml.ScalarNode, value, (True, False))
