@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -23,75 +21,15 @@ from controller.outbound import (
     fetch,
     fetch_retrying,
 )
+from tests.hostile_http import serve_hostile
 
 OPEN = UrlPolicy()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    hits: list[str]
-
-    def log_message(self, *_: object) -> None:
-        return
-
-    def do_GET(self) -> None:
-        self.hits.append(self.path)
-        if self.path.startswith("/trickle"):
-            self.send_response(200)
-            self.send_header("Content-Length", "1000")
-            self.end_headers()
-            for _ in range(1000):
-                try:
-                    self.wfile.write(b"x")
-                    self.wfile.flush()
-                except OSError:
-                    return
-                time.sleep(0.05)
-        elif self.path.startswith("/huge-declared"):
-            self.send_response(200)
-            self.send_header("Content-Length", str(100 * 1024 * 1024))
-            self.end_headers()
-            try:
-                self.wfile.write(b"x" * 65536)
-            except OSError:
-                return
-        elif self.path.startswith("/huge"):
-            self.send_response(200)
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            chunk = b"y" * 65536
-            try:
-                for _ in range(1600):  # 100 MiB if nobody stops reading
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                self.wfile.write(b"0\r\n\r\n")
-            except OSError:
-                return
-        elif self.path.startswith("/fail"):
-            body = "\x1b[31mboom\x00 \u202e".encode() + b"z" * 500
-            self.send_response(503)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        else:
-            body = b'{"ok": true}'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-
 @pytest.fixture
 def server() -> Iterator[tuple[str, list[str]]]:
-    hits: list[str] = []
-    handler = type("Handler", (_Handler,), {"hits": hits})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", hits
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_hostile() as hostile:
+        yield hostile.url, hostile.hits
 
 
 async def test_fetch_returns_status_headers_and_body(server: tuple[str, list[str]]) -> None:
@@ -209,7 +147,7 @@ async def test_retries_are_bounded_and_refusals_never_retried(server: tuple[str,
         return isinstance(outcome, OutboundResponse) and outcome.status_code >= 500
 
     response = await fetch_retrying(
-        "GET", base + "/fail", deadline=5, retries=1000, retry_if=retry_5xx, sleep=sleep, policy=OPEN
+        "GET", base + "/status-503", deadline=5, retries=1000, retry_if=retry_5xx, sleep=sleep, policy=OPEN
     )
     assert response.status_code == 503
     assert len(hits) == 11  # one attempt and at most ten retries

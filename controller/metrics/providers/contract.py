@@ -3,7 +3,7 @@
 Invariants:
 * ``run_query`` returns a finite-or-infinite float, never NaN: an empty answer or NaN
   raises ``NoValuesFound``; every other failure raises ``ProviderError``.
-* Every network call carries an explicit timeout (``DEFAULT_QUERY_TIMEOUT`` unless the
+* Every network call has a total deadline (``DEFAULT_QUERY_TIMEOUT`` unless the
   config says otherwise).
 * Error messages never contain credentials.
 """

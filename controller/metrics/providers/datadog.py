@@ -15,17 +15,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import httpx
-
 from controller.metrics.durations import parse_go_duration
 from controller.metrics.errors import NoValuesFound, ProviderConfigError, ProviderError
 from controller.metrics.providers.contract import ProviderConfig
-from controller.metrics.providers.transport import (
-    build_client,
-    describe_transport_error,
-    error_from_response,
-    scrub,
-)
+from controller.metrics.providers.transport import backend_text, error_from_response, get, request_headers
+from controller.outbound import OutboundResponse
 
 __all__ = ["DEFAULT_ADDRESS", "DatadogProvider"]
 
@@ -46,7 +40,6 @@ class DatadogProvider:
         *,
         interval: str = "1m",
         clock: Callable[[], float] = time.time,
-        client: httpx.AsyncClient | None = None,
     ) -> None:
         credentials = secret or {}
         api_key = credentials.get(API_KEY_SECRET)
@@ -67,7 +60,6 @@ class DatadogProvider:
         self._secrets = (api_key, app_key)
         self._from_delta = int(WINDOW_MULTIPLIER * window)
         self._clock = clock
-        self._client = client
 
     async def run_query(self, query: str) -> float:
         """Return the last point of the first series of ``query``."""
@@ -89,18 +81,9 @@ class DatadogProvider:
             raise error_from_response(response, self._secrets)
         return True
 
-    async def _get(self, url: str, params: Mapping[str, str] | None) -> httpx.Response:
-        try:
-            if self._client is not None:
-                return await self._client.get(
-                    url, params=params, headers=self._headers, timeout=self._config.timeout
-                )
-            async with build_client(self._config) as client:
-                return await client.get(url, params=params, headers=self._headers)
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise ProviderError(
-                scrub(describe_transport_error(exc, self._config.timeout), self._secrets)
-            ) from None
+    async def _get(self, url: str, params: Mapping[str, str] | None) -> OutboundResponse:
+        headers = request_headers(self._config, self._headers)
+        return await get(self._config, url, params=params, headers=headers, secrets=self._secrets)
 
 
 def _last_point(body: Any, query: str) -> float:
@@ -116,7 +99,7 @@ def _last_point(body: Any, query: str) -> float:
     try:
         value = float(last[1])
     except (TypeError, ValueError):
-        raise ProviderError(f"error parsing point value {last[1]!r}") from None
+        raise ProviderError(f"error parsing point value {backend_text(repr(last[1]), ())}") from None
     if math.isnan(value):
         raise NoValuesFound(query)
     return value

@@ -16,15 +16,13 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-import httpx
-
 from controller.metrics.errors import NoValuesFound, ProviderConfigError, ProviderError
 from controller.metrics.providers.contract import ProviderConfig
 from controller.metrics.providers.transport import (
-    build_client,
-    describe_transport_error,
+    backend_text,
     error_from_response,
-    scrub,
+    get,
+    request_headers,
     strip_userinfo,
 )
 
@@ -41,15 +39,12 @@ class GraphiteProvider:
         self,
         config: ProviderConfig,
         secret: Mapping[str, str] | None = None,
-        *,
-        client: httpx.AsyncClient | None = None,
     ) -> None:
         address = config.address.strip()
         if not address.startswith(("http://", "https://")):
             raise ProviderConfigError(f"{config.type} address {strip_userinfo(address)!r} is not a valid URL")
         self._config = config
         self._endpoint = address.rstrip("/") + "/render"
-        self._client = client
         self._headers: dict[str, str] = {}
         self._secrets: tuple[str, ...] = ()
         if config.has_secret:
@@ -67,22 +62,12 @@ class GraphiteProvider:
     async def run_query(self, query: str) -> float:
         """Return the last non-null datapoint of the render answer."""
         compact = _WHITESPACE.sub(" ", query).strip()
-        params: list[tuple[str, str | int | float | bool | None]] = [
-            (k, v) for k, v in parse_qsl(compact, keep_blank_values=True) if k != "format"
-        ]
+        params = [(k, v) for k, v in parse_qsl(compact, keep_blank_values=True) if k != "format"]
         params.append(("format", "json"))
-        try:
-            if self._client is not None:
-                response = await self._client.get(
-                    self._endpoint, params=params, headers=self._headers, timeout=self._config.timeout
-                )
-            else:
-                async with build_client(self._config) as client:
-                    response = await client.get(self._endpoint, params=params, headers=self._headers)
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise ProviderError(
-                scrub(describe_transport_error(exc, self._config.timeout), self._secrets)
-            ) from None
+        headers = request_headers(self._config, self._headers)
+        response = await get(
+            self._config, self._endpoint, params=params, headers=headers, secrets=self._secrets
+        )
         if response.status_code >= 400:
             raise error_from_response(response, self._secrets)
         try:
@@ -113,7 +98,9 @@ def _last_datapoint(body: Any, query: str) -> float:
                 try:
                     value = float(point[0])
                 except (TypeError, ValueError):
-                    raise ProviderError(f"error unmarshaling value: {point[0]!r}") from None
+                    raise ProviderError(
+                        f"error unmarshaling value: {backend_text(repr(point[0]), ())}"
+                    ) from None
     if value is None or math.isnan(value):
         raise NoValuesFound(query)
     return value

@@ -18,15 +18,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
-
 from controller.metrics.errors import NoValuesFound, ProviderConfigError, ProviderError
 from controller.metrics.providers.contract import ProviderConfig
 from controller.metrics.providers.transport import (
-    build_client,
-    describe_transport_error,
+    backend_text,
     error_from_response,
-    scrub,
+    get,
+    request_headers,
     strip_userinfo,
 )
 
@@ -43,15 +41,12 @@ class PrometheusProvider:
         self,
         config: ProviderConfig,
         secret: Mapping[str, str] | None = None,
-        *,
-        client: httpx.AsyncClient | None = None,
     ) -> None:
         address = config.address.strip()
         if not address or not address.startswith(("http://", "https://")):
             raise ProviderConfigError(f"{config.type} address {strip_userinfo(address)!r} is not a valid URL")
         self._config = config
         self._endpoint = address.rstrip("/") + "/api/v1/query"
-        self._client = client
         self._auth_header: str | None = None
         self._secrets: tuple[str, ...] = ()
         if config.has_secret or secret:
@@ -68,29 +63,18 @@ class PrometheusProvider:
         return await self.run_query(ONLINE_QUERY) == 1.0
 
     async def _get(self, query: str) -> Any:
-        headers = {"Authorization": self._auth_header} if self._auth_header else {}
-        for key, values in self._config.headers.items():
-            if values:
-                headers.setdefault(key, values[-1])
-        try:
-            if self._client is not None:
-                response = await self._client.get(
-                    self._endpoint, params={"query": query}, headers=headers, timeout=self._config.timeout
-                )
-            else:
-                async with build_client(self._config) as client:
-                    response = await client.get(self._endpoint, params={"query": query}, headers=headers)
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise ProviderError(
-                scrub(describe_transport_error(exc, self._config.timeout), self._secrets)
-            ) from None
+        own = {"Authorization": self._auth_header} if self._auth_header else {}
+        headers = request_headers(self._config, own)
+        response = await get(
+            self._config, self._endpoint, params={"query": query}, headers=headers, secrets=self._secrets
+        )
         if response.status_code >= 400:
             raise error_from_response(response, self._secrets)
         try:
             return response.json()
         except ValueError:
             raise ProviderError(
-                scrub(f"error unmarshaling result: {response.text[:200]!r}", self._secrets)
+                f"error unmarshaling result: {backend_text(response.text, self._secrets)!r}"
             ) from None
 
 
@@ -113,7 +97,7 @@ def _first_value(body: Any, query: str, secrets: tuple[str, ...]) -> float:
         raise ProviderError("error unmarshaling result: not a JSON object")
     if body.get("status") == "error":
         reason = f"{body.get('errorType', 'error')}: {body.get('error', '')}"
-        raise ProviderError(scrub(f"query error {reason}", secrets))
+        raise ProviderError(f"query error {backend_text(reason, secrets)}")
     data = body.get("data")
     if not isinstance(data, dict):
         raise ProviderError("error unmarshaling result: missing data")
@@ -131,7 +115,7 @@ def _first_value(body: Any, query: str, secrets: tuple[str, ...]) -> float:
     try:
         value = float(sample[1])
     except ValueError:
-        raise ProviderError(f"error parsing sample value {sample[1]!r}") from None
+        raise ProviderError(f"error parsing sample value {backend_text(sample[1], secrets)!r}") from None
     if math.isnan(value):
         raise NoValuesFound(query)
     return value

@@ -1,26 +1,34 @@
 """HTTP plumbing shared by the HTTP-based metric providers.
 
 Invariants:
-* ``build_client`` always sets an explicit timeout.
+* Every request goes through ``controller.outbound``: the provider's ``timeout`` is a total
+  deadline (a backend that trickles its answer fails at it), answers stop at 1 MiB, only
+  http and https are called, link-local and cloud metadata addresses are refused, and the
+  controller's allow-list applies. Redirects are not followed.
 * ``scrub`` removes every credential value and any URL userinfo from a text; providers
   pass every error message through it before raising, so credentials never reach
   logs, events or status.
+* A backend's own text (an error body, a value that does not parse) reaches a message only
+  as ``backend_text``: scrubbed, then cut to a short, printable, one-line fragment.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
-import httpx
-
-from controller.metrics.errors import ProviderError
+from controller.metrics.errors import ProviderConfigError, ProviderError
 from controller.metrics.providers.contract import ProviderConfig
+from controller.outbound import (
+    DeadlineExceeded,
+    OutboundError,
+    OutboundResponse,
+    URLRefused,
+    body_fragment,
+    fetch,
+)
 
-__all__ = ["MAX_ERROR_BODY", "build_client", "describe_transport_error", "scrub", "strip_userinfo"]
-
-MAX_ERROR_BODY = 512
-"""Characters of a provider's error body kept in an error message."""
+__all__ = ["backend_text", "error_from_response", "get", "request_headers", "scrub", "strip_userinfo"]
 
 _USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
 
@@ -38,25 +46,44 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     return cleaned
 
 
-def build_client(config: ProviderConfig) -> httpx.AsyncClient:
-    """An ``AsyncClient`` with the config's timeout, TLS setting and extra headers."""
-    headers = [(key, value) for key, values in config.headers.items() for value in values]
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(config.timeout),
-        verify=not config.insecure_skip_verify,
-        headers=headers,
-        follow_redirects=False,
-    )
+def backend_text(text: str, secrets: Iterable[str]) -> str:
+    """A backend's text as it may appear in a message: scrubbed, short, printable."""
+    return body_fragment(scrub(text[:4096], secrets))
 
 
-def describe_transport_error(exc: httpx.HTTPError | httpx.InvalidURL, timeout: float) -> str:
-    """A short, credential-free description of a transport failure."""
-    if isinstance(exc, httpx.TimeoutException):
-        return f"request timed out after {timeout:g}s"
-    return f"request failed: {type(exc).__name__}: {exc}"
+def request_headers(config: ProviderConfig, own: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The spec's ``headers`` (every value) followed by the provider's own, which win."""
+    mine = {key.lower() for key in own}
+    extra = [(k, v) for k, values in config.headers.items() if k.lower() not in mine for v in values]
+    return [*extra, *own.items()]
 
 
-def error_from_response(response: httpx.Response, secrets: Iterable[str]) -> ProviderError:
-    """A ``ProviderError`` carrying the status code and a bounded, scrubbed body."""
-    body = response.text[:MAX_ERROR_BODY]
-    return ProviderError(scrub(f"error response {response.status_code}: {body}", secrets))
+async def get(
+    config: ProviderConfig,
+    url: str,
+    *,
+    params: Mapping[str, str] | list[tuple[str, str]] | None,
+    headers: list[tuple[str, str]],
+    secrets: Iterable[str],
+) -> OutboundResponse:
+    """GET ``url`` under the outbound invariants; every failure is a scrubbed ``MetricsError``."""
+    try:
+        return await fetch(
+            "GET",
+            url,
+            deadline=config.timeout,
+            params=params,
+            headers=headers,
+            verify=not config.insecure_skip_verify,
+        )
+    except URLRefused as exc:
+        raise ProviderConfigError(f"{config.type} address refused: {scrub(str(exc), secrets)}") from None
+    except DeadlineExceeded:
+        raise ProviderError(f"request timed out after {config.timeout:g}s") from None
+    except OutboundError as exc:
+        raise ProviderError(scrub(str(exc), secrets)) from None
+
+
+def error_from_response(response: OutboundResponse, secrets: Iterable[str]) -> ProviderError:
+    """A ``ProviderError`` carrying the status code and a short, scrubbed fragment of the body."""
+    return ProviderError(f"error response {response.status_code}: {backend_text(response.text, secrets)}")
