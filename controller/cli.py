@@ -79,6 +79,14 @@ def main() -> None:
     help="Own only Canaries matching this label selector, e.g. sharding.fluxcd.io/key=shard1 "
     "or '!sharding.fluxcd.io/key' (Flux's sharding convention).",
 )
+@click.option(
+    "--allowed-url",
+    "allowed_urls",
+    multiple=True,
+    envvar="GITCANARY_ALLOWED_URLS",
+    help="URL prefix or CIDR that tenant-supplied URLs (webhooks, metric servers) may reach; repeatable. "
+    "Default: any address except link-local and cloud metadata, which are always refused.",
+)
 @click.option("--verbose", is_flag=True)
 def run(
     kubeconfig: str | None,
@@ -93,6 +101,7 @@ def run(
     leader_elect: bool,
     leader_election_namespace: str | None,
     watch_label_selector: str,
+    allowed_urls: tuple[str, ...],
     verbose: bool,
 ) -> None:
     """Run the controller."""
@@ -104,6 +113,7 @@ def run(
 
     import controller.operator  # noqa: F401 - registers the handlers
     from controller import runtime, sharding
+    from controller.outbound import ALLOWED_URLS_ENV, UrlPolicy, allow_list_entries
 
     if kubeconfig:
         os.environ["KUBECONFIG"] = kubeconfig
@@ -125,6 +135,12 @@ def run(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--watch-label-selector") from None
     os.environ["GITCANARY_WATCH_LABEL_SELECTOR"] = watch_label_selector
+    entries = allow_list_entries(allowed_urls, metrics_server)
+    try:
+        UrlPolicy.from_entries(entries)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--allowed-url") from None
+    os.environ[ALLOWED_URLS_ENV] = ",".join(entries)
     leader = None
     if leader_elect:
         leader = runtime.LeaderElection(leader_election_namespace or runtime.default_lease_namespace())

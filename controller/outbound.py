@@ -68,6 +68,7 @@ __all__ = [
     "TransportFailed",
     "URLRefused",
     "UrlPolicy",
+    "allow_list_entries",
     "body_fragment",
     "fetch",
     "fetch_retrying",
@@ -243,6 +244,18 @@ class UrlPolicy:
         address = _address(str(peer[0]))
         if address is not None:
             self.check_addresses(url, [address])
+
+
+def allow_list_entries(values: Iterable[str], metrics_server: str | None = None) -> list[str]:
+    """The allow-list from ``--allowed-url`` values (each may hold several, comma separated).
+
+    A non-empty allow-list also admits the controller's own ``--metrics-server``, which the
+    platform team set, so that built-in metrics keep working.
+    """
+    entries = [entry for value in values for entry in re.split(r"[,\s]+", value) if entry]
+    if entries and metrics_server:
+        entries.append(metrics_server)
+    return entries
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
+from controller.cli import main
 from controller.outbound import (
     ALLOWED_URLS_ENV,
     DeadlineExceeded,
@@ -17,6 +19,7 @@ from controller.outbound import (
     TransportFailed,
     UrlPolicy,
     URLRefused,
+    allow_list_entries,
     body_fragment,
     fetch,
     fetch_retrying,
@@ -166,3 +169,21 @@ def test_body_fragment_is_short_printable_and_one_line() -> None:
     assert fragment.startswith("[31mboom")
     assert body_fragment("  short\tanswer \n") == "short answer"
     assert body_fragment(b"\xff\xfe broken utf-8") == "\ufffd\ufffd broken utf-8"
+
+
+def test_allow_list_entries_split_and_admit_the_controllers_metrics_server() -> None:
+    assert allow_list_entries(["https://a.example/x, 10.0.0.0/8", "192.168.0.0/16"], "http://prom:9090") == [
+        "https://a.example/x",
+        "10.0.0.0/8",
+        "192.168.0.0/16",
+        "http://prom:9090",
+    ]
+    assert allow_list_entries([], "http://prom:9090") == []
+
+
+def test_gitcanary_run_refuses_a_bad_allowed_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("GITCANARY_METRICS_ADDR", "GITCANARY_WATCH_LABEL_SELECTOR", ALLOWED_URLS_ENV):
+        monkeypatch.setenv(key, "")
+    result = CliRunner().invoke(main, ["run", "--allowed-url", "prom.example"])
+    assert result.exit_code == 2
+    assert "neither an http(s) URL prefix nor a CIDR" in result.output
