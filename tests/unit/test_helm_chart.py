@@ -25,7 +25,9 @@ import click
 import pytest
 import yaml
 
+from controller import sharding
 from controller.cli import run as run_command
+from controller.outbound import UrlPolicy
 from controller.sandbox.helm_binary import helm_path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -288,9 +290,13 @@ def test_default_service_serves_health_and_metrics() -> None:
     }
 
 
-def test_default_pdb_keeps_one_replica() -> None:
+def test_default_pdb_keeps_one_replica_like_flux() -> None:
     docs = render()
     pdb = the(docs, "PodDisruptionBudget")["spec"]
+    (flux,) = of_kind(flux_install(), "PodDisruptionBudget")
+    assert {k: v for k, v in pdb.items() if k != "selector"} == {
+        k: v for k, v in flux["spec"].items() if k != "selector"
+    }
     assert pdb == {
         "minAvailable": 1,
         "selector": the(docs, "Deployment")["spec"]["selector"],
@@ -335,6 +341,8 @@ def test_all_values_render_exact_arguments() -> None:
         "--leader-elect",
         "--leader-election-namespace=gitcanary-leases",
         "--watch-label-selector=sharding.fluxcd.io/key=shard1",
+        "--allowed-url=https://hooks.example.com/gitcanary/",
+        "--allowed-url=10.0.0.0/8",
         "--verbose",
         "--verbose",
     ]
@@ -348,6 +356,10 @@ def test_rendered_args_are_accepted_by_gitcanary_run() -> None:
     assert context.params["namespaces"] == ("team-a", "team-b")
     assert context.params["leader_elect"] is True
     assert context.params["max_concurrent_canaries"] == 1000000
+    assert context.params["allowed_urls"] == ("https://hooks.example.com/gitcanary/", "10.0.0.0/8")
+    # What `run` validates after parsing: the allow-list and the shard selector.
+    UrlPolicy.from_entries(context.params["allowed_urls"])
+    sharding.parse(context.params["watch_label_selector"])
 
 
 # -- every other value ----------------------------------------------------------------------------

@@ -97,6 +97,7 @@ anything else -> ["--flag=value"] (whole numbers without a decimal point).
       (list "leader-elect" $c.leaderElect)
       (list "leader-election-namespace" $c.leaderElectionNamespace)
       (list "watch-label-selector" $c.watchLabelSelector)
+      (list "allowed-url" $c.allowedUrls)
       (list "verbose" $c.verbose)
 }}
 {{- $args = concat $args (include "gitcanary.flagArgs" $flag | fromJsonArray) }}
