@@ -40,6 +40,7 @@ from controller.gitops.edits import EditPolicy, apply_intent
 from controller.gitops.intents import Intent
 from controller.gitops.promote_to import DeliveryContext, deliver, queue_promote_to, split_intents
 from controller.gitops.repo import WriteBackError, WriteBackRepo, WriteBackResult
+from controller.gitops.worktree_files import SkippedFile
 from controller.kube import Kube, KubeError
 
 log = logging.getLogger(__name__)
@@ -206,10 +207,10 @@ async def write_back(kube: Kube, canary: Obj, now: float | None = None) -> Write
         local, elsewhere = split_intents(intents, gitops, source.branch)
         result = WriteBackResult(commit=None)
         notes: list[str] = []
+        skipped: list[SkippedFile] = []
         if local:
-            result = await opened.repo.apply_intents(
-                local, partial(_apply, policy=_edit_policy(gitops), notes=notes), signing=opened.signing
-            )
+            apply = partial(_apply, policy=_edit_policy(gitops), notes=notes, skipped=skipped)
+            result = await opened.repo.apply_intents(local, apply, signing=opened.signing)
         promoted_elsewhere = await deliver(
             DeliveryContext(
                 kube,
@@ -259,6 +260,9 @@ async def write_back(kube: Kube, canary: Obj, now: float | None = None) -> Write
         )
         for note in dict.fromkeys(notes):
             await record_event(kube, canary, "Warning", "NoMarkers", note)
+    for item in skipped:
+        message = f"write-back skipped {item.describe(opened.repo.worktree)}"
+        await record_event(kube, canary, "Warning", "FileSkipped", message)
     for intent_id, message in result.failed.items():
         await record_event(kube, canary, "Warning", "WriteBackFailed", f"intent {intent_id}: {message}")
     if result.applied:
@@ -278,8 +282,10 @@ async def write_back(kube: Kube, canary: Obj, now: float | None = None) -> Write
     return result
 
 
-def _apply(worktree: Path, intent: Intent, *, policy: EditPolicy, notes: list[str]) -> list[Path]:
-    return apply_intent(worktree, intent, policy, notes)
+def _apply(
+    worktree: Path, intent: Intent, *, policy: EditPolicy, notes: list[str], skipped: list[SkippedFile]
+) -> list[Path]:
+    return apply_intent(worktree, intent, policy, notes, skipped)
 
 
 def markers_condition(notes: list[str], now: float) -> Obj:

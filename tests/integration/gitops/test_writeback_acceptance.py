@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from controller.gitops.clone import WorkingClone
 from controller.gitops.credentials import GitAuth
 from controller.gitops.edits import apply_intent
 from controller.gitops.repo import WriteBackError, WriteBackRepo
+from controller.gitops.worktree_files import SkippedFile
 from controller.kube import Kube
 from controller.sandbox import processes
 from controller.sandbox.client import SandboxClient
@@ -338,7 +340,7 @@ async def test_killed_after_push_before_status_update_does_not_commit_twice(
     assert fresh.commit is None and fresh.already_applied == [intent.id]
 
 
-# -- 5. a malformed file fails only its intent -------------------------------------------------
+# -- 5. a malformed file is skipped, reported, and fails nothing -------------------------------
 
 BROKEN_YAML = """\
 apiVersion: apps/v1
@@ -361,25 +363,34 @@ def _broken_fleet() -> dict[str, str]:
     return {**files, **app_files("app-y", "2.0.1", prefix="good")}
 
 
-async def test_malformed_file_fails_only_its_intent(sandbox: SandboxClient, tmp_path: Path) -> None:
+async def test_malformed_file_is_skipped_and_every_rollback_lands(
+    sandbox: SandboxClient, tmp_path: Path
+) -> None:
+    """A file that cannot be parsed is skipped and reported; it fails no intent (Flux skips it too)."""
     bare, branch = sandbox_bare(sandbox), new_branch()
     seed = seed_branch(bare, branch, _broken_fleet(), tmp_path)
     url = remote_url(sandbox, "daemon")
     bad = rollback_intent("acc/app-x", "app-x", "./broken", branch, url, seed)
     good = rollback_intent("acc/app-y", "app-y", "./good", branch, url, seed)
+    skipped: list[SkippedFile] = []
 
-    result = await WriteBackRepo(url, branch, tmp_path / "cache").apply_intents([bad, good], apply_intent)
+    apply = partial(apply_intent, skipped=skipped)
+    result = await WriteBackRepo(url, branch, tmp_path / "cache").apply_intents([bad, good], apply)
 
-    assert set(result.failed) == {bad.id}
-    assert "broken/app-x/deployment.yaml" in result.failed[bad.id]
-    assert "invalid YAML" in result.failed[bad.id]
-    assert result.commit is not None and result.applied == {good.id: result.commit}
-    assert intent_counts(bare, branch) == {good.id: 1}
-    assert_exact_rollback(bare, seed, result.commit, good, "app-y", "good")
+    assert result.failed == {}
+    assert result.commit is not None and result.applied == {bad.id: result.commit, good.id: result.commit}
+    assert intent_counts(bare, branch) == {bad.id: 1, good.id: 1}
+    assert [(s.path.relative_to(s.path.parents[2]).as_posix(), s.reason[:14]) for s in skipped] == [
+        ("broken/app-x/deployment.yaml", "not valid YAML")
+    ]
     assert bare_git(bare, "show", f"{branch}:broken/app-x/deployment.yaml") == BROKEN_YAML
+    good_file = "good/app-y/deployment.yaml"
+    assert bare_git(bare, "show", f"{branch}:{good_file}") == DEPLOYMENT_YAML.format(
+        name="app-y", tag="2.0.0"
+    )
 
 
-async def test_worker_reports_the_malformed_file_in_a_warning_event(
+async def test_worker_names_the_skipped_malformed_file_in_a_warning_event(
     sandbox: SandboxClient, namespace: str, tmp_path: Path, worker_cache: Path
 ) -> None:
     bare, branch = sandbox_bare(sandbox), new_branch()
@@ -400,16 +411,18 @@ async def test_worker_reports_the_malformed_file_in_a_warning_event(
             pending=[pending_entry(bad, with_path=True), pending_entry(good, with_path=True)],
         )
         result = await worker.write_back(kube, live)
-        assert result is not None and result.commit is not None and set(result.failed) == {bad.id}
+        assert result is not None and result.commit is not None and result.failed == {}
         status = gitops_status(await live_canary(kube, namespace, "mixed"))
-        assert [p["id"] for p in status["pending"]] == [bad.id]
-        assert [a["id"] for a in status["applied"]] == [good.id]
+        assert status["pending"] == []
+        assert {a["id"] for a in status["applied"]} == {bad.id, good.id}
         assert status["lastWriteBack"]["result"] == "rolled-back"
-        failures = await events(kube, namespace, "mixed", "WriteBackFailed")
-        assert len(failures) == 1 and failures[0]["type"] == "Warning"
-        assert bad.id in failures[0]["message"]
-        assert "broken/app-x/deployment.yaml" in failures[0]["message"]
-    assert intent_counts(bare, branch) == {good.id: 1}
+        assert await events(kube, namespace, "mixed", "WriteBackFailed") == []
+        skips = await events(kube, namespace, "mixed", "FileSkipped")
+        assert len(skips) == 1 and skips[0]["type"] == "Warning"
+        assert skips[0]["message"].startswith(
+            "write-back skipped broken/app-x/deployment.yaml: not valid YAML"
+        )
+    assert intent_counts(bare, branch) == {bad.id: 1, good.id: 1}
 
 
 # -- 6. wrong credentials leak nowhere ---------------------------------------------------------
