@@ -72,6 +72,7 @@ __all__ = [
     "body_fragment",
     "fetch",
     "fetch_retrying",
+    "static_refusal",
 ]
 
 DEFAULT_MAX_BYTES: Final = 1 << 20
@@ -215,6 +216,8 @@ class UrlPolicy:
         host = url.host.lower()
         for address in addresses:
             if _refused_address(address):
+                if _address(host) == address:
+                    raise URLRefused(f"address {address} is link-local or a metadata address, always refused")
                 raise URLRefused(f"host {host} resolves to {address}, a link-local or metadata address")
         if self.open or any(prefix.matches(url) for prefix in self.prefixes):
             return
@@ -244,6 +247,23 @@ class UrlPolicy:
         address = _address(str(peer[0]))
         if address is not None:
             self.check_addresses(url, [address])
+
+
+def static_refusal(url: str) -> str | None:
+    """Why ``url`` is always refused, as far as is known without DNS (None: not known to be).
+
+    For offline validation: the scheme, the metadata host names and literal link-local or
+    metadata addresses. The allow-list and resolved addresses are checked at call time.
+    """
+    policy = UrlPolicy()
+    try:
+        parsed = policy.parse(url)
+        literal = _address(parsed.host)
+        if literal is not None:
+            policy.check_addresses(parsed, [literal])
+    except URLRefused as exc:
+        return str(exc)
+    return None
 
 
 def allow_list_entries(values: Iterable[str], metrics_server: str | None = None) -> list[str]:
