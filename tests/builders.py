@@ -120,3 +120,56 @@ def flux_applied(obj: Obj, kustomization: str = "apps", kustomization_namespace:
     labels["kustomize.toolkit.fluxcd.io/name"] = kustomization
     labels["kustomize.toolkit.fluxcd.io/namespace"] = kustomization_namespace
     return obj
+
+
+def git_repository(
+    namespace: str,
+    name: str,
+    url: str,
+    *,
+    branch: str = "main",
+    secret: str | None = None,
+    allowed_namespaces: str | None = None,
+) -> Obj:
+    """A Flux GitRepository; ``allowed_namespaces`` sets ``gitcanary.io/allowed-namespaces``."""
+    spec: Obj = {"interval": "1m", "url": url, "ref": {"branch": branch}}
+    if secret:
+        spec["secretRef"] = {"name": secret}
+    meta: Obj = {"name": name, "namespace": namespace}
+    if allowed_namespaces is not None:
+        meta["annotations"] = {"gitcanary.io/allowed-namespaces": allowed_namespaces}
+    return {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "GitRepository",
+        "metadata": meta,
+        "spec": spec,
+    }
+
+
+def kustomization(namespace: str, name: str, source: str, path: str, applied: tuple[Obj, ...] = ()) -> Obj:
+    """A Flux Kustomization of GitRepository ``source`` (same namespace) whose status lists the
+    ``applied`` objects in its inventory, as kustomize-controller records them."""
+    entries = [
+        {
+            "id": "{}_{}_{}_{}".format(
+                o["metadata"].get("namespace", ""),
+                o["metadata"]["name"],
+                o["apiVersion"].split("/")[0] if "/" in o["apiVersion"] else "",
+                o["kind"],
+            ),
+            "v": o["apiVersion"].split("/")[-1],
+        }
+        for o in applied
+    ]
+    return {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "interval": "10m",
+            "prune": True,
+            "path": path,
+            "sourceRef": {"kind": "GitRepository", "name": source},
+        },
+        "status": {"inventory": {"entries": entries}},
+    }

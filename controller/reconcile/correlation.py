@@ -7,6 +7,12 @@ ImageUpdateAutomation that proposed and committed the changed image; the result 
 ``imageAutomation``) when a new revision is detected,
 so Events, write-back trailers and ``kubectl get -o wide`` can say which commit is under analysis.
 
+``correlate_source`` adds the tenancy verdict (:mod:`controller.tenancy`): a source the rules
+refuse (forged Flux labels, a GitRepository in another namespace that does not admit the Canary,
+a bad branch, path or URL) sets the ``SourceAllowed`` condition to False with reason
+``SourceRefused`` and records a Warning Event once per distinct message; every later write-back
+is refused the same way, before any credential is read, so no commit is ever made.
+
 ``replicas_conflict`` reports a target manifest that sets ``spec.replicas`` (applied by Flux's
 kustomize-controller) while an autoscaler manages it: Flux would scale the canary back up after
 every scale-to-zero, which Flagger users know as a fight between Flux and the HPA.
@@ -14,26 +20,36 @@ every scale-to-zero, which Flagger users know as a fight between Flux and the HP
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from controller.flux import SourceNotFound, kustomization_of, resolve_source, sha_of_revision
+from controller.events import record_event
+from controller.flux import SourceNotFound, SourceRefused, kustomization_of, resolve_source, sha_of_revision
 from controller.flux_images import image_origin
 from controller.kube import Kube, KubeError
 
 Obj = dict[str, Any]
 
 FLUX_MANAGER = "kustomize-controller"
+SOURCE_ALLOWED = "SourceAllowed"
+SOURCE_REFUSED = "SourceRefused"
 
 
 async def correlate(kube: Kube, canary: Obj, target: Obj, changed_image: str = "") -> Obj | None:
     """``status.gitops`` fields for the target's Flux source, or None when Flux did not apply it.
 
     ``changed_image`` (the image this revision changed, if any) is matched against Flux's
-    ImagePolicies and ImageUpdateAutomations: ``imagePolicies`` and ``imageAutomation``."""
+    ImagePolicies and ImageUpdateAutomations: ``imagePolicies`` and ``imageAutomation``.
+    Raises SourceRefused when the tenancy rules refuse the source (an explicit
+    ``spec.gitops.sourceRef`` is checked even when Flux did not apply the target)."""
     if not kustomization_of(target):
+        if ((canary["spec"].get("gitops") or {}).get("sourceRef") or {}).get("name"):
+            await _refusal_only(kube, canary, target)
         return None
     try:
         source = await resolve_source(kube, canary, target)
+    except SourceRefused:
+        raise
     except (SourceNotFound, KubeError):
         return None
     fields = source.to_status()
@@ -46,6 +62,47 @@ async def correlate(kube: Kube, canary: Obj, target: Obj, changed_image: str = "
         fields["introducedBy"] = sha_of_revision(applying)
     fields.update((await image_origin(kube, changed_image)).to_status())
     return fields
+
+
+async def _refusal_only(kube: Kube, canary: Obj, target: Obj) -> None:
+    try:
+        await resolve_source(kube, canary, target)
+    except SourceRefused:
+        raise
+    except (SourceNotFound, KubeError):
+        return
+
+
+async def correlate_source(
+    kube: Kube, canary: Obj, target: Obj, changed_image: str, conditions: list[Obj], now: float
+) -> tuple[Obj | None, list[Obj]]:
+    """:func:`correlate`, and the conditions with ``SourceAllowed`` brought up to date.
+
+    A refusal sets ``SourceAllowed`` False (reason ``SourceRefused``) and records a Warning Event
+    when its message is new; a source that resolves again drops the condition."""
+    try:
+        fields = await correlate(kube, canary, target, changed_image)
+    except SourceRefused as refused:
+        message = str(refused)
+        previous = next((c for c in conditions if c.get("type") == SOURCE_ALLOWED), None)
+        if previous is not None and previous.get("message") == message:
+            return None, conditions
+        await record_event(kube, canary, "Warning", SOURCE_REFUSED, message)
+        return None, [*[c for c in conditions if c.get("type") != SOURCE_ALLOWED], refusal(message, now)]
+    return fields, [c for c in conditions if c.get("type") != SOURCE_ALLOWED]
+
+
+def refusal(message: str, now: float) -> Obj:
+    """The ``SourceAllowed=False`` condition for a refused source."""
+    stamp = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "type": SOURCE_ALLOWED,
+        "status": "False",
+        "reason": SOURCE_REFUSED,
+        "message": message,
+        "lastUpdateTime": stamp,
+        "lastTransitionTime": stamp,
+    }
 
 
 def replicas_conflict(canary: Obj, target: Obj) -> str | None:

@@ -21,7 +21,7 @@ from controller.flux import kustomization_of
 from controller.flux_images import ImageOrigin
 from controller.kube import Kube, KubeError
 from controller.reconcile import spec_mapping
-from controller.reconcile.correlation import correlate, replicas_conflict
+from controller.reconcile.correlation import correlate_source, replicas_conflict
 from controller.reconcile.retry_request import read_retry, settle_retry
 from controller.reconcile.rollback_guard import check_reapplied, reverted_in_git
 from controller.reconcile.slots import AnalysisSlots
@@ -35,6 +35,7 @@ from controller.reconcile.status import (
 from controller.reconcile.world import CanaryWorld, load_templates
 from controller.routers import RouterError, router_for
 from controller.scalers import ScalerError
+from controller.tenancy import TenancySettings, refused_references
 from controller.workloads.images import analysed_image, container_images, stable_images_of
 from controller.workloads.primary import TargetError
 from controller.workloads.target import TargetWorkload
@@ -130,7 +131,9 @@ async def _correlate(
         return
     target = await workload.fetch()
     image = analysed_image(target, workload.last_primary, stable_images_of(raw.get("status"), target))
-    fields = await correlate(kube, raw, target, image.target if image.changed else "")
+    fields, patch["conditions"] = await correlate_source(
+        kube, raw, target, image.target if image.changed else "", patch["conditions"], time.time()
+    )
     if fields:
         patch["gitops"] = {**(patch.get("gitops") or {}), **fields}
         if applied != before.last_applied_spec and fields["source"].get("revision"):
@@ -178,6 +181,10 @@ async def reconcile_canary(
         await _report_problem(kube, raw, "InvalidSpec", "invalid Canary: " + "; ".join(problems), now)
         return TickResult(INVALID_RETRY_S)
     canary = Canary.from_k8s(raw)
+    refused = refused_references(canary, TenancySettings.from_env())
+    if refused:  # a template or provider elsewhere would lend that namespace's Secrets
+        await _report_problem(kube, raw, "CrossNamespaceRefused", "; ".join(refused), now)
+        return TickResult(INVALID_RETRY_S)
     try:
         workload = TargetWorkload(kube, raw)
         revision, tracked = await workload.revision()

@@ -120,7 +120,11 @@ ALLOWED = [
     ("watch", "deployments.apps", "--all-namespaces"),
     ("create", "deployments.apps"),
     ("patch", "daemonsets.apps"),
-    ("watch", "secrets", "--all-namespaces"),
+    # Secrets: read by name, copied to -primary by server-side apply (create + patch).
+    ("get", "secrets"),
+    ("create", "secrets"),
+    ("patch", "secrets"),
+    ("watch", "configmaps", "--all-namespaces"),
     ("create", "configmaps"),
     ("create", "services"),
     ("create", "events"),
@@ -136,6 +140,11 @@ ALLOWED = [
 ]
 
 DENIED = [
+    # No list or watch on Secrets, neither cluster-wide nor in a namespace (docs/security.md).
+    ("list", "secrets", "--all-namespaces"),
+    ("watch", "secrets", "--all-namespaces"),
+    ("list", "secrets"),
+    ("watch", "secrets"),
     ("delete", "secrets"),
     ("delete", "deployments.apps"),
     ("delete", "canaries.gitcanary.io"),
@@ -160,7 +169,8 @@ def test_service_account_may(
 def test_service_account_may_not(
     sandbox: SandboxClient, controller_rbac: None, namespace: str, args: tuple[str, ...]
 ) -> None:
-    assert not can_i(sandbox, *args, "-n", namespace)
+    scope = () if "--all-namespaces" in args else ("-n", namespace)
+    assert not can_i(sandbox, *args, *scope)
 
 
 def generated_objects(namespace: str) -> list[Obj]:

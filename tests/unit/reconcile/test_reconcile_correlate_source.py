@@ -17,9 +17,14 @@ class FluxObjects:
         self.objects = {
             ("Kustomization", "flux-system", "apps"): {
                 "spec": {"path": "./apps", "sourceRef": {"kind": "GitRepository", "name": "fleet"}},
-                "status": {"lastAppliedRevision": applied},
+                "status": {
+                    "lastAppliedRevision": applied,
+                    "inventory": {"entries": [{"id": "test_podinfo_apps_Deployment", "v": "v1"}]},
+                },
             },
             ("GitRepository", "flux-system", "fleet"): {
+                # The platform's repository admits the Canary's namespace (see controller.tenancy).
+                "metadata": {"annotations": {"gitcanary.io/allowed-namespaces": "test"}},
                 "spec": {"url": "https://git.example.com/fleet.git", "ref": {"branch": "main"}},
                 "status": {"artifact": {"revision": artifact, "lastUpdateTime": "2026-11-25T12:00:00Z"}},
             },
