@@ -6,13 +6,21 @@ runner classifies by kind instead of keeping lists of concrete classes (a list t
 
     GitcanaryError
      ├── TemporaryError      the world may change: keep the old state, Warning Event, retry the tick
-     │    └── kube.KubeError                 (an API call failed; 409 Conflict included)
-     ├── PermanentError      the spec or its references are wrong: Valid=False condition and a
-     │    │                  Warning Event; retried slowly, no tight retry loop
-     │    └── reconcile.world.MissingReference   (a MetricTemplate or Secret the spec names)
-     └── BestEffortError     a side channel failed (alerts): a Warning Event only; it never aborts
-          └── notify.NotifyError               a decision, a tick, or the status patch
+     │    ├── kube.KubeError                    an API call failed (409 Conflict included)
+     │    └── reconcile.status.StatusConflict   the Canary changed under the tick, retries exhausted
+     ├── PermanentError      the spec or what it references is unusable: Valid=False condition and
+     │    │                  one Warning Event per distinct message; re-checked, never a hot loop
+     │    ├── workloads.primary.TargetError      (also a ValueError)
+     │    ├── routers.RouterError
+     │    ├── scalers.ScalerError
+     │    └── reconcile.world.MissingReference   a MetricTemplate or Secret the spec names (also a LookupError)
+     └── BestEffortError     a side channel failed: a Warning Event only; never aborts a decision,
+          └── notify.NotifyError                a tick, or the status patch
                └── notify.UnknownNotifier
+
+``PERMANENT`` adds the two builtin kinds that mean bad input to ``PermanentError``: a
+``ValueError`` (a parse or validation failure, e.g. pydantic's) and a ``LookupError`` (a key or
+object that is not there). The runner catches ``TemporaryError`` and ``PERMANENT``, nothing else.
 
 Invariants:
 - A ``BestEffortError`` never reaches the runner: the code that starts a best-effort action
@@ -27,6 +35,7 @@ from typing import Final
 
 __all__ = [
     "DEFAULT_RETRY_DELAY",
+    "PERMANENT",
     "BestEffortError",
     "GitcanaryError",
     "PermanentError",
@@ -58,3 +67,7 @@ class PermanentError(GitcanaryError):
 
 class BestEffortError(GitcanaryError):
     """A failure of a side channel: record a Warning Event; never abort a decision."""
+
+
+PERMANENT: Final[tuple[type[Exception], ...]] = (PermanentError, ValueError, LookupError)
+"""What a tick treats as permanent: the taxonomy's kind plus the builtins that mean bad input."""

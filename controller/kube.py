@@ -20,14 +20,17 @@ from typing import Any
 import httpx
 from kubernetes import client, config
 
+from controller.errors import TemporaryError
+
 FIELD_MANAGER = "gitcanary"
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 
 Obj = dict[str, Any]
 
 
-class KubeError(RuntimeError):
-    """An API call failed; ``status`` is the HTTP status (0 when none)."""
+class KubeError(TemporaryError, RuntimeError):
+    """An API call failed; ``status`` is the HTTP status (0 when none). Temporary: the tick that
+    met it keeps the old state and runs again (``controller.errors``)."""
 
     def __init__(self, message: str, status: int = 0, reason: str = "") -> None:
         super().__init__(message)
@@ -174,11 +177,26 @@ class Kube:
         return live
 
     async def merge_patch(
-        self, api_version: str, kind: str, namespace: str | None, name: str, patch: Obj, subresource: str = ""
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        patch: Obj,
+        subresource: str = "",
+        *,
+        resource_version: str | None = None,
     ) -> Obj:
+        """JSON merge patch. With ``resource_version`` the write is conditional: it carries
+        ``metadata.resourceVersion`` and fails with a 409 ``KubeError`` if the object changed."""
         path = await self.path(api_version, kind, namespace, name) + (
             f"/{subresource}" if subresource else ""
         )
+        if resource_version:
+            patch = {
+                **patch,
+                "metadata": {**(patch.get("metadata") or {}), "resourceVersion": resource_version},
+            }
         live: Obj = await self._call("PATCH", path, body=patch, content_type="application/merge-patch+json")
         return live
 

@@ -3,8 +3,16 @@
 Failure policy (never a crash loop):
 - an invalid spec sets the ``Valid`` condition to False with every problem listed, records a
   Warning Event once per distinct message, and waits for the spec to change;
-- a missing target, template or provider, or an API error during the tick, keeps the old state
-  (the tick's status is not persisted), records a Warning Event and retries with backoff.
+- errors are classified by kind (``controller.errors``), not listed: a ``PermanentError`` (or
+  a builtin ``ValueError``/``LookupError``: a missing target, template or provider) sets
+  ``Valid=False`` with a Warning Event; a ``TemporaryError`` (an API error) records a Warning
+  Event; both keep the old state (the tick's status is not persisted) and retry later;
+- alerts are best-effort: the tick only collects them, and they are sent in the background
+  after the status patch (``controller.reconcile.alerts``), so they can neither abort nor delay
+  the decision;
+- every write to the Canary is conditional on the resourceVersion the tick read: when another
+  writer changed the Canary meanwhile (409), the tick decides again from a fresh read, at most
+  ``CONFLICT_ATTEMPTS`` times, then records a ``StatusConflict`` Warning Event and retries later.
 """
 
 from __future__ import annotations
@@ -16,39 +24,47 @@ from typing import Any
 
 from controller.analysis import CanaryState, drive_async, tick
 from controller.api import Canary, validate_canary
+from controller.errors import PERMANENT, TemporaryError
 from controller.events import record_event
 from controller.flux import kustomization_of
 from controller.flux_images import ImageOrigin
-from controller.kube import Kube, KubeError
+from controller.kube import Kube
 from controller.reconcile import spec_mapping
+from controller.reconcile.alerts import AlertOutbox
 from controller.reconcile.correlation import correlate_source, replicas_conflict
 from controller.reconcile.retry_request import read_retry, settle_retry
 from controller.reconcile.rollback_guard import check_reapplied, reverted_in_git
 from controller.reconcile.slots import AnalysisSlots
 from controller.reconcile.status import (
+    CANARY_API,
+    ROLLBACK_REQUEST,
+    StatusConflict,
     decision_intents,
     intents_for,
+    patch_canary,
     rfc3339,
+    saved_rollback_request,
     state_from_status,
     status_patch,
 )
 from controller.reconcile.world import CanaryWorld, load_templates
-from controller.routers import RouterError, router_for
-from controller.scalers import ScalerError
+from controller.routers import router_for
 from controller.tenancy import TenancySettings, refused_references
 from controller.workloads.images import analysed_image, container_images, stable_images_of
-from controller.workloads.primary import TargetError
 from controller.workloads.target import TargetWorkload
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
-CANARY_API = "gitcanary.io/v1beta1"
+__all__ = ["CANARY_API", "ReconcileSettings", "TickResult", "reconcile_canary", "write_back_enabled"]
+
 VALID = "Valid"
 INVALID_RETRY_S = 300.0
 # Phases in which the primary still runs the last promoted version.
 STABLE_PHASES = frozenset({"Initialized", "Waiting", "Progressing", "WaitingPromotion", "Failed"})
 ERROR_RETRY_S = 10.0
+CONFLICT_ATTEMPTS = 3
+"""Ticks decided (from a fresh read each) before a conflicting writer is reported."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +87,7 @@ class ReconcileSettings:
     metrics_server: str = "http://prometheus.istio-system:9090"
     default_provider: str = "kubernetes"
     slots: AnalysisSlots = field(default_factory=AnalysisSlots)
+    alerts: AlertOutbox = field(default_factory=AlertOutbox)
 
 
 def _valid_condition(ok: bool, message: str, old: list[Obj], now: float) -> list[Obj]:
@@ -109,8 +126,7 @@ def _note_condition(kind: str, message: str, old: list[Obj], now: float) -> list
 
 
 async def _patch_status(kube: Kube, raw: Obj, patch: Obj) -> None:
-    meta = raw["metadata"]
-    await kube.merge_patch(CANARY_API, "Canary", meta["namespace"], meta["name"], {"status": patch}, "status")
+    await patch_canary(kube, raw, {"status": patch})
 
 
 async def _report_problem(kube: Kube, raw: Obj, reason: str, message: str, now: float) -> None:
@@ -174,8 +190,25 @@ async def _recheck_rollback(
 async def reconcile_canary(
     kube: Kube, raw: Obj, settings: ReconcileSettings, now: float | None = None
 ) -> TickResult:
-    """Run one tick; return when to run the next one."""
-    now = time.time() if now is None else now
+    """Run one tick; return when to run the next one. A tick whose write meets another writer's
+    change decides again from a fresh read (at most ``CONFLICT_ATTEMPTS`` ticks)."""
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        try:
+            return await _tick(kube, raw, settings, time.time() if now is None else now)
+        except StatusConflict as conflict:
+            meta = raw["metadata"]
+            log.info("%s/%s: %s; deciding again (%d)", meta["namespace"], meta["name"], conflict, attempt)
+            fresh = await kube.get(CANARY_API, "Canary", meta["namespace"], meta["name"])
+            if fresh is None or fresh["metadata"].get("deletionTimestamp"):
+                return TickResult(ERROR_RETRY_S)
+            raw = fresh
+            if attempt == CONFLICT_ATTEMPTS:
+                message = f"{conflict} {CONFLICT_ATTEMPTS} times in a row; the status was not saved, retrying"
+                await record_event(kube, raw, "Warning", "StatusConflict", message)
+    return TickResult(ERROR_RETRY_S)
+
+
+async def _tick(kube: Kube, raw: Obj, settings: ReconcileSettings, now: float) -> TickResult:
     problems = validate_canary(raw)
     if problems:
         await _report_problem(kube, raw, "InvalidSpec", "invalid Canary: " + "; ".join(problems), now)
@@ -208,13 +241,15 @@ async def reconcile_canary(
         state = state_from_status(raw.get("status"))
         retry = read_retry(raw, state, revision)  # gitcanary.io/retry (gitcanary retry)
         decision = await drive_async(tick(spec, retry.state, now, revision), world.handle)
-    except (TargetError, RouterError, ScalerError, LookupError, ValueError) as exc:
+    except StatusConflict:
+        raise  # decided again by reconcile_canary
+    except PERMANENT as exc:
         await _report_problem(kube, raw, "ReconcileFailed", str(exc), now)
         return TickResult(ERROR_RETRY_S)
-    except KubeError as exc:
-        log.warning("%s: kubernetes API error, retrying: %s", canary.key, exc)
+    except TemporaryError as exc:
+        log.warning("%s: %s, retrying: %s", canary.key, type(exc).__name__, exc)
         await record_event(kube, raw, "Warning", "ReconcileFailed", str(exc))
-        return TickResult(ERROR_RETRY_S)
+        return TickResult(exc.delay)
     # The images the primary ran before this revision, for the promotion record: the primary is
     # already promoted when the promotion is written back, so they are remembered while stable.
     stable_images = stable_images_of(raw.get("status"), workload.last_primary)
@@ -253,7 +288,11 @@ async def reconcile_canary(
         patch["conditions"] = _note_condition("Autoscaler", world.autoscaler_note, patch["conditions"], now)
     if world.approval_status is not None:  # the approval pull request, in the same patch
         patch.setdefault("gitops", {})["approval"] = world.approval_status
+    saved_request = saved_rollback_request(raw.get("status"))
+    if world.rollback_request_consumed or (saved_request and saved_request != revision):
+        patch["engine"][ROLLBACK_REQUEST] = None  # saved with the rollback it asked for, or stale
     await _patch_status(kube, raw, patch)
+    settings.alerts.send(kube, canary, raw, world.alerts)  # after the decision is saved
     await settle_retry(kube, raw, retry, revision)  # only once the tick is saved
     settings.slots.settle(canary.key, decision.state.phase.value)
     pending = bool(intents) or bool(((raw.get("status") or {}).get("gitops") or {}).get("pending"))

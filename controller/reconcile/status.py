@@ -5,6 +5,12 @@ The status is the only state. Flagger's fields carry the engine's main state;
 ``status.gitops.pending`` in the same patch as the state that decided them, so
 a crash either persists both or neither, and the intent id is deterministic so
 a replayed tick cannot queue the same write-back twice.
+
+Every write of a tick to its Canary (``patch_canary``) is conditional on the
+``metadata.resourceVersion`` the tick read: a writer that changed the Canary in
+between is noticed (HTTP 409, ``StatusConflict``) instead of being overwritten,
+and the runner decides again from a fresh read. The tick's own writes move the
+resourceVersion it holds forward, so they never conflict with each other.
 """
 
 from __future__ import annotations
@@ -16,9 +22,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from controller.analysis import CanaryState, Phase, RequestWriteBack
+from controller.errors import TemporaryError
+from controller.kube import Kube, KubeError
 from controller.workloads.images import analysed_image, changed_images
 
 Obj = dict[str, Any]
+
+CANARY_API = "gitcanary.io/v1beta1"
+ROLLBACK_REQUEST = "rollbackRequest"
+"""``status.engine`` field: the revision a manual rollback request was saved for."""
 
 PROMOTED = "Promoted"
 
@@ -198,3 +210,39 @@ def decision_intents(
     for image in changed_images(target, primary, stable_images) or [first]:
         intents += intents_for(key, rollbacks, image.target, image.primary, now, image.stable, introduced_by)
     return intents
+
+
+class StatusConflict(TemporaryError):
+    """The Canary changed between the tick's read and its write (HTTP 409 Conflict)."""
+
+
+async def patch_canary(kube: Kube, raw: Obj, patch: Obj, subresource: str = "status") -> Obj:
+    """Merge-patch the Canary read as ``raw`` only if it has not changed since; keep ``raw``'s
+    resourceVersion current so the tick's next write is checked against the object as it left
+    it. Raise ``StatusConflict`` when another writer changed the Canary in between."""
+    meta = raw["metadata"]
+    try:
+        live = await kube.merge_patch(
+            CANARY_API,
+            "Canary",
+            meta["namespace"],
+            meta["name"],
+            patch,
+            subresource,
+            resource_version=meta.get("resourceVersion"),
+        )
+    except KubeError as exc:
+        if exc.status == 409:
+            raise StatusConflict(
+                f"Canary {meta['namespace']}/{meta['name']} changed during the tick"
+            ) from exc
+        raise
+    version = ((live or {}).get("metadata") or {}).get("resourceVersion")
+    if version:
+        meta["resourceVersion"] = version
+    return live
+
+
+def saved_rollback_request(status: Obj | None) -> str:
+    """The revision a manual rollback request was saved for (``""``: none)."""
+    return str(((status or {}).get("engine") or {}).get(ROLLBACK_REQUEST) or "")

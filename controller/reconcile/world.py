@@ -10,6 +10,15 @@ also answered by the approval gate (``controller.gitops.approval_gate``): confir
 open only when the spec's own hooks of that type pass AND the gate is open; a rollback is
 requested when the gate or any rollback hook requests it. What the gate learnt about its pull
 request is left in ``approval_status`` for the runner to persist in ``status.gitops.approval``.
+
+Alerts are not sent here: ``Notify`` records the Event and collects the alert in ``alerts``;
+the runner hands them to ``controller.reconcile.alerts.AlertOutbox`` once the status is saved.
+
+A manual rollback request (the ``gitcanary.io/rollback`` annotation) is saved in
+``status.engine.rollbackRequest`` before the annotation is removed, and a request saved for this
+revision answers the rollback hooks like the annotation would: a tick that fails after the
+removal does not lose the request. ``rollback_request_consumed`` tells the runner to clear it in
+the patch that saves the rollback.
 """
 
 from __future__ import annotations
@@ -18,14 +27,14 @@ import base64
 import datetime as dt
 import logging
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from controller import analysis as eng
-from controller.api import AlertProvider, Canary, MetricTemplate
+from controller.api import Canary, MetricTemplate
+from controller.errors import PermanentError
 from controller.events import EventType, record_event
-from controller.gates import ROLLBACK_ANNOTATION, ROLLBACK_CONSUMED_PATCH, answer_hooks
+from controller.gates import ROLLBACK_ANNOTATION, ROLLBACK_CONSUMED_PATCH, ROLLBACK_REQUESTED, answer_hooks
 from controller.gitops.approval import MetricRow
 from controller.gitops.approval_gate import APPROVAL_HOOK, ApprovalGate, approval_enabled
 from controller.hooks import WebhookPayload, WebhookSpec, send_event
@@ -34,10 +43,10 @@ from controller.metrics.checks import MetricCheck, MetricResult, TemplateSpec, e
 from controller.metrics.providers.contract import ProviderConfig
 from controller.metrics.providers.registry import provider_for
 from controller.metrics.template import TemplateContext
-from controller.notify import Field, notifier_for, should_send
 from controller.reconcile import spec_mapping
+from controller.reconcile.alerts import PendingAlert
 from controller.reconcile.slots import AnalysisSlots
-from controller.reconcile.status import intents_for
+from controller.reconcile.status import ROLLBACK_REQUEST, intents_for, patch_canary, saved_rollback_request
 from controller.routers import Router
 from controller.workloads.images import analysed_image, stable_images_of
 from controller.workloads.target import TargetWorkload
@@ -46,10 +55,14 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
 
+class MissingReference(PermanentError, LookupError):
+    """A MetricTemplate or Secret the Canary names does not exist."""
+
+
 async def read_secret(kube: Kube, namespace: str, name: str) -> dict[str, str]:
     secret = await kube.get("v1", "Secret", namespace, name)
     if secret is None:
-        raise LookupError(f"secret {namespace}/{name} not found")
+        raise MissingReference(f"secret {namespace}/{name} not found")
     return {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
 
 
@@ -64,7 +77,7 @@ async def load_templates(kube: Kube, canary: Canary) -> dict[tuple[str, str], Te
             continue
         raw = await kube.get("gitcanary.io/v1beta1", "MetricTemplate", *key)
         if raw is None:
-            raise LookupError(f"MetricTemplate {key[0]}/{key[1]} not found")
+            raise MissingReference(f"MetricTemplate {key[0]}/{key[1]} not found")
         template = MetricTemplate.from_k8s(raw)
         provider = template.spec.provider
         secret = await read_secret(kube, key[0], provider.secret_ref.name) if provider.secret_ref else None
@@ -102,6 +115,10 @@ class CanaryWorld:
     metric_results: tuple[MetricResult, ...] = ()
     _approval_gate: ApprovalGate | None = None
     slots: AnalysisSlots | None = None
+    alerts: list[PendingAlert] = field(default_factory=list)
+    """Alerts this tick's decision asks for, sent by the runner once the status is saved."""
+    rollback_request_consumed: bool = False
+    """A manual rollback request was acted on this tick (the runner clears the saved one)."""
 
     @property
     def name(self) -> str:
@@ -159,19 +176,15 @@ class CanaryWorld:
                         return eng.HookOutcome(True, verdict.message, APPROVAL_HOOK)
                 # gitcanary:gate / gitcanary:rollback hooks are answered from the annotations of
                 # the Canary fetched for this tick (controller.gates); the rest go over HTTP.
-                annotations: dict[str, str] = self.raw["metadata"].get("annotations") or {}
                 answer = await answer_hooks(
                     self.hooks,
                     hook_type.value,
                     self._payload(phase.value),
-                    annotations=annotations,
+                    annotations=self._hook_annotations(),
                     revision=self.revision,
                 )
-                if answer.consumes_rollback:  # acted on now: remove the request (idempotent)
-                    await self.kube.merge_patch(
-                        "gitcanary.io/v1beta1", "Canary", self.namespace, self.name, ROLLBACK_CONSUMED_PATCH
-                    )
-                    annotations.pop(ROLLBACK_ANNOTATION, None)
+                if answer.consumes_rollback:  # acted on now: save, then remove the request
+                    await self._consume_rollback_request()
                 if gate is not None and hook_type.value == "confirm-promotion" and answer.ok:
                     verdict = await gate.confirm()
                     self.approval_status = gate.status or self.approval_status
@@ -191,6 +204,23 @@ class CanaryWorld:
                 self.write_backs.append(request)
                 return None
         raise TypeError(f"unknown request {request!r}")
+
+    def _hook_annotations(self) -> dict[str, str]:
+        """The annotations the builtin hooks read, with a rollback request saved for this revision."""
+        annotations = dict(self.raw["metadata"].get("annotations") or {})
+        if saved_rollback_request(self.raw.get("status")) == self.revision:
+            annotations[ROLLBACK_ANNOTATION] = ROLLBACK_REQUESTED
+        return annotations
+
+    async def _consume_rollback_request(self) -> None:
+        """Save the request in the status first, then remove the annotation (both idempotent)."""
+        self.rollback_request_consumed = True
+        if saved_rollback_request(self.raw.get("status")) != self.revision:
+            await patch_canary(self.kube, self.raw, {"status": {"engine": {ROLLBACK_REQUEST: self.revision}}})
+        annotations = self.raw["metadata"].get("annotations") or {}
+        if ROLLBACK_ANNOTATION in annotations:
+            await patch_canary(self.kube, self.raw, ROLLBACK_CONSUMED_PATCH, subresource="")
+            annotations.pop(ROLLBACK_ANNOTATION, None)
 
     def _approval(self) -> ApprovalGate | None:
         """The approval gate of this tick (one per tick: it caches the PR it read)."""
@@ -271,51 +301,8 @@ class CanaryWorld:
             await send_event(
                 self.hooks, self._payload(self.phase), event_message=request.message, event_type=event_type
             )
-        if request.alert:
-            await self._alert(request.alert, request.severity)
-
-    async def _alert(self, message: str, severity: str) -> None:
-        for alert in self.canary.spec.analysis.alerts:
-            wanted = alert.severity or "info"
-            if not should_send(wanted, severity):  # type: ignore[arg-type]
-                continue
-            ref = alert.provider_ref
-            raw = await self.kube.get(
-                "gitcanary.io/v1beta1", "AlertProvider", ref.namespace or self.namespace, ref.name
-            )
-            if raw is None:
-                await record_event(
-                    self.kube,
-                    self.raw,
-                    "Warning",
-                    "AlertProviderNotFound",
-                    f"alert provider {ref.namespace or self.namespace}/{ref.name} not found",
-                )
-                continue
-            provider = AlertProvider.from_k8s(raw)
-            secret: Mapping[str, str] | None = None
-            if provider.spec.secret_ref:
-                secret = await read_secret(
-                    self.kube, ref.namespace or self.namespace, provider.spec.secret_ref.name
-                )
-            notifier = notifier_for(
-                provider.spec.type,
-                address=provider.spec.address or "",
-                channel=provider.spec.channel or "",
-                username=provider.spec.username or "",
-                proxy=provider.spec.proxy,
-                secret=secret,
-            )
-            fields = [
-                Field(
-                    "Target",
-                    f"{self.canary.spec.target_ref.kind}/{self.canary.spec.target_ref.name}.{self.namespace}",
-                )
-            ]
-            source = self._source()
-            if source["sourceRevision"]:
-                fields.append(Field("Source", source["sourceRevision"]))
-            await notifier.post(self.canary.spec.target_ref.name, self.namespace, message, fields, severity)  # type: ignore[arg-type]
+        if request.alert:  # best-effort, after the status patch: see controller.reconcile.alerts
+            self.alerts.append(PendingAlert(request.alert, request.severity))
 
 
 def now_rfc3339(now: float) -> str:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from controller.errors import PermanentError
 from controller.kube import Kube
 
 Obj = dict[str, Any]
@@ -28,8 +29,8 @@ class Routes:
     mirrored: bool = False
 
 
-class RouterError(RuntimeError):
-    """The router could not read or write its objects."""
+class RouterError(PermanentError, RuntimeError):
+    """The router could not read or write its objects (permanent: a condition, see controller.errors)."""
 
 
 class UnsupportedFeature(RouterError):

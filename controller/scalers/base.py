@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from controller.api.canary import AutoscalerRef
+from controller.errors import PermanentError
 from controller.kube import Kube, KubeError
 from controller.workloads.primary import (
     FLUX_OWNER_PREFIXES,
@@ -35,8 +36,8 @@ from controller.workloads.primary import (
 Obj = dict[str, Any]
 
 
-class ScalerError(RuntimeError):
-    """The autoscaler could not be read or written, or the reference is unusable."""
+class ScalerError(PermanentError, RuntimeError):
+    """The autoscaler could not be read or written, or the reference is unusable (permanent)."""
 
 
 class PrimaryScaler(Protocol):

@@ -21,6 +21,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from controller.errors import PermanentError
 from controller.workloads.configs import rename_config_refs
 
 Obj = dict[str, Any]
@@ -34,7 +35,7 @@ SCALE_TO_ZERO_SELECTOR = "gitcanary.io/scale-to-zero"
 """Node selector label that scales a DaemonSet canary to zero (set by ``TargetWorkload``)."""
 
 
-class TargetError(ValueError):
+class TargetError(PermanentError, ValueError):
     """The target workload cannot be used as a canary target (the message says why)."""
 
 
