@@ -162,6 +162,7 @@ def _flux_applies(client: SandboxClient, fleet: Fleet, sha: str) -> None:
     """Play Flux: fetch the revision (source-controller's artifact), apply the Deployment that Git
     holds with Flux's labels, then record the applied revision (kustomize-controller's order)."""
     revision = f"main@sha1:{sha}"
+    inventory = {"id": f"{NS}_podinfo_apps_Deployment", "v": "v1"}
     artifact = {
         "revision": revision,
         "digest": "sha256:" + hashlib.sha256(sha.encode()).hexdigest(),
@@ -201,7 +202,8 @@ def _flux_applies(client: SandboxClient, fleet: Fleet, sha: str) -> None:
         "--subresource=status",
         "--type=merge",
         "-p",
-        json.dumps({"status": {"lastAppliedRevision": revision}}),
+        # kustomize-controller's inventory: without it, gitcanary does not trust the labels.
+        json.dumps({"status": {"lastAppliedRevision": revision, "inventory": {"entries": [inventory]}}}),
     )
 
 
@@ -218,7 +220,12 @@ def _flux_objects(client: SandboxClient, git: dict[str, str]) -> None:
         {
             "apiVersion": "source.toolkit.fluxcd.io/v1",
             "kind": "GitRepository",
-            "metadata": {"name": "fleet", "namespace": "flux-system"},
+            # The platform admits the demo's namespace to write through its repository.
+            "metadata": {
+                "name": "fleet",
+                "namespace": "flux-system",
+                "annotations": {"gitcanary.io/allowed-namespaces": NS},
+            },
             "spec": {
                 "interval": "1m",
                 "url": git["http_url"],
@@ -233,7 +240,7 @@ def _flux_objects(client: SandboxClient, git: dict[str, str]) -> None:
             "spec": {
                 "interval": "10m",
                 "prune": True,
-                "path": "./apps/podinfo",
+                "path": "./apps",
                 "sourceRef": {"kind": "GitRepository", "name": "fleet"},
             },
         },

@@ -123,7 +123,12 @@ def _flux_objects(sandbox: SandboxClient, ns: str, git: dict[str, str], sha: str
     repo = {
         "apiVersion": "source.toolkit.fluxcd.io/v1",
         "kind": "GitRepository",
-        "metadata": {"name": f"fleet-{ns}", "namespace": "flux-system"},
+        # The platform's repository admits the test's namespace (docs/security.md, tenancy).
+        "metadata": {
+            "name": f"fleet-{ns}",
+            "namespace": "flux-system",
+            "annotations": {"gitcanary.io/allowed-namespaces": ns},
+        },
         "spec": {
             "interval": "1m",
             "url": git["http_url"],
@@ -138,7 +143,7 @@ def _flux_objects(sandbox: SandboxClient, ns: str, git: dict[str, str], sha: str
         "spec": {
             "interval": "10m",
             "prune": True,
-            "path": f"./{ns}/podinfo",
+            "path": f"./{ns}",
             "sourceRef": {"kind": "GitRepository", "name": f"fleet-{ns}"},
         },
     }
@@ -147,7 +152,10 @@ def _flux_objects(sandbox: SandboxClient, ns: str, git: dict[str, str], sha: str
 
 
 def _flux_applied_revision(sandbox: SandboxClient, ns: str, sha: str) -> None:
-    status = {"status": {"lastAppliedRevision": f"main@sha1:{sha}"}}
+    # kustomize-controller lists what it applied in its inventory: only then are the Flux labels
+    # on the Deployment trusted (controller.tenancy).
+    inventory = {"entries": [{"id": f"{ns}_podinfo_apps_Deployment", "v": "v1"}]}
+    status = {"status": {"lastAppliedRevision": f"main@sha1:{sha}", "inventory": inventory}}
     sandbox.kubectl(
         "patch",
         "kustomization",
@@ -194,8 +202,8 @@ def test_rollback_reverts_and_quarantines_then_promotion_pins(
 
     sandbox.set_traffic(ns, "podinfo", rps=20, error_rate=0.0)
     the_canary = canary(ns, "podinfo", iterations=2, threshold=2)
-    # Markers are looked up under spec.gitops.path; the default is the Kustomization's path
-    # (./<ns>/podinfo), widened here so that the production overlay's $gitcanary pin is in scope.
+    # Markers are looked up under spec.gitops.path, which must stay inside the Kustomization's
+    # path (./<ns>, which also holds the production overlay's $gitcanary pin).
     the_canary["spec"]["gitops"] = {"path": f"./{ns}"}
     _apply(
         sandbox,
