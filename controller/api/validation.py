@@ -9,9 +9,23 @@ Invariants:
   CRD's `oneOf` expresses. Semantic rules run only once the types are right.
 - Values Flagger clamps rather than rejects (an analysis interval below 10s runs at 10s) are
   not problems.
+- Upper bounds keep every value inside what the controller can act on in time: durations
+  (``MAX_INTERVAL``, ``MAX_WEBHOOK_TIMEOUT``, ``MAX_PROGRESS_DEADLINE_SECONDS``), counts
+  (``MAX_THRESHOLD``, ``MAX_ITERATIONS``, ``MAX_WEBHOOK_RETRIES``), and finite thresholds. A
+  value echoed in a message is cut to ``_ECHO`` characters (a 400-digit duration is not
+  repeated in full).
+- URLs a tenant supplies (webhook ``url``, ``metricsServer``, MetricTemplate and AlertProvider
+  ``address``) must be http(s) and never a link-local or cloud metadata address
+  (``controller.outbound.static_refusal``; the allow-list and DNS are checked at call time).
+- A MetricTemplate is valid only when this controller can query it: a provider type in
+  ``controller.metrics.providers.SUPPORTED_PROVIDERS``, with the address or credentials that
+  provider needs. An AlertProvider's type must be one ``controller.notify`` serves. A Canary
+  whose template is invalid is itself not valid (the reconcile loop reports it), so a template
+  the controller cannot use never fails checks and never rolls a good release back.
 """
 
 import itertools
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -25,8 +39,27 @@ from controller.api.canary import API_VERSION, Canary, CanarySpec
 from controller.api.duration import parse_duration
 from controller.api.metric_template import MetricTemplate
 from controller.api.model import plain
+from controller.metrics.providers.registry import SUPPORTED_PROVIDERS
+from controller.notify.registry import SUPPORTED_NOTIFIERS
+from controller.outbound import static_refusal
 
 __all__ = ["validate_alert_provider", "validate_canary", "validate_metric_template"]
+
+MAX_INTERVAL = 24 * 3600.0
+"""Longest analysis or metric interval, in seconds (24h)."""
+MAX_WEBHOOK_TIMEOUT = 600.0
+"""Longest webhook timeout, in seconds (10m: enough for a Helm test, short of blocking a day)."""
+MAX_WEBHOOK_RETRIES = 10
+"""Most webhook retries; ``controller.outbound.MAX_RETRIES`` enforces the same bound at call time."""
+MAX_THRESHOLD = 100
+"""Most failed checks before a rollback."""
+MAX_ITERATIONS = 1000
+"""Most iterations of a blue/green or A/B analysis."""
+MAX_PROGRESS_DEADLINE_SECONDS = 86400
+"""Longest progress deadline (a day)."""
+_ECHO = 40
+_NEEDS_ADDRESS = frozenset({"prometheus", "graphite"})
+_NEEDS_SECRET = {"datadog": "datadog_api_key, datadog_application_key"}
 
 _STRATEGY_KEYS = ("iterations", "stepWeight", "stepWeights")
 M = TypeVar("M", bound=BaseModel)
@@ -53,7 +86,23 @@ def validate_canary(obj: Any) -> list[str]:
 
 def validate_metric_template(obj: Any) -> list[str]:
     """Every problem that makes `obj` an invalid MetricTemplate (empty when it is valid)."""
-    problems, _ = _parse(MetricTemplate, obj, "MetricTemplate")
+    problems, template = _parse(MetricTemplate, obj, "MetricTemplate")
+    if template is None:
+        return problems
+    provider = template.spec.provider
+    if provider.type not in SUPPORTED_PROVIDERS:
+        problems.append(
+            f"spec.provider.type: {provider.type!r} is not supported by this controller; "
+            f"supported types: {', '.join(SUPPORTED_PROVIDERS)}"
+        )
+        return problems
+    if provider.type in _NEEDS_ADDRESS and not (provider.address or "").strip():
+        problems.append(f"spec.provider.address: required for {provider.type}")
+    problems += _url_problem("spec.provider.address", provider.address)
+    if provider.type in _NEEDS_SECRET and provider.secret_ref is None:
+        problems.append(
+            f"spec.provider.secretRef: required for {provider.type} ({_NEEDS_SECRET[provider.type]})"
+        )
     return problems
 
 
@@ -64,6 +113,12 @@ def validate_alert_provider(obj: Any) -> list[str]:
         spec = provider.spec
         if (spec.address is None) == (spec.secret_ref is None):
             problems.append("spec: set exactly one of address or secretRef")
+        if spec.type not in SUPPORTED_NOTIFIERS:
+            problems.append(
+                f"spec.type: {spec.type!r} is not supported by this controller; "
+                f"supported types: {', '.join(SUPPORTED_NOTIFIERS)}"
+            )
+        problems += _url_problem("spec.address", spec.address)
     return problems
 
 
@@ -174,9 +229,9 @@ def _strategy_problems(raw: dict[str, Any]) -> list[str]:
 
 def _analysis_problems(analysis: CanaryAnalysis) -> list[str]:
     problems: list[str] = []
-    problems += _duration_problem("spec.analysis.interval", analysis.interval)
-    problems += _positive("spec.analysis.threshold", analysis.threshold)
-    problems += _positive("spec.analysis.iterations", analysis.iterations)
+    problems += _duration_problem("spec.analysis.interval", analysis.interval, MAX_INTERVAL)
+    problems += _positive("spec.analysis.threshold", analysis.threshold, MAX_THRESHOLD)
+    problems += _positive("spec.analysis.iterations", analysis.iterations, MAX_ITERATIONS)
     problems += _percent("spec.analysis.stepWeight", analysis.step_weight, zero_ok=False)
     problems += _percent("spec.analysis.maxWeight", analysis.max_weight, zero_ok=False)
     problems += _percent("spec.analysis.stepWeightPromotion", analysis.step_weight_promotion, zero_ok=False)
@@ -192,20 +247,28 @@ def _analysis_problems(analysis: CanaryAnalysis) -> list[str]:
         problems.append(f"spec.analysis.stepWeights: must be strictly ascending, got {steps}")
     for index, metric in enumerate(analysis.metrics):
         where = f"spec.analysis.metrics[{index}]"
-        problems += _duration_problem(f"{where}.interval", metric.interval)
+        problems += _duration_problem(f"{where}.interval", metric.interval, MAX_INTERVAL)
         bounds = metric.threshold_range
+        problems += _finite(f"{where}.threshold", metric.threshold)
+        problems += _finite(f"{where}.thresholdRange.min", bounds.min if bounds else None)
+        problems += _finite(f"{where}.thresholdRange.max", bounds.max if bounds else None)
         if bounds and bounds.min is not None and bounds.max is not None and bounds.min > bounds.max:
             problems.append(f"{where}.thresholdRange: min {bounds.min} is greater than max {bounds.max}")
     for index, hook in enumerate(analysis.webhooks):
         where = f"spec.analysis.webhooks[{index}]"
-        problems += _duration_problem(f"{where}.timeout", hook.timeout)
-        if hook.retries is not None and hook.retries < 0:
-            problems.append(f"{where}.retries: must not be negative, got {hook.retries}")
+        problems += _duration_problem(f"{where}.timeout", hook.timeout, MAX_WEBHOOK_TIMEOUT)
+        problems += _url_problem(f"{where}.url", hook.url)
+        retries = hook.retries
+        if retries is not None and not 0 <= retries <= MAX_WEBHOOK_RETRIES:
+            problems.append(f"{where}.retries: must be between 0 and {MAX_WEBHOOK_RETRIES}, got {retries}")
     return problems
 
 
 def _spec_problems(spec: CanarySpec) -> list[str]:
-    problems = _positive("spec.progressDeadlineSeconds", spec.progress_deadline_seconds)
+    problems = _positive(
+        "spec.progressDeadlineSeconds", spec.progress_deadline_seconds, MAX_PROGRESS_DEADLINE_SECONDS
+    )
+    problems += _url_problem("spec.metricsServer", spec.metrics_server)
     scaler = spec.autoscaler_ref
     if scaler is not None:
         replicas = scaler.primary_scaler_replicas
@@ -226,20 +289,55 @@ def _spec_problems(spec: CanarySpec) -> list[str]:
     return problems
 
 
-def _duration_problem(where: str, text: str | None) -> list[str]:
+def _duration_problem(where: str, text: str | None, most: float | None = None) -> list[str]:
     if text is None:
         return []
     try:
         seconds = parse_duration(text)
     except ValueError as error:
-        return [f"{where}: {error}"]
-    return [f"{where}: must be positive, got {text!r}"] if seconds <= 0 else []
+        return [f"{where}: {_cut(str(error))}"]
+    if seconds <= 0:
+        return [f"{where}: must be positive, got {_echo(text)}"]
+    if most is not None and seconds > most:
+        return [f"{where}: must be at most {_go_duration(most)}, got {_echo(text)}"]
+    return []
 
 
-def _positive(where: str, value: int | None) -> list[str]:
+def _positive(where: str, value: int | None, most: int | None = None) -> list[str]:
     if value is not None and value <= 0:
         return [f"{where}: must be greater than 0, got {value}"]
+    if value is not None and most is not None and value > most:
+        return [f"{where}: must be at most {most}, got {_cut(str(value))}"]
     return []
+
+
+def _finite(where: str, value: float | None) -> list[str]:
+    if value is not None and not math.isfinite(value):
+        return [f"{where}: must be a finite number, got {value}"]
+    return []
+
+
+def _url_problem(where: str, url: str | None) -> list[str]:
+    if not url:
+        return []
+    reason = static_refusal(url)
+    return [f"{where}: {reason}"] if reason else []
+
+
+def _go_duration(seconds: float) -> str:
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else "", f"{secs}s" if secs else ""]
+    return "".join(parts) or "0s"
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= 2 * _ECHO + 100 else text[: 2 * _ECHO + 97] + "..."
+
+
+def _echo(text: str) -> str:
+    """``repr(text)``, cut to ``_ECHO`` characters."""
+    return repr(text) if len(text) <= _ECHO else repr(text[: _ECHO - 3] + "...")
 
 
 def _percent(where: str, value: int | None, *, zero_ok: bool) -> list[str]:

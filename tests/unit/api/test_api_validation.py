@@ -182,7 +182,7 @@ def test_metric_template_validation() -> None:
         ({"type": "slack", "secretRef": {"name": "s"}}, []),
         ({"type": "slack"}, ["spec: set exactly one of address or secretRef"]),
         (
-            {"type": "slack", "address": "a", "secretRef": {"name": "s"}},
+            {"type": "slack", "address": "https://hooks.example/a", "secretRef": {"name": "s"}},
             ["spec: set exactly one of address or secretRef"],
         ),
         ({"address": "a"}, ["spec.type: Required value"]),
