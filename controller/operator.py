@@ -137,6 +137,7 @@ async def analyse(namespace: str, name: str, stopped: kopf.DaemonStopped, memo: 
             except TimeoutError:
                 telemetry.TICK_LATENESS.observe(max(0.0, loop.time() - due))
     finally:
+        memo.settings.slots.release(key)  # deleted (or shutting down): the slot is free again
         telemetry.CANARIES.dec()
         WAKEUPS.events.pop(key, None)
 

@@ -2,8 +2,9 @@
 
 A slot is taken when an analysis starts (the engine's ``AcquireSlot`` request) and held while the
 Canary is in an active phase; it is released when the Canary rests (Succeeded, Failed,
-Initialized) or waits for a slot. Canaries without a slot wait in phase Waiting with a Warning
-Event that says why, and ask again every few seconds.
+Initialized) or waits for a slot, and when the Canary is deleted (its daemon ends, ``release``).
+Canaries without a slot wait in phase Waiting with a Warning Event that says why, and ask again
+every few seconds.
 
 The holders are in memory and rebuilt from the Canaries' phases: after a restart, a Canary whose
 status says it is analysing takes its slot back on its first tick, even above the limit, so a
@@ -27,6 +28,10 @@ class AnalysisSlots:
             self.holders.add(key)
             return True
         return False
+
+    def release(self, key: str) -> None:
+        """Give the slot back (the Canary is gone); a no-op when ``key`` holds none."""
+        self.holders.discard(key)
 
     def settle(self, key: str, phase: str) -> None:
         """Keep the slot while ``phase`` is active; give it back otherwise."""
