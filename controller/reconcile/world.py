@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller import analysis as eng
-from controller.api import Canary, MetricTemplate
+from controller.api import Canary, MetricTemplate, validate_metric_template
 from controller.errors import PermanentError
 from controller.events import EventType, record_event
 from controller.gates import ROLLBACK_ANNOTATION, ROLLBACK_CONSUMED_PATCH, ROLLBACK_REQUESTED, answer_hooks
@@ -78,6 +78,9 @@ async def load_templates(kube: Kube, canary: Canary) -> dict[tuple[str, str], Te
         raw = await kube.get("gitcanary.io/v1beta1", "MetricTemplate", *key)
         if raw is None:
             raise MissingReference(f"MetricTemplate {key[0]}/{key[1]} not found")
+        problems = validate_metric_template(raw)
+        if problems:  # a template this controller cannot query: Valid=False, never a failed check
+            raise ValueError(f"MetricTemplate {key[0]}/{key[1]} is invalid: {'; '.join(problems)}")
         template = MetricTemplate.from_k8s(raw)
         provider = template.spec.provider
         secret = await read_secret(kube, key[0], provider.secret_ref.name) if provider.secret_ref else None
