@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from controller.api import validate_alert_provider, validate_canary, validate_metric_template
 from controller.api.validation import MAX_WEBHOOK_RETRIES
+from controller.cli import main
 from controller.outbound import MAX_RETRIES
 
 Build = Callable[..., dict[str, Any]]
@@ -191,3 +194,19 @@ def test_alert_provider_on_a_link_local_address_is_rejected() -> None:
 
 def test_webhook_retry_bound_is_the_one_enforced_at_call_time() -> None:
     assert MAX_WEBHOOK_RETRIES == MAX_RETRIES
+
+
+def test_gitcanary_check_reports_a_template_the_controller_cannot_query(tmp_path: Path) -> None:
+    manifest = tmp_path / "templates.yaml"
+    manifest.write_text(
+        "apiVersion: flagger.app/v1beta1\n"
+        "kind: MetricTemplate\n"
+        "metadata:\n  name: latency\n  namespace: test\n"
+        "spec:\n  provider:\n    type: cloudwatch\n    region: eu-west-1\n  query: q\n"
+    )
+    result = CliRunner().invoke(main, ["check", str(manifest)])
+    assert result.exit_code == 1
+    assert (
+        f"{manifest}:8: MetricTemplate test/latency: spec.provider.type: 'cloudwatch' is not supported "
+        "by this controller; supported types: datadog, graphite, prometheus"
+    ) in result.output
