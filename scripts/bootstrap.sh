@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(etcd-server prometheus openssh-server openssh-client gnupg openssl git ca-certificates docker-registry)
+APT_PACKAGES=(etcd-server prometheus openssh-server openssh-client gnupg openssl git ca-certificates docker-registry buildah debootstrap)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
