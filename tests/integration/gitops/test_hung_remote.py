@@ -38,8 +38,8 @@ from tests.stalling_http import silent_endpoint
 
 REPO = Path(__file__).resolve().parents[3]
 IMAGE = "ghcr.io/stefanprodan/podinfo:{}"
-INTERVAL_S = 2
-ITERATIONS = 6
+INTERVAL_S = 10  # the shortest analysis interval (as Flagger)
+ITERATIONS = 3
 GIT_TIMEOUT_S = 30  # controller.gitops.repo.DEFAULT_TIMEOUT_S: one fetch against the hung remote
 
 
@@ -196,19 +196,18 @@ def test_a_hung_remote_leaves_intents_pending_and_another_canary_on_time(
         )
         started = last_change = time.monotonic()
         seen, gaps = 0, []
-        while (status := _status(sandbox, ns, "second")).get("phase") != "Succeeded":
+        while seen < ITERATIONS:
+            iterations = _status(sandbox, ns, "second").get("iterations", 0)
             now = time.monotonic()
-            assert now - started < ITERATIONS * INTERVAL_S + 20, (
-                f"the analysis of `second` stalled at iteration {status.get('iterations')}\n"
-                + processes.log_tail(log, 40)
+            assert now - started < ITERATIONS * INTERVAL_S + 15, (
+                f"the analysis of `second` stalled at iteration {seen}\n" + processes.log_tail(log, 40)
             )
-            if status.get("iterations", 0) != seen:
-                gaps.append(now - last_change)
-                seen, last_change = status.get("iterations", 0), now
+            if iterations > seen:
+                gaps.append(round(now - last_change, 1))
+                seen, last_change = iterations, now
             time.sleep(0.2)
-        assert gaps and max(gaps) < INTERVAL_S + 4, f"iterations advanced every {gaps}s"
-        analysed_in = time.monotonic() - started
-        assert analysed_in < GIT_TIMEOUT_S, "the analysis finished before one git timeout could pass"
+        assert max(gaps) < INTERVAL_S + 5, f"iterations advanced after {gaps}s"
+        _wait("second Succeeded", lambda: _status(sandbox, ns, "second").get("phase") == "Succeeded", 90, log)
 
         # Git never answered: every intent is still pending, nothing was written.
         for name in ("first", "second"):
@@ -221,7 +220,7 @@ def test_a_hung_remote_leaves_intents_pending_and_another_canary_on_time(
         timed_out = _wait(
             "a WriteBackTimedOut Event",
             lambda: _events(sandbox, ns, "first", "WriteBackTimedOut"),
-            GIT_TIMEOUT_S * 2 + 30 - (time.monotonic() - git_hung_since),
+            max(5.0, GIT_TIMEOUT_S * 2 + 30 - (time.monotonic() - git_hung_since)),
             log,
         )
         assert "timed out after" in timed_out[0] and hung_remote.split("//")[1] in timed_out[0], timed_out
