@@ -297,12 +297,3 @@ def yaml_files(root: Path) -> Iterator[Path]:
         for name in sorted(files):
             if name.endswith((".yaml", ".yml")):
                 yield Path(directory) / name
-
-
-def write_if_changed(path: Path, original: bytes, text: str) -> bool:
-    """Write ``text`` to ``path`` only if its encoding differs from ``original``."""
-    data = encode_yaml(text)
-    if data == original:
-        return False
-    path.write_bytes(data)
-    return True
