@@ -22,11 +22,10 @@ from click.testing import CliRunner, Result
 
 from controller.cli import main
 from controller.cli_ops import RESTARTED_AT
-from controller.gates import ROLLBACK_URL
 from controller.reconcile.retry_request import RETRY_ANNOTATION
 from controller.sandbox.binaries import kube_bin_dir
 from controller.sandbox.client import SandboxClient
-from tests.builders import canary, deployment
+from tests.builders import canary, deployment, metric_template
 from tests.integration.operator.test_canary_lifecycle import _apply, _get, _wait
 
 REPO = Path(__file__).resolve().parents[2]
@@ -175,9 +174,13 @@ def test_retry_analyses_a_failed_revision_again(
     sandbox: SandboxClient, namespace: str, controller_process: Path
 ) -> None:
     ns, log = namespace, controller_process
-    obj = canary(ns, "podinfo", iterations=50, template=None)
-    obj["spec"]["analysis"]["webhooks"] = [{"name": "manual-abort", "type": "rollback", "url": ROLLBACK_URL}]
-    _apply(sandbox, deployment(ns, "podinfo", "ghcr.io/stefanprodan/podinfo:6.0.0"), obj)
+    # A metric that fails every check until the MetricTemplate is fixed (not a new revision).
+    _apply(
+        sandbox,
+        deployment(ns, "podinfo", "ghcr.io/stefanprodan/podinfo:6.0.0"),
+        metric_template(ns, "errors", sandbox.state.prometheus_url, query="vector(100)"),
+        canary(ns, "podinfo", iterations=2, threshold=3, template="errors", max_error=1),
+    )
     _wait("Initialized", lambda: _status(sandbox, ns).get("phase") == "Initialized", 60, log)
     sandbox.kubectl(
         "set", "image", "-n", ns, "deployment/podinfo", "podinfod=ghcr.io/stefanprodan/podinfo:6.0.1"
@@ -187,49 +190,38 @@ def test_retry_analyses_a_failed_revision_again(
     refused = _cli(sandbox, "retry", f"{ns}/podinfo")
     assert refused.exit_code == 2, refused.output
     assert "the canary is Progressing: only a Failed canary can be retried" in refused.output
-    assert RETRY_ANNOTATION not in (
-        _get(sandbox, CANARIES, ns, "podinfo")["metadata"].get("annotations") or {}
-    )
+    assert RETRY_ANNOTATION not in _annotations(sandbox, ns)
 
-    aborted = _cli(sandbox, "abort", f"{ns}/podinfo")
-    assert aborted.exit_code == 0, aborted.output
-    _wait("Failed", lambda: _status(sandbox, ns).get("phase") == "Failed", 60, log)
+    _wait("Failed", lambda: _status(sandbox, ns).get("phase") == "Failed", 90, log)
     failed_revision = _status(sandbox, ns)["lastAppliedSpec"]
-    # The failed revision stays Failed: no new revision, so nothing is analysed again by itself.
+    _apply(sandbox, metric_template(ns, "errors", sandbox.state.prometheus_url, query="vector(0)"))
+    # Fixing the metric is no new revision: the canary stays Failed by itself.
     time.sleep(12)
     assert _status(sandbox, ns)["phase"] == "Failed"
 
-    # A short analysis this time (a spec change, not a new revision).
-    sandbox.kubectl(
-        "patch", CANARIES, "podinfo", "-n", ns, "--type=merge",
-        "-p", json.dumps({"spec": {"analysis": {"iterations": 1}}}),
-    )  # fmt: skip
     retried = _cli(sandbox, "retry", "podinfo", "-n", ns)
     assert retried.exit_code == 0, retried.output
     assert f"{ns}/podinfo: {RETRY_ANNOTATION}=requested" in retried.output
-
     _wait("Progressing again", lambda: _status(sandbox, ns).get("phase") == "Progressing", 30, log)
     assert _status(sandbox, ns)["lastAppliedSpec"] == failed_revision
     _wait(
-        "the retry request to be removed",
-        lambda: (
-            RETRY_ANNOTATION
-            not in (_get(sandbox, CANARIES, ns, "podinfo")["metadata"].get("annotations") or {})
-        ),
-        20,
-        log,
+        "the retry request to be removed", lambda: RETRY_ANNOTATION not in _annotations(sandbox, ns), 20, log
     )
     _wait("Succeeded", lambda: _status(sandbox, ns).get("phase") == "Succeeded", 120, log)
     primary = _get(sandbox, "deployment", ns, "podinfo-primary")
     assert primary["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":6.0.1")
     events = _events(sandbox, ns)
-    assert (
-        "Retry",
-        f"Retrying the analysis of revision {failed_revision} (requested by annotation {RETRY_ANNOTATION})",
-    ) in events, events
+    retry_event = (
+        f"Retrying the analysis of revision {failed_revision} (requested by annotation {RETRY_ANNOTATION})"
+    )
+    assert ("Retry", retry_event) in events, events
 
     again = _cli(sandbox, "retry", f"{ns}/podinfo")
     assert again.exit_code == 2 and "the canary is Succeeded" in again.output, again.output
+
+
+def _annotations(sandbox: SandboxClient, ns: str) -> dict[str, str]:
+    return _get(sandbox, CANARIES, ns, "podinfo")["metadata"].get("annotations") or {}
 
 
 def _pods(sandbox: SandboxClient, ns: str, app: str) -> dict[str, dict[str, Any]]:
@@ -259,12 +251,13 @@ def test_restart_rolls_the_primary_pods_only(
     _apply(
         sandbox,
         deployment(ns, "podinfo", "ghcr.io/stefanprodan/podinfo:6.0.0"),
-        canary(ns, "podinfo", template=None),
+        canary(ns, "podinfo", iterations=2, template=None),
     )
     _wait("Initialized", lambda: _status(sandbox, ns).get("phase") == "Initialized", 60, log)
     before = _wait("two ready primary pods", lambda: _ready_pods(sandbox, ns), 60, log)
     revision = _status(sandbox, ns)["lastAppliedSpec"]
 
+    started = time.monotonic()
     result = _cli(sandbox, "restart", "podinfo", "-n", ns)
     assert result.exit_code == 0, result.output
     assert f"deployment/podinfo-primary restarted ({ns}/podinfo)" in result.output
@@ -272,7 +265,6 @@ def test_restart_rolls_the_primary_pods_only(
     stamp = primary["spec"]["template"]["metadata"]["annotations"][RESTARTED_AT]
     assert stamp.endswith("Z")
 
-    started = time.monotonic()
     after = _wait("the primary's pods to be replaced", lambda: _ready_pods(sandbox, ns, before), 90, log)
     print(f"restart: the primary's 2 pods were replaced in {time.monotonic() - started:.1f}s")
     assert all(p["metadata"]["annotations"][RESTARTED_AT] == stamp for p in after.values())
