@@ -219,6 +219,7 @@ class CanarySeries:
         self.families = families
         self.started_at = math.floor(started_at)
         self.seen: dict[str, _Seen] = {}
+        self.by_target: dict[tuple[str, str], dict[str, _Seen]] = {}  # (namespace, target) -> key -> seen
 
     # -- the watch: one status as persisted --------------------------------------------------
 
@@ -237,6 +238,7 @@ class CanarySeries:
         first = previous is None
         seen = previous or _Seen(namespace, target)
         self.seen[key] = seen
+        self.by_target.setdefault((namespace, target), {})[key] = seen
         if first:
             self._count_namespace(namespace)
         status: Obj = canary.get("status") or {}
@@ -305,9 +307,15 @@ class CanarySeries:
     def _forget(self, key: str) -> None:
         seen = self.seen.pop(key)
         f, labels = self.families, (seen.target, seen.namespace)
-        if any(s.namespace == seen.namespace and s.target == seen.target for s in self.seen.values()):
-            self._count_namespace(seen.namespace)  # another Canary has the same target: keep its series
+        sharing = self.by_target.get((seen.namespace, seen.target), {})
+        sharing.pop(key, None)
+        if sharing:  # another Canary has the same target (Flagger warns of it): it keeps the series
+            survivor = next(iter(sharing.values()))
+            survivor.metrics |= seen.metrics
+            survivor.outcomes |= seen.outcomes
+            self._count_namespace(seen.namespace)
             return
+        self.by_target.pop((seen.namespace, seen.target), None)
         for family in (f.status, f.duration, f.pending_intents, f.write_back_failing):
             family.remove(*labels)
         f.weight.remove(f"{seen.target}-primary", seen.namespace)
@@ -320,7 +328,7 @@ class CanarySeries:
         self._count_namespace(seen.namespace)
 
     def _by_target(self, namespace: str, target: str) -> _Seen | None:
-        return next((s for s in self.seen.values() if s.namespace == namespace and s.target == target), None)
+        return next(iter(self.by_target.get((namespace, target), {}).values()), None)
 
     # -- what a tick measured ---------------------------------------------------------------
 

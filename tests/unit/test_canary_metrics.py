@@ -272,3 +272,19 @@ def test_info_names_the_version_and_mesh_provider(monkeypatch: pytest.MonkeyPatc
     labels = {"version": telemetry.controller_version(), "mesh_provider": "istio"}
     assert REGISTRY.get_sample_value("gitcanary_info", labels) == 1
     assert labels["version"] != "unknown"
+
+
+def test_two_canaries_of_one_target_share_its_series_until_both_are_gone(
+    series: CanarySeries, registry: CollectorRegistry
+) -> None:
+    empty = _names(registry)
+    first, second = _canary("Progressing"), _canary("Progressing")
+    second["metadata"]["name"] = "podinfo-again"
+    series.observe(first)
+    series.observe(second)
+    series.record_metric_values(NS, "podinfo-app", [("error-rate", 1.0)])
+    series.observe(first, deleted=True)
+    assert _value(registry, "gitcanary_canary_status", name="podinfo-app", namespace=NS) == 0
+    assert _value(registry, "gitcanary_canary_total", namespace=NS) == 1
+    series.observe(second, deleted=True)
+    assert _names(registry) == empty
