@@ -220,6 +220,7 @@ class CanarySeries:
         self.started_at = math.floor(started_at)
         self.seen: dict[str, _Seen] = {}
         self.by_target: dict[tuple[str, str], dict[str, _Seen]] = {}  # (namespace, target) -> key -> seen
+        self.in_namespace: dict[str, int] = {}
 
     # -- the watch: one status as persisted --------------------------------------------------
 
@@ -240,7 +241,7 @@ class CanarySeries:
         self.seen[key] = seen
         self.by_target.setdefault((namespace, target), {})[key] = seen
         if first:
-            self._count_namespace(namespace)
+            self._count_namespace(namespace, +1)
         status: Obj = canary.get("status") or {}
         self._set_gauges(seen, status)
         self._start_at_zero(seen, spec)
@@ -297,12 +298,14 @@ class CanarySeries:
             f.write_back_latency.labels(kind).observe(max(0.0, pushed - created))
         seen.applied = set(applied)
 
-    def _count_namespace(self, namespace: str) -> None:
-        count = sum(1 for s in self.seen.values() if s.namespace == namespace)
+    def _count_namespace(self, namespace: str, change: int) -> None:
+        count = self.in_namespace.get(namespace, 0) + change
+        self.in_namespace[namespace] = count
         if count:
             self.families.total.labels(namespace).set(count)
         else:
             self.families.total.remove(namespace)
+            del self.in_namespace[namespace]
 
     def _forget(self, key: str) -> None:
         seen = self.seen.pop(key)
@@ -313,7 +316,7 @@ class CanarySeries:
             survivor = next(iter(sharing.values()))
             survivor.metrics |= seen.metrics
             survivor.outcomes |= seen.outcomes
-            self._count_namespace(seen.namespace)
+            self._count_namespace(seen.namespace, -1)
             return
         self.by_target.pop((seen.namespace, seen.target), None)
         for family in (f.status, f.duration, f.pending_intents, f.write_back_failing):
@@ -325,7 +328,7 @@ class CanarySeries:
         for phase, strategy, analysis_status in seen.outcomes:
             counter = f.successes if phase == "Succeeded" else f.failures
             counter.remove(*labels, strategy, analysis_status)
-        self._count_namespace(seen.namespace)
+        self._count_namespace(seen.namespace, -1)
 
     def _by_target(self, namespace: str, target: str) -> _Seen | None:
         return next(iter(self.by_target.get((namespace, target), {}).values()), None)
