@@ -146,9 +146,11 @@ def test_forged_flux_labels_make_no_commit_to_the_platform_repository(
     gitops = _status(sandbox, ns).get("gitops") or {}
     assert gitops.get("pending"), "the rollback intent stays pending; nothing was applied"
     assert not gitops.get("applied") and not gitops.get("source")
+    # Announced once per distinct refusal, not on every tick (dozens ran by now); a tick decided
+    # again after a 409 on its status patch may repeat it (the runner's conflict retries).
     warnings = _warnings(sandbox, ns, "SourceRefused")
-    assert len(warnings) == 1, "one Event per distinct refusal"
-    assert warnings[0]["message"] == refused["message"]
+    assert 1 <= len(warnings) <= 3, [w["firstTimestamp"] for w in warnings]
+    assert {w["message"] for w in warnings} == {refused["message"]}
     assert git["http_password"] not in json.dumps([refused, last, warnings])
 
 
@@ -157,7 +159,7 @@ def test_a_metric_template_in_another_namespace_is_refused(
 ) -> None:
     ns = namespace
     sandbox.kubectl("create", "namespace", PLATFORM, check=False)
-    the_canary = canary(ns, "borrower", template="shared-rate")
+    the_canary = canary(ns, "borrower", iterations=2, template="shared-rate")
     the_canary["spec"]["analysis"]["metrics"][0]["templateRef"]["namespace"] = PLATFORM
     _apply(
         sandbox,
