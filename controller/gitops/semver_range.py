@@ -33,9 +33,17 @@ _CV = (
     r"(\+([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?"
 )
 _CONSTRAINT = re.compile(rf"{_S}*({_OPS}){_S}*({_CV}){_S}*")
-_RANGE = re.compile(rf"{_S}*({_CV}){_S}+-{_S}+({_CV}){_S}*")
+# A hyphen range's low end starts only where no longer version could start (Go's leftmost match
+# would take that one): without this, finditer re-scanned a long run of version characters from
+# each of its positions (quadratic: 100 kB of "x" took minutes).
+_RANGE = re.compile(rf"{_S}*(?:(?<![0-9|xX*v])|(?=v))((?>{_CV})){_S}+-{_S}+({_CV}){_S}*")
 _FIND = re.compile(rf"({_OPS}){_S}*({_CV})")
-_VALID_GROUP = re.compile(rf"({_S}*({_OPS}){_S}*({_CV}){_S}*)((?:{_S}+|,{_S}*)({_OPS}){_S}*({_CV}){_S}*)*")
+# Masterminds' group regex, ``(WS* OP WS* CV WS*)((WS+ | , WS*) OP WS* CV WS*)*``, matches in linear
+# time under Go's RE2; Python's backtracking engine tried every split of the whitespace runs
+# between comparators (exponential on an invalid range). Same language, written so that no
+# whitespace run can be split two ways: possessive whitespace, atomic comparators.
+_ITEM = rf"(?>(?:{_OPS}){_S}*+{_CV})"
+_VALID_GROUP = re.compile(rf"{_S}*+{_ITEM}(?:(?:{_S}++|{_S}*+,{_S}*+){_ITEM})*{_S}*+")
 _VERSION = re.compile(
     r"v?([0-9]+)(\.[0-9]+)?(\.[0-9]+)?"
     r"(?:-([0-9A-Za-z\-]+(?:\.[0-9A-Za-z\-]+)*))?"
@@ -45,6 +53,15 @@ _VERSION = re.compile(
 
 class ConstraintError(ValueError):
     """A range or a version does not parse."""
+
+
+_ECHO = 80
+
+
+def _shown(text: str) -> str:
+    """``text`` as a message may echo it: printable (escapes for control characters) and short."""
+    cut = text if len(text) <= _ECHO else text[: _ECHO - 3] + "..."
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in cut)
 
 
 @dataclass(frozen=True)
@@ -110,20 +127,18 @@ def parse_version(text: str) -> Version:
     """Parse a version as Masterminds ``NewVersion`` does (``v`` prefix, ``1.2`` -> 1.2.0)."""
     match = _VERSION.fullmatch(text)
     if match is None:
-        raise ConstraintError(f"invalid semantic version {text!r}")
+        raise ConstraintError(f"invalid semantic version '{_shown(text)}'")
     major, minor, patch, prerelease, metadata = match.groups()
     for identifier in (prerelease or "").split("."):
         if len(identifier) > 1 and identifier.isdigit() and identifier.startswith("0"):
             raise ConstraintError(
-                f"invalid semantic version {text!r}: prerelease {identifier!r} has a leading 0"
+                f"invalid semantic version '{_shown(text)}': prerelease '{_shown(identifier)}' has a leading 0"
             )
-    return Version(
-        int(major),
-        int(minor[1:]) if minor else 0,
-        int(patch[1:]) if patch else 0,
-        prerelease or "",
-        metadata or "",
-    )
+    try:
+        numbers = [int(part.lstrip(".")) if part else 0 for part in (major, minor, patch)]
+    except ValueError:  # more digits than int() converts (4300)
+        raise ConstraintError(f"invalid semantic version '{_shown(text)}': a number is too long") from None
+    return Version(numbers[0], numbers[1], numbers[2], prerelease or "", metadata or "")
 
 
 @dataclass(frozen=True)
@@ -164,7 +179,7 @@ def _is_x(part: str) -> bool:
 def _parse_comparator(text: str) -> Comparator:
     match = _CONSTRAINT.fullmatch(text)
     if match is None:
-        raise ConstraintError(f"improper constraint: {text}")
+        raise ConstraintError(f"improper constraint: {_shown(text)}")
     operator, original, major, minor, patch, prerelease = match.group(1, 2, 3, 4, 5, 6)
     minor, patch, prerelease = minor or "", patch or "", prerelease or ""
     dirty = minor_dirty = patch_dirty = False
@@ -178,7 +193,7 @@ def _parse_comparator(text: str) -> Comparator:
     try:
         version = parse_version(source)
     except (ConstraintError, ValueError) as error:
-        raise ConstraintError(f"improper constraint: {text}") from error
+        raise ConstraintError(f"improper constraint: {_shown(text)}") from error
     return Comparator(operator, version, original, dirty, minor_dirty, patch_dirty)
 
 
@@ -195,7 +210,7 @@ def parse_constraint(range_text: str) -> Constraint:
     groups: list[tuple[Comparator, ...]] = []
     for group in _rewrite_hyphen_ranges(range_text).split("||"):
         if _VALID_GROUP.fullmatch(group) is None:
-            raise ConstraintError(f"improper constraint: {group}")
+            raise ConstraintError(f"improper constraint: {_shown(group)}")
         found = [m.group(0) for m in _FIND.finditer(group)] or [group]
         groups.append(tuple(_parse_comparator(item) for item in found))
     return Constraint(range_text, tuple(groups))
