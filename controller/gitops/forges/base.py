@@ -96,7 +96,10 @@ class RepoRef:
     def parse(cls, remote_url: str, api_url: str | None = None) -> RepoRef:
         """Parse an https/http/ssh/scp-like Git remote URL."""
         url = remote_url.strip()
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as error:  # e.g. an unclosed IPv6 bracket
+            raise RemoteURLError(f"remote URL is malformed ({error})") from None
         if "://" in url:
             scheme = parts.scheme.lower()
             if scheme not in ("http", "https", "ssh", "git+ssh", "ssh+git", "git"):
@@ -140,6 +143,13 @@ def default_api_url(provider: Provider, repo: RepoRef) -> str:
     if provider == "gitlab":
         return f"{repo.web_root}/api/v4"
     return f"{repo.web_root}/api/v1"
+
+
+def pull_request_number(value: object, provider: str) -> int:
+    """A pull request number from a forge answer; ForgeError when it is no positive integer."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ForgeError(f"{provider}: the pull request number is not a positive integer", retriable=False)
+    return value
 
 
 @dataclass(frozen=True)

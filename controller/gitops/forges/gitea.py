@@ -21,7 +21,14 @@ from urllib.parse import quote
 
 import httpx
 
-from controller.gitops.forges.base import ForgeError, PullRequest, PullRequestState, RepoRef, default_api_url
+from controller.gitops.forges.base import (
+    ForgeError,
+    PullRequest,
+    PullRequestState,
+    RepoRef,
+    default_api_url,
+    pull_request_number,
+)
 from controller.gitops.forges.rest import DEFAULT_TIMEOUT, RestClient
 
 MAX_PAGES = 20
@@ -84,7 +91,7 @@ class GiteaForge:
                     and _ref(item, "base") == base
                     and _same_repository(item, repo)
                 ):
-                    return int(item["number"])
+                    return pull_request_number(item.get("number"), "gitea")
         return None
 
 
@@ -107,7 +114,7 @@ def _pull_request(item: Any) -> PullRequest:
     state: PullRequestState = "merged" if merged else "open" if item.get("state") == "open" else "closed"
     sha = item.get("merge_commit_sha") if merged else None
     return PullRequest(
-        number=int(item["number"]),
+        number=pull_request_number(item.get("number"), "gitea"),
         url=str(item.get("html_url") or ""),
         state=state,
         head=_ref(item, "head") or "",

@@ -23,7 +23,14 @@ from urllib.parse import quote
 
 import httpx
 
-from controller.gitops.forges.base import ForgeError, PullRequest, PullRequestState, RepoRef, default_api_url
+from controller.gitops.forges.base import (
+    ForgeError,
+    PullRequest,
+    PullRequestState,
+    RepoRef,
+    default_api_url,
+    pull_request_number,
+)
 from controller.gitops.forges.rest import DEFAULT_TIMEOUT, RestClient
 
 API_VERSION = "2022-11-28"
@@ -88,7 +95,7 @@ class GitHubForge:
             raise ForgeError("github: listing pull requests did not return a list", retriable=False)
         for item in answer:
             if _ref(item, "head") == head and _ref(item, "base") == base and item.get("state") == "open":
-                return int(item["number"])
+                return pull_request_number(item.get("number"), "github")
         return None
 
 
@@ -104,7 +111,7 @@ def _pull_request(item: Any) -> PullRequest:
     state: PullRequestState = "merged" if merged else "open" if item.get("state") == "open" else "closed"
     sha = item.get("merge_commit_sha") if merged else None
     return PullRequest(
-        number=int(item["number"]),
+        number=pull_request_number(item.get("number"), "github"),
         url=str(item.get("html_url") or ""),
         state=state,
         head=_ref(item, "head") or "",

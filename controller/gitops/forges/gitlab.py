@@ -22,7 +22,14 @@ from urllib.parse import quote
 
 import httpx
 
-from controller.gitops.forges.base import ForgeError, PullRequest, PullRequestState, RepoRef, default_api_url
+from controller.gitops.forges.base import (
+    ForgeError,
+    PullRequest,
+    PullRequestState,
+    RepoRef,
+    default_api_url,
+    pull_request_number,
+)
 from controller.gitops.forges.rest import DEFAULT_TIMEOUT, RestClient
 
 _STATES: dict[str, PullRequestState] = {
@@ -92,7 +99,7 @@ class GitLabForge:
                 and item.get("target_branch") == base
                 and item.get("state") == "opened"
             ):
-                return int(item["iid"])
+                return pull_request_number(item.get("iid"), "gitlab")
         return None
 
 
@@ -105,7 +112,7 @@ def _pull_request(item: Any) -> PullRequest:
     state = _STATES[raw_state]
     sha = (item.get("merge_commit_sha") or item.get("squash_commit_sha")) if state == "merged" else None
     return PullRequest(
-        number=int(item["iid"]),
+        number=pull_request_number(item.get("iid"), "gitlab"),
         url=str(item.get("web_url") or ""),
         state=state,
         head=str(item.get("source_branch") or ""),

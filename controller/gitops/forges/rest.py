@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import ssl
 import time
 from collections.abc import Mapping
@@ -73,8 +74,8 @@ class RestClient:
         if not response.content:
             return None
         try:
-            return response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            return decode_json(response.content)
+        except ValueError:
             raise self._error(
                 f"{where}: HTTP {response.status_code} answer is not JSON", retriable=False
             ) from None
@@ -103,33 +104,58 @@ class RestClient:
         return self._error(text, retriable=retriable, status=status, retry_after=retry_after(response))
 
 
-def forge_message(response: httpx.Response) -> str:
-    """The forge's error message: JSON ``message``/``error``/``errors`` or the text, shortened."""
+def decode_json(content: bytes) -> Any:
+    """The JSON value of a body; ValueError when it is not JSON or nests too deeply to decode."""
     try:
-        payload = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        return json.loads(content)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def forge_message(response: httpx.Response) -> str:
+    """The forge's error message: JSON ``message``/``error``/``errors`` or the text, shortened
+    and printable (control characters, such as terminal escapes, become spaces).
+
+    The body is read as UTF-8 whatever charset the answer declares: forge APIs speak UTF-8, and
+    a declared charset Python cannot decode with (``utf-16`` without a BOM, ``rot13``) must not
+    turn an error answer into a crash."""
+    try:
+        payload = decode_json(response.content)
+    except ValueError:
         payload = None
     if isinstance(payload, dict):
-        parts = [str(payload[key]) for key in ("message", "error", "errors") if payload.get(key)]
+        parts = [_flat(payload[key]) for key in ("message", "error", "errors") if payload.get(key)]
         text = "; ".join(parts)
     else:
-        text = response.text.strip()
-    text = " ".join(text.split())
+        text = response.content[: _MESSAGE_LIMIT * 4].decode("utf-8", errors="replace")
+    text = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
     return text[:_MESSAGE_LIMIT] + ("..." if len(text) > _MESSAGE_LIMIT else "")
 
 
+def _flat(value: Any) -> str:
+    """A JSON value as text; a structure too deep to print is named, not printed."""
+    try:
+        return str(value)[: _MESSAGE_LIMIT * 4]
+    except RecursionError:
+        return f"<{type(value).__name__} nested too deeply>"
+
+
 def retry_after(response: httpx.Response, now: float | None = None) -> float | None:
-    """Seconds to wait: ``Retry-After`` (seconds), else ``x-ratelimit-reset`` (epoch seconds)."""
+    """Seconds to wait: ``Retry-After`` (seconds), else ``x-ratelimit-reset`` (epoch seconds).
+
+    None when the header is absent or no finite number (``inf``, ``nan``, ``1e999``)."""
     header = response.headers.get("retry-after")
     if header is not None:
-        try:
-            return max(0.0, float(header))
-        except ValueError:
-            return None
+        return _finite_delay(header, 0.0)
     reset = response.headers.get("x-ratelimit-reset")
     if reset is not None and response.headers.get("x-ratelimit-remaining") == "0":
-        try:
-            return max(0.0, float(reset) - (time.time() if now is None else now))
-        except ValueError:
-            return None
+        return _finite_delay(reset, time.time() if now is None else now)
     return None
+
+
+def _finite_delay(header: str, since: float) -> float | None:
+    try:
+        value = float(header) - since
+    except ValueError:
+        return None
+    return max(0.0, value) if math.isfinite(value) else None
