@@ -67,6 +67,18 @@ def owned(labels: kopf.Labels, **_: Any) -> bool:
     return _shard().matches(labels)
 
 
+def watch_only_own_shard(settings: kopf.OperatorSettings) -> None:
+    """Filter the Canary watch server-side, as Flux shards.
+
+    Another shard's Canaries then never reach this instance, so its kopf never touches their
+    finalizers or annotations: with a client-side filter alone, two instances add and remove
+    the daemon finalizer in turn, forever. ``owned`` stays as a second, client-side check.
+    """
+    selector = os.environ.get("GITCANARY_WATCH_LABEL_SELECTOR", "")
+    if selector:
+        settings.watching.label_selectors[GROUP, PLURAL] = selector
+
+
 def _settings_from_env() -> ReconcileSettings:
     limit = os.environ.get("GITCANARY_MAX_CONCURRENT_CANARIES", "")
     return ReconcileSettings(
@@ -83,6 +95,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 30
+    watch_only_own_shard(settings)
     memo.kube = Kube.from_kubeconfig(os.environ.get("KUBECONFIG") or None)
     memo.settings = _settings_from_env()
     memo.write_backs = WriteBackQueue(memo.kube)

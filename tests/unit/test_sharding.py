@@ -44,3 +44,31 @@ def test_two_shards_and_the_main_instance_split_every_canary_exactly_once() -> N
     canaries = [{SHARD_KEY: "shard1"}, {SHARD_KEY: "shard2"}, {}, {"app": "x"}]
     for labels in canaries:
         assert sum(s.matches(labels) for s in shards) == 1, labels
+
+
+def test_the_canary_watch_is_filtered_server_side(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two shards filtering only client-side fight over kopf's finalizer on every Canary."""
+    import kopf
+
+    from controller import operator
+
+    monkeypatch.setenv("GITCANARY_WATCH_LABEL_SELECTOR", f"{SHARD_KEY}=shard1")
+    settings = kopf.OperatorSettings()
+    operator.watch_only_own_shard(settings)
+    canaries = kopf.Resource("gitcanary.io", "v1beta1", "canaries", kind="Canary")
+    flagger = kopf.Resource("flagger.app", "v1beta1", "canaries", kind="Canary")
+    deployments = kopf.Resource("apps", "v1", "deployments", kind="Deployment")
+    assert settings.watching.label_selectors.collect(canaries) == [f"{SHARD_KEY}=shard1"]
+    assert settings.watching.label_selectors.collect(flagger) == []
+    assert settings.watching.label_selectors.collect(deployments) == []
+
+
+def test_no_selector_watches_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+    import kopf
+
+    from controller import operator
+
+    monkeypatch.delenv("GITCANARY_WATCH_LABEL_SELECTOR", raising=False)
+    settings = kopf.OperatorSettings()
+    operator.watch_only_own_shard(settings)
+    assert len(settings.watching.label_selectors) == 0

@@ -102,6 +102,10 @@ def test_two_shards_split_canaries_by_label_and_never_share_one(
         assert all(not _status(sandbox, ns, n) for n in shards["shard2"]), "shard1 touched shard2's Canaries"
         with controller(sandbox, log2, ns, f"--namespace={ns}", f"--watch-label-selector={SHARD_KEY} in (shard2)"):
             _wait("shard2's Canaries Initialized", lambda: initialized(shards["shard2"]), 180, log2)
+    # Every reconcile log line starts with the Canary's key: no shard reconciled another's Canary.
     for shard, log in (("shard1", log2), ("shard2", log1)):
         text = log.read_text(errors="replace")
-        assert not [n for n in shards[shard] if f"{n}." in text or f"/{n}" in text], f"{shard} seen by the other shard"
+        assert not [n for n in shards[shard] if f"{ns}/{n}: " in text], f"{shard} reconciled by the other shard"
+    for shard, log in (("shard1", log1), ("shard2", log2)):
+        text = log.read_text(errors="replace")
+        assert all(f"{ns}/{n}: " in text for n in shards[shard]), f"{shard} not reconciled by its own shard"
