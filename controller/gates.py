@@ -42,6 +42,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from controller.api.builtin_hooks import GATE_URL, ROLLBACK_URL, is_builtin_url
 from controller.hooks import (
     DEFAULT_RETRY_BACKOFF,
     HookOutcome,
@@ -67,8 +68,6 @@ __all__ = [
     "is_builtin_url",
 ]
 
-GATE_URL: Final = "gitcanary:gate"
-ROLLBACK_URL: Final = "gitcanary:rollback"
 
 GateKind = Literal["rollout", "traffic", "promotion"]
 GATE_KINDS: Final[dict[GateKind, HookType]] = {
@@ -88,11 +87,6 @@ ROLLBACK_CONSUMED_PATCH: Final[dict[str, object]] = {"metadata": {"annotations":
 
 OPEN: Final = "open"
 CLOSED: Final = "closed"
-
-
-def is_builtin_url(url: str) -> bool:
-    """True for the URLs answered in-process (surrounding blanks ignored)."""
-    return url.strip() in (GATE_URL, ROLLBACK_URL)
 
 
 def gate_value(open_: bool, revision: str | None = None) -> str:

@@ -35,6 +35,7 @@ from pydantic import BaseModel, ValidationError
 
 from controller.api.alert_provider import AlertProvider
 from controller.api.analysis import CanaryAnalysis
+from controller.api.builtin_hooks import is_builtin_url
 from controller.api.canary import API_VERSION, Canary, CanarySpec
 from controller.api.duration import parse_duration
 from controller.api.metric_template import MetricTemplate
@@ -257,7 +258,8 @@ def _analysis_problems(analysis: CanaryAnalysis) -> list[str]:
     for index, hook in enumerate(analysis.webhooks):
         where = f"spec.analysis.webhooks[{index}]"
         problems += _duration_problem(f"{where}.timeout", hook.timeout, MAX_WEBHOOK_TIMEOUT)
-        problems += _url_problem(f"{where}.url", hook.url)
+        if not is_builtin_url(hook.url):
+            problems += _url_problem(f"{where}.url", hook.url)
         retries = hook.retries
         if retries is not None and not 0 <= retries <= MAX_WEBHOOK_RETRIES:
             problems.append(f"{where}.retries: must be between 0 and {MAX_WEBHOOK_RETRIES}, got {retries}")

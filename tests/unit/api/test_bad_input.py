@@ -19,6 +19,7 @@ from controller.api import validate_alert_provider, validate_canary, validate_me
 from controller.api.validation import MAX_WEBHOOK_RETRIES
 from controller.cli import main
 from controller.outbound import MAX_RETRIES
+from tests.builders import canary
 
 Build = Callable[..., dict[str, Any]]
 HOOK = {"name": "load", "url": "http://loadtester.test/"}
@@ -210,3 +211,11 @@ def test_gitcanary_check_reports_a_template_the_controller_cannot_query(tmp_path
         f"{manifest}:8: MetricTemplate test/latency: spec.provider.type: 'cloudwatch' is not supported "
         "by this controller; supported types: datadog, graphite, prometheus"
     ) in result.output
+
+
+@pytest.mark.parametrize("url", ["gitcanary:gate", "gitcanary:rollback", " gitcanary:gate "])
+def test_the_builtin_gate_urls_are_valid_webhooks(url: str) -> None:
+    """The built-in gates are answered in-process: the outbound URL policy does not apply."""
+    obj = canary("t", "podinfo", iterations=2, template=None)
+    obj["spec"]["analysis"]["webhooks"] = [{"name": "gate", "type": "confirm-rollout", "url": url}]
+    assert validate_canary(obj) == []
