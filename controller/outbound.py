@@ -291,8 +291,11 @@ class OutboundResponse:
         return self.content.decode(_charset(self.headers), errors="replace")
 
     def json(self) -> Any:
-        """The body as JSON; raises ValueError when it is not."""
-        return json.loads(self.content)
+        """The body as JSON; raises ValueError when it is not (or nests too deeply to decode)."""
+        try:
+            return json.loads(self.content)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
 
 
 def _charset(headers: httpx.Headers) -> str:

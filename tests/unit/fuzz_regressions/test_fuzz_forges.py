@@ -9,67 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import math
-import socket
-import threading
-from collections.abc import Iterator
 
 import pytest
 
 from controller.gitops.forges import ForgeError, PullRequest, RemoteURLError, RepoRef, forge_for
 
+from .raw_http import RawServer, answer
+
 TOKEN = "tok-regression-secret"
 HEAD, BASE = "gitcanary/promote/ns/app/abc123", "main"
-
-
-class RawServer:
-    """Answers every connection on 127.0.0.1 with the same raw bytes, then closes it."""
-
-    def __init__(self) -> None:
-        self.answer = b""
-        self._socket = socket.create_server(("127.0.0.1", 0))
-        self.port = self._socket.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                connection, _ = self._socket.accept()
-            except OSError:
-                return
-            with connection:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = connection.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                head, _, body = data.partition(b"\r\n\r\n")
-                length = next(
-                    (
-                        int(line.split(b":")[1])
-                        for line in head.split(b"\r\n")
-                        if line.lower().startswith(b"content-length:")
-                    ),
-                    0,
-                )
-                while len(body) < length:
-                    body += connection.recv(65536)
-                connection.sendall(self.answer)
-
-    def close(self) -> None:
-        self._socket.close()
-
-
-@pytest.fixture
-def server() -> Iterator[RawServer]:
-    running = RawServer()
-    yield running
-    running.close()
-
-
-def answer(status: int, body: bytes, *headers: str) -> bytes:
-    lines = [f"HTTP/1.1 {status} Fuzz", *headers, f"Content-Length: {len(body)}", "Connection: close"]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
 def call(server: RawServer, provider: str, operation: str) -> object:
