@@ -431,10 +431,10 @@ def check_alert_provider(obj: Any) -> None:
 
 
 TARGETS = [
-    Target("canary", with_pathological(CANARIES), check_canary, smoke_cases=200),
-    Target("engine", ENGINE_CASES, check_engine, smoke_cases=150),
-    Target("metric_template", TEMPLATE_CASES, check_metric_template, smoke_cases=200),
-    Target("alert_provider", with_pathological(ALERT_PROVIDERS), check_alert_provider, smoke_cases=200),
+    Target("canary", with_pathological(CANARIES), check_canary, smoke_cases=120),
+    Target("engine", ENGINE_CASES, check_engine, smoke_cases=100),
+    Target("metric_template", TEMPLATE_CASES, check_metric_template, smoke_cases=120),
+    Target("alert_provider", with_pathological(ALERT_PROVIDERS), check_alert_provider, smoke_cases=120),
 ]
 
 if __name__ == "__main__":

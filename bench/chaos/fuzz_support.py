@@ -50,7 +50,7 @@ CHUNK = 250
 """Cases per hypothesis run in the long mode."""
 FULL_CASES = 10_000
 """Cases per target of the full campaign."""
-SMOKE_SECONDS = 6.0
+SMOKE_SECONDS = 4.0
 """Time cap per target in the smoke mode (the smoke mode normally ends on its case count)."""
 HANG_SECONDS = 30.0
 """A case running longer than this is a hang."""
