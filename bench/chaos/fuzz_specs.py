@@ -6,7 +6,7 @@ Targets:
   Invariants: it never raises, it returns a list of readable messages; a manifest it accepts
   parses as a ``Canary``, maps onto the engine's inputs (``analysis_spec``, ``webhooks``,
   ``metric_checks``) without raising.
-- ``engine``: accepted Canaries through a dozen ticks of the pure engine, every request answered
+- ``engine``: accepted Canaries through 40 ticks of the pure engine, every request answered
   from drawn numbers (ready or not, hooks and metrics passing or failing, time jumps, a new
   revision now and then). Invariants: no exception; every decision requeues after a finite,
   positive delay; weights stay in 0..100 and the routes add up to 100; counters never go
@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fuzz_support import Target, Violation, main, require_readable
-from fuzz_values import numbers, objects, text, with_pathological
+from fuzz_values import junk, numbers, objects, planted, text, with_pathological
 
 from controller.analysis import (
     TOTAL_WEIGHT,
@@ -258,11 +258,11 @@ class _Answers:
         if isinstance(request, Notify) and not (isinstance(request.message, str) and request.message.strip()):
             raise Violation("event-text", f"empty event message {request!r}")
         if isinstance(request, CheckReady | CheckPrimaryPromoted):
-            return Readiness(self.next(4) != 0, "waiting for rollout", self.next(8) == 0)
+            return Readiness(self.next(8) != 0, "waiting for rollout", self.next(16) == 0)
         if isinstance(request, RunWebhooks):
             return HookOutcome(self.next(3) != 0, "hook said no", "hook")
         if isinstance(request, RunMetricChecks):
-            ok = self.next(3) != 0
+            ok = self.next(5) != 0
             return MetricsOutcome(ok, () if ok else ("error rate 69.17% > 1%",))
         if isinstance(request, AcquireSlot):
             return self.next(6) != 0
@@ -292,7 +292,7 @@ def check_engine(case: tuple[Any, list[int]]) -> None:
     spec = analysis_spec(canary)
     answers = _Answers(numbers)
     state, now, revision = CanaryState(), 1_700_000_000.0, "rev-1"
-    for step in range(12):
+    for step in range(40):
         if answers.next(7) == 0:
             revision = f"rev-{step + 2}"
         flow = tick(spec, state, now, revision)
@@ -311,7 +311,94 @@ def check_engine(case: tuple[Any, list[int]]) -> None:
         now += [decision.requeue_after, spec.interval_seconds, 0.5, 3_600.0][answers.next(4)]
 
 
-ENGINE_CASES = st.tuples(CANARIES, st.lists(st.integers(0, 2**16), min_size=8, max_size=64))
+@st.composite
+def valid_canaries(draw: st.DrawFn) -> dict[str, Any]:
+    """Canaries built from valid values only (mostly accepted), so the engine sees every strategy."""
+    analysis: dict[str, Any] = {
+        "interval": draw(st.sampled_from(["10s", "30s", "1m", "5m", "90s"])),
+        "threshold": draw(st.integers(1, 10)),
+    }
+    strategy = draw(st.sampled_from(["stepWeight", "stepWeights", "iterations", "ab"]))
+    if strategy == "stepWeight":
+        analysis["stepWeight"] = draw(st.integers(1, 60))
+        if draw(st.booleans()):
+            analysis["maxWeight"] = draw(st.integers(1, 100))
+    elif strategy == "stepWeights":
+        analysis["stepWeights"] = sorted(draw(st.sets(st.integers(1, 100), min_size=1, max_size=6)))
+    else:
+        analysis["iterations"] = draw(st.integers(1, 20))
+        if strategy == "ab":
+            analysis["match"] = [{"headers": {"x-canary": {"exact": "insider"}}}]
+    if draw(st.booleans()):
+        analysis["stepWeightPromotion"] = draw(st.integers(1, 100))
+    if draw(st.integers(0, 3)) == 0:
+        analysis["mirror"] = True
+        analysis["mirrorWeight"] = draw(st.integers(0, 100))
+    analysis["metrics"] = draw(
+        st.lists(
+            st.fixed_dictionaries(
+                {
+                    "name": st.sampled_from(["request-success-rate", "request-duration"]),
+                    "interval": st.just("1m"),
+                },
+                optional={"thresholdRange": st.fixed_dictionaries({"min": st.floats(0, 99)})},
+            ),
+            max_size=2,
+        )
+    )
+    hook_types = st.sampled_from(
+        [
+            "confirm-rollout",
+            "pre-rollout",
+            "rollout",
+            "confirm-traffic-increase",
+            "confirm-promotion",
+            "post-rollout",
+            "rollback",
+            "event",
+        ]
+    )
+    analysis["webhooks"] = draw(
+        st.lists(
+            st.fixed_dictionaries(
+                {
+                    "name": st.sampled_from(["gate", "load", "check"]),
+                    "url": st.just("http://loadtester.test/"),
+                    "type": hook_types,
+                    "timeout": st.just("30s"),
+                }
+            ),
+            max_size=3,
+            unique_by=lambda hook: hook["name"],
+        )
+    )
+    spec: dict[str, Any] = {
+        "targetRef": {
+            "apiVersion": "apps/v1",
+            "kind": draw(st.sampled_from(["Deployment", "DaemonSet"])),
+            "name": "podinfo",
+        },
+        "service": {"port": 9898},
+        "analysis": analysis,
+        "progressDeadlineSeconds": draw(st.integers(60, 3600)),
+        "skipAnalysis": draw(st.integers(0, 7)) == 0,
+        "suspend": draw(st.integers(0, 15)) == 0,
+        "provider": draw(st.sampled_from(["kubernetes", "istio", "nginx", "gatewayapi:v1"])),
+    }
+    if draw(st.integers(0, 3)) == 0:
+        spec["gitops"] = {"approval": {"mode": "pullRequest", "provider": "github"}}
+    return {
+        "apiVersion": API,
+        "kind": "Canary",
+        "metadata": {"name": "podinfo", "namespace": "test"},
+        "spec": spec,
+    }
+
+
+ENGINE_CASES = st.tuples(
+    st.one_of(valid_canaries(), valid_canaries(), valid_canaries(), CANARIES),
+    st.lists(st.integers(0, 2**16), min_size=8, max_size=64),
+)
 
 
 # --- MetricTemplate and AlertProvider ------------------------------------------------------
@@ -430,8 +517,15 @@ def check_alert_provider(obj: Any) -> None:
         require_readable("notifier_for", str(error))
 
 
+EDGE_VALUES = st.one_of(
+    junk(), numbers(), DURATIONS, URLS, COUNTS, WEIGHTS, text(), st.lists(WEIGHTS, max_size=4)
+)
+CANARY_CASES = with_pathological(
+    st.one_of(CANARIES, planted(valid_canaries(), EDGE_VALUES), planted(valid_canaries(), EDGE_VALUES))
+)
+
 TARGETS = [
-    Target("canary", with_pathological(CANARIES), check_canary, smoke_cases=120),
+    Target("canary", CANARY_CASES, check_canary, smoke_cases=120),
     Target("engine", ENGINE_CASES, check_engine, smoke_cases=100),
     Target("metric_template", TEMPLATE_CASES, check_metric_template, smoke_cases=120),
     Target("alert_provider", with_pathological(ALERT_PROVIDERS), check_alert_provider, smoke_cases=120),

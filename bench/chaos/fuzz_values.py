@@ -116,6 +116,11 @@ def _plant(case: tuple[Any, Any, int]) -> Any:
     return value
 
 
+def planted(good: st.SearchStrategy[Any], bad: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """``good`` with one of its nodes (picked at random) replaced by a ``bad`` value."""
+    return st.tuples(good, bad, st.integers(0, 10_000)).map(_plant)
+
+
 def with_pathological(good: st.SearchStrategy[Any], every: int = 25) -> st.SearchStrategy[Any]:
     """``good``, and about once in ``every`` draws one of its nodes replaced by a pathological value."""
     planted = st.tuples(good, pathological(), st.integers(0, 10_000)).map(_plant)
