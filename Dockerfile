@@ -1,6 +1,6 @@
 # The gitcanary controller image (flux/deployment.yaml and the Helm chart run it).
 #
-# Built without a Docker daemon by `python -m sandbox.image` (buildah bud, vfs storage, chroot
+# Built without a Docker daemon by `python -m gitcanary_sandbox.image` (buildah bud, vfs storage, chroot
 # isolation). The build context it prepares holds:
 #   base.tar  a minimal Debian bookworm root filesystem made by debootstrap from the signed Debian
 #             archive, with python3, git, openssh-client, gnupg and ca-certificates; its sha256 is

@@ -24,8 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from controller.kube import Kube  # noqa: E402
-from controller.sandbox import environment, processes  # noqa: E402
-from controller.sandbox.client import SandboxClient  # noqa: E402
+from gitcanary_sandbox import environment, processes  # noqa: E402
+from gitcanary_sandbox.client import SandboxClient  # noqa: E402
 from tests.builders import canary, deployment  # noqa: E402
 
 NS = "bench-reaction"

@@ -2,15 +2,42 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+from importlib import metadata
 
 import click
 
-from controller.sandbox import environment
+
+class _Commands(click.Group):
+    """The product's commands, plus development commands other packages register.
+
+    A package adds commands through the ``gitcanary.commands`` entry point group (the
+    development package ``gitcanary-sandbox`` adds ``sandbox`` and ``demo``). They are
+    imported only when named, so ``gitcanary run`` never imports development code.
+    """
+
+    def _plugins(self) -> dict[str, metadata.EntryPoint]:
+        return {ep.name: ep for ep in metadata.entry_points(group=PLUGIN_GROUP) if ep.name not in self.commands}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._plugins()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            return command
+        plugin = self._plugins().get(cmd_name)
+        if plugin is None:
+            return None
+        loaded = plugin.load()
+        if not isinstance(loaded, click.Command):
+            raise click.ClickException(f"entry point {plugin.value!r} is not a click command")
+        return loaded
 
 
-@click.group()
+PLUGIN_GROUP = "gitcanary.commands"
+
+
+@click.group(cls=_Commands)
 def main() -> None:
     """gitcanary: progressive delivery for Flux, with every outcome written back to Git."""
 
@@ -145,62 +172,6 @@ def run(
     if leader_elect:
         leader = runtime.LeaderElection(leader_election_namespace or runtime.default_lease_namespace())
     asyncio.run(runtime.run_operator(list(namespaces), health, leader))
-
-
-@main.group()
-def sandbox() -> None:
-    """A local environment: control plane, fake nodes, Prometheus and git remotes."""
-
-
-_dir_option = click.option(
-    "--dir",
-    "base",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Where the sandbox keeps its state (default: $GITCANARY_SANDBOX_DIR or ~/.cache/gitcanary/sandbox).",
-)
-
-
-@sandbox.command("up")
-@_dir_option
-@click.option("--with-flux", is_flag=True, help="Also start the OCI registry and real Flux controllers.")
-def sandbox_up(base: Path | None, with_flux: bool) -> None:
-    """Start every part (idempotent) and print KEY=value lines to use it."""
-    state = environment.up(base, with_flux=with_flux)
-    for line in environment.describe(state):
-        click.echo(line)
-    failed = {k: v for k, v in state.parts.items() if v != "ok"}
-    for part, reason in failed.items():
-        click.echo(f"FAILED {part}: {reason}", err=True)
-    sys.exit(1 if failed else 0)
-
-
-@sandbox.command("down")
-@_dir_option
-def sandbox_down(base: Path | None) -> None:
-    """Stop every part. Data stays on disk for the next `up`."""
-    environment.down(base)
-
-
-@sandbox.command("status")
-@_dir_option
-def sandbox_status(base: Path | None) -> None:
-    """Report each part."""
-    report = environment.status(base)
-    width = max(len(k) for k in report)
-    for name, value in report.items():
-        click.echo(f"{name.ljust(width)}  {value}")
-    sys.exit(0 if all(v.startswith("running") for v in report.values()) else 3)
-
-
-@main.command()
-@click.option("--keep", is_flag=True, help="Leave the sandbox running afterwards.")
-@_dir_option
-def demo(keep: bool, base: Path | None) -> None:
-    """Run the built-in demo on a local sandbox."""
-    from controller.demo import run_demo
-
-    sys.exit(run_demo(base, keep=keep))
 
 
 from controller.cli_gates import register as _register_gates  # noqa: E402 - needs `main`

@@ -13,7 +13,7 @@ Invariants:
 
 Usage: hack/gen_crds.py [FLAGGER_CRDS] [--out DIR] [--check]
 FLAGGER_CRDS defaults to artifacts/flagger/crd.yaml of the github.com/fluxcd/flagger Go module at
-the version controller/sandbox/upstream_crds.py pins (downloaded and hash-checked by the go command).
+the version sandbox/gitcanary_sandbox/upstream_crds.py pins (downloaded and hash-checked by the go command).
 """
 
 import argparse
@@ -340,7 +340,7 @@ def render(flagger_crds: Path) -> dict[str, str]:
 
 def _flagger_module_crds() -> Path:
     sys.path.insert(0, str(REPO))
-    from controller.sandbox import upstream_crds
+    from gitcanary_sandbox import upstream_crds
 
     (path,) = upstream_crds.crd_files(("flagger",))
     return path

@@ -26,23 +26,23 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.gitcanary-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "bootstrap: pip install -e .[dev]" >&2
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ sandbox/pyproject.toml -nt "$stamp" ]; then
+  echo "bootstrap: pip install -e .[dev] -e ./sandbox (the product and the development sandbox)" >&2
   .venv/bin/pip install -q --upgrade pip >/dev/null
-  .venv/bin/pip install -q -e '.[dev]'
+  .venv/bin/pip install -q -e '.[dev]' -e ./sandbox
   touch "$stamp"
 fi
 
 echo "bootstrap: upstream CRDs from their Go modules (pinned, hash-checked; cached in the Go module cache)" >&2
-.venv/bin/python -m controller.sandbox.upstream_crds >/dev/null
+.venv/bin/python -m gitcanary_sandbox.upstream_crds >/dev/null
 
 echo "bootstrap: control-plane binaries (cold build: several minutes; cached afterwards)" >&2
-.venv/bin/python -m controller.sandbox.binaries >/dev/null
+.venv/bin/python -m gitcanary_sandbox.binaries >/dev/null
 
 if [ "${GITCANARY_WITH_FLUX:-0}" = "1" ]; then
   echo "bootstrap: Flux controllers (cold build: many minutes; cached under ~/.cache/gitcanary/flux-*)" >&2
-  .venv/bin/python -m controller.sandbox.flux_binaries >/dev/null
+  .venv/bin/python -m gitcanary_sandbox.flux_binaries >/dev/null
 fi
 
 echo "bootstrap: helm (for the chart tests; cold build: minutes; cached under ~/.cache/gitcanary/helm-*)" >&2
-.venv/bin/python -m controller.sandbox.helm_binary >/dev/null
+.venv/bin/python -m gitcanary_sandbox.helm_binary >/dev/null

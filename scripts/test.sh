@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 export GITCANARY_WITH_FLUX="${GITCANARY_WITH_FLUX:-1}"
 ./scripts/bootstrap.sh
 echo "== ruff" >&2
-.venv/bin/ruff check controller tests bench
+.venv/bin/ruff check controller sandbox tests bench hack
 echo "== mypy --strict controller" >&2
 .venv/bin/mypy
 echo "== import-linter" >&2

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.sandbox import environment
-from controller.sandbox.client import SandboxClient
+from gitcanary_sandbox import environment
+from gitcanary_sandbox.client import SandboxClient
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -32,6 +32,7 @@ from controller.api.analysis import (
     is_mirroring,
     strategy_of,
 )
+from controller.api.builtin_hooks import GATE_URL, ROLLBACK_URL, is_builtin_url
 from controller.api.canary import (
     API_VERSION,
     GROUP,
@@ -133,10 +134,12 @@ __all__ = [
     "APPLIED_HISTORY",
     "DEFAULT_MAX_WEIGHT",
     "DEFAULT_METRIC_INTERVAL",
+    "GATE_URL",
     "GROUP",
     "MIN_ANALYSIS_INTERVAL_SECONDS",
     "PROGRESS_DEADLINE_SECONDS",
     "PROMOTED_CONDITION",
+    "ROLLBACK_URL",
     "WEBHOOK_TYPES",
     "AbMatch",
     "AlertProvider",
@@ -215,6 +218,7 @@ __all__ = [
     "UpstreamRef",
     "WebhookType",
     "WriteBackIntent",
+    "is_builtin_url",
     "is_mirroring",
     "parse_duration",
     "plain",

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Final
 
+__all__ = ["GATE_URL", "ROLLBACK_URL", "is_builtin_url"]
+
 GATE_URL: Final = "gitcanary:gate"
 ROLLBACK_URL: Final = "gitcanary:rollback"
 

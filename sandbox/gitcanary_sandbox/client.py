@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from controller.sandbox.binaries import kube_bin_dir
-from controller.sandbox.environment import SandboxState
+from gitcanary_sandbox.binaries import kube_bin_dir
+from gitcanary_sandbox.environment import SandboxState
 
 
 @dataclass

@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.sandbox import processes
-from controller.sandbox.binaries import Binaries
-from controller.sandbox.pki import Pki, write_kubeconfig
+from gitcanary_sandbox import processes
+from gitcanary_sandbox.binaries import Binaries
+from gitcanary_sandbox.pki import Pki, write_kubeconfig
 
 Progress = Callable[[str], None]
 

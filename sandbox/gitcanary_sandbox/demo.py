@@ -27,8 +27,8 @@ from typing import Any
 
 import click
 
-from controller.sandbox import environment, processes
-from controller.sandbox.client import SandboxClient
+from gitcanary_sandbox import environment, processes
+from gitcanary_sandbox.client import SandboxClient
 
 NS = "demo"
 IMAGE = "ghcr.io/stefanprodan/podinfo"

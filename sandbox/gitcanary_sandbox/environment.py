@@ -15,11 +15,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from controller.sandbox import controlplane, flux, flux_binaries, processes, registry, upstream_crds
-from controller.sandbox.binaries import Binaries, ensure_binaries
-from controller.sandbox.gitremotes import GitPorts, GitRemotes, start_git_remotes
-from controller.sandbox.pki import ensure_pki, write_kubeconfig
-from controller.sandbox.prometheus import start_exporter, start_prometheus
+from gitcanary_sandbox import controlplane, flux, flux_binaries, processes, registry, upstream_crds
+from gitcanary_sandbox.binaries import Binaries, ensure_binaries
+from gitcanary_sandbox.gitremotes import GitPorts, GitRemotes, start_git_remotes
+from gitcanary_sandbox.pki import ensure_pki, write_kubeconfig
+from gitcanary_sandbox.prometheus import start_exporter, start_prometheus
 
 Progress = Callable[[str], None]
 

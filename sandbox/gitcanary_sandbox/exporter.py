@@ -1,7 +1,7 @@
 """A traffic simulator that Prometheus scrapes: per-workload request rate, error
 rate and latency, set at run time over HTTP.
 
-Run as ``python -m controller.sandbox.exporter --port P --state FILE``.
+Run as ``python -m gitcanary_sandbox.exporter --port P --state FILE``.
 
 Control API (JSON):
   PUT    /workloads/<namespace>/<name>  {"rps": 10, "errorRate": 0.05, "latencyMs": 80, "slowLatencyMs": 900,

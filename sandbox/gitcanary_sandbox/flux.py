@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.sandbox import processes
-from controller.sandbox.flux_binaries import CONTROLLER_NAMES
+from gitcanary_sandbox import processes
+from gitcanary_sandbox.flux_binaries import CONTROLLER_NAMES
 
 RUNTIME_NAMESPACE = "flux-system"
 

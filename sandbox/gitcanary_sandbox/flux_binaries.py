@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.sandbox.binaries import cache_root
+from gitcanary_sandbox.binaries import cache_root
 
 FLUX_VERSION = "v2.9.0"
 GO_DIRECTIVE = "1.26.0"

@@ -1,6 +1,6 @@
 """Smart-HTTP git server: ``git http-backend`` behind HTTP basic or bearer auth.
 
-Run as ``python -m controller.sandbox.githttp --port P --root DIR --auth-file FILE``.
+Run as ``python -m gitcanary_sandbox.githttp --port P --root DIR --auth-file FILE``.
 The auth file (mode 0600) holds JSON ``{"username": ..., "password": ..., "token": ...}``.
 Every request must authenticate; a wrong password or token gets 401 and git
 refuses. Credentials are never logged.

@@ -22,7 +22,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.sandbox import processes
+from gitcanary_sandbox import processes
 
 REPO_NAME = "fleet.git"
 
@@ -145,7 +145,7 @@ def start_git_remotes(base: Path, ports: GitPorts) -> GitRemotes:
         [
             sys.executable,
             "-m",
-            "controller.sandbox.githttp",
+            "gitcanary_sandbox.githttp",
             f"--port={ports.http}",
             f"--root={root}",
             f"--auth-file={creds_file}",

@@ -15,7 +15,7 @@ from a context holding the base tar and the wheels of the project and its
 dependencies (``pip wheel``). Only the ``controller`` package ships: the sandbox
 and the tests live outside it.
 
-Usage: ``python -m controller.sandbox.image [--push REGISTRY]`` prints the image
+Usage: ``python -m gitcanary_sandbox.image [--push REGISTRY]`` prints the image
 reference (and the pushed reference with ``--push``).
 """
 
@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.sandbox.binaries import cache_root
+from gitcanary_sandbox.binaries import cache_root
 
 REPO = Path(__file__).resolve().parents[2]
 SUITE = "bookworm"

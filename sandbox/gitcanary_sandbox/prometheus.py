@@ -15,7 +15,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from controller.sandbox import processes
+from gitcanary_sandbox import processes
 
 SCRAPE_INTERVAL = "1s"
 TARGETS_DIR = "scrape-targets"
@@ -37,7 +37,7 @@ def start_exporter(base: Path, port: int) -> processes.Service:
         [
             sys.executable,
             "-m",
-            "controller.sandbox.exporter",
+            "gitcanary_sandbox.exporter",
             f"--port={port}",
             f"--state={base / 'traffic.json'}",
         ],

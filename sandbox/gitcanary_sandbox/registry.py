@@ -25,7 +25,7 @@ from urllib.parse import urljoin
 
 import httpx
 
-from controller.sandbox import processes
+from gitcanary_sandbox import processes
 
 SERVICE = "docker-registry"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

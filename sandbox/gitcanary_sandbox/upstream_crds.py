@@ -10,7 +10,7 @@ object the controller writes for Flux, KEDA, Gateway API, Istio, Contour or
 Traefik is validated by the schema a production cluster uses.
 
 A project that publishes no Go module ships a faithful copy in
-``controller/sandbox/crds/`` with its upstream release named in a header
+``sandbox/gitcanary_sandbox/crds/`` with its upstream release named in a header
 (App Mesh: the controller's module is not served by the Go module proxy).
 
 Invariants:
@@ -61,7 +61,7 @@ def _flux(name: str, version: str, h1: str, *kinds: str) -> UpstreamModule:
 _GATEWAY_API = "config/crd/standard/gateway.networking.k8s.io_"
 
 # Set name -> the modules whose CRDs form it. Versions follow the Flux 2.9 line the
-# sandbox's Flux controllers are built from (controller/sandbox/flux_binaries.py).
+# sandbox's Flux controllers are built from (sandbox/gitcanary_sandbox/flux_binaries.py).
 SETS: dict[str, tuple[UpstreamModule, ...]] = {
     "flux": (
         _flux(
@@ -260,7 +260,7 @@ def crd_files(sets: tuple[str, ...] = ALL_SETS, progress: Progress = _stderr) ->
 
 
 def main() -> None:
-    """``python -m controller.sandbox.upstream_crds``: fetch and verify every set, list the files."""
+    """``python -m gitcanary_sandbox.upstream_crds``: fetch and verify every set, list the files."""
     for path in crd_files():
         print(path)
 

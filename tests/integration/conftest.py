@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.sandbox import processes
-from controller.sandbox.client import SandboxClient
+from gitcanary_sandbox import processes
+from gitcanary_sandbox.client import SandboxClient
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -23,8 +23,8 @@ from click.testing import CliRunner, Result
 from controller.cli import main
 from controller.cli_ops import RESTARTED_AT
 from controller.reconcile.retry_request import RETRY_ANNOTATION
-from controller.sandbox.binaries import kube_bin_dir
-from controller.sandbox.client import SandboxClient
+from gitcanary_sandbox.binaries import kube_bin_dir
+from gitcanary_sandbox.client import SandboxClient
 from tests.builders import canary, deployment, metric_template
 from tests.integration.operator.test_canary_lifecycle import _apply, _get, _wait
 

@@ -8,7 +8,7 @@ import yaml
 from click.testing import CliRunner
 
 from controller.cli import main
-from controller.sandbox.client import SandboxClient
+from gitcanary_sandbox.client import SandboxClient
 from tests.builders import canary
 
 

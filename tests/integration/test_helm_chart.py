@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from controller.sandbox.client import SandboxClient
-from controller.sandbox.upstream_crds import UpstreamModule, download
+from gitcanary_sandbox.client import SandboxClient
+from gitcanary_sandbox.upstream_crds import UpstreamModule, download
 from tests.integration.test_manifests_apply import FIELD_MANAGER, dump, ensure_namespaces, run_kubectl
 from tests.unit.test_helm_chart import ALL_VALUES, REPO, Obj, of_kind, render
 

@@ -1,6 +1,6 @@
 """The controller image: built daemonless from the Dockerfile, checked from the inside, pushed.
 
-The image is built once per session (``controller.sandbox.image.build``; the debootstrap base
+The image is built once per session (``gitcanary_sandbox.image.build``; the debootstrap base
 is cached under ~/.cache/gitcanary). Its root filesystem is mounted with ``buildah mount``
 (vfs: a plain directory) and commands run inside it with ``buildah run --isolation=chroot``.
 """
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.sandbox import image as image_build
-from controller.sandbox.client import SandboxClient
-from controller.sandbox.registry import list_tags
+from gitcanary_sandbox import image as image_build
+from gitcanary_sandbox.client import SandboxClient
+from gitcanary_sandbox.registry import list_tags
 
 Obj = dict[str, object]
 
@@ -75,7 +75,7 @@ def test_the_image_holds_the_product_and_no_sandbox_or_test_code(rootfs: Path) -
     (site,) = (rootfs / "opt/gitcanary/lib").glob("python3*/site-packages")
     assert (site / "controller" / "operator.py").is_file()
     shipped = {p.name for p in site.iterdir()}
-    assert not {"sandbox", "tests", "bench", "hack"} & shipped
+    assert not {"sandbox", "gitcanary_sandbox", "tests", "bench", "hack"} & shipped
     assert not (site / "controller" / "sandbox").exists()
     assert not (site / "controller" / "demo.py").exists()
 

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from controller.sandbox.binaries import kube_bin_dir
-from controller.sandbox.client import SandboxClient
+from gitcanary_sandbox.binaries import kube_bin_dir
+from gitcanary_sandbox.client import SandboxClient
 from tests.unit.test_manifests import REPO, build_dir, kustomize_dirs
 
 SERVICE_ACCOUNT = "system:serviceaccount:gitcanary-system:gitcanary"

@@ -1,6 +1,6 @@
 """The Helm chart (charts/gitcanary) lints, renders, and cannot drift from the repository.
 
-Rendered with the real helm built from its Go module (controller/sandbox/helm_binary.py). What
+Rendered with the real helm built from its Go module (sandbox/gitcanary_sandbox/helm_binary.py). What
 keeps the chart in step with the rest of the repository:
 - its crds/ are byte-for-byte the repository's crds/*.yaml;
 - its RBAC grants exactly what flux/'s install grants (compared as (group, resource, verb) sets,
@@ -28,7 +28,7 @@ import yaml
 from controller import sharding
 from controller.cli import run as run_command
 from controller.outbound import UrlPolicy
-from controller.sandbox.helm_binary import helm_path
+from gitcanary_sandbox.helm_binary import helm_path
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "gitcanary"

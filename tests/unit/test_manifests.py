@@ -37,8 +37,8 @@ from controller.routers import (
     traefik,
 )
 from controller.routers.nginx_routes import INGRESS_API
-from controller.sandbox.binaries import kube_bin_dir
 from controller.scalers import hpa, keda, keda_http
+from gitcanary_sandbox.binaries import kube_bin_dir
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFEST_ROOTS = ("flux", "clusters", "apps")

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from controller.sandbox.client import SandboxClient
+from gitcanary_sandbox.client import SandboxClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "api"))
 from test_api_seeds import VALID

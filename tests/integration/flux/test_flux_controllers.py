@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from controller.sandbox import processes, registry
-from controller.sandbox.client import SandboxClient
-from controller.sandbox.flux_binaries import CONTROLLER_NAMES
+from gitcanary_sandbox import processes, registry
+from gitcanary_sandbox.client import SandboxClient
+from gitcanary_sandbox.flux_binaries import CONTROLLER_NAMES
 
 TAGS = ("0.9.0", "1.0.0", "1.1.0", "1.2.0", "2.0.0-rc.1", "latest")
 NEWEST_STABLE = "1.2.0"

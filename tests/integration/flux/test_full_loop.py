@@ -31,9 +31,9 @@ import pytest
 import yaml
 
 from controller.flux import REQUESTED_AT, sha_of_revision
-from controller.sandbox import processes, registry
-from controller.sandbox.client import SandboxClient
-from controller.sandbox.flux_binaries import CONTROLLER_NAMES
+from gitcanary_sandbox import processes, registry
+from gitcanary_sandbox.client import SandboxClient
+from gitcanary_sandbox.flux_binaries import CONTROLLER_NAMES
 from tests.builders import canary, metric_template
 
 FIRST, GOOD, BAD = "1.0.0", "1.1.0", "1.2.0"

@@ -24,7 +24,7 @@ from typing import Any
 from controller.gitops.credentials import GitAuth
 from controller.gitops.intents import Intent, make_intent, rfc3339
 from controller.kube import Kube
-from controller.sandbox.client import SandboxClient
+from gitcanary_sandbox.client import SandboxClient
 from tests.builders import canary
 
 Obj = dict[str, Any]

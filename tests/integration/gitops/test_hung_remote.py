@@ -29,8 +29,8 @@ from typing import Any
 
 import pytest
 
-from controller.sandbox import processes
-from controller.sandbox.client import SandboxClient
+from gitcanary_sandbox import processes
+from gitcanary_sandbox.client import SandboxClient
 from tests.builders import canary, deployment
 from tests.integration.operator.test_canary_lifecycle import _apply, _get, _wait
 from tests.process_table import kill_leftovers

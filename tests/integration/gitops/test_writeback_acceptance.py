@@ -25,8 +25,8 @@ from controller.gitops.edits import apply_intent
 from controller.gitops.repo import WriteBackError, WriteBackRepo
 from controller.gitops.worktree_files import SkippedFile
 from controller.kube import Kube
-from controller.sandbox import processes
-from controller.sandbox.client import SandboxClient
+from gitcanary_sandbox import processes
+from gitcanary_sandbox.client import SandboxClient
 from tests.integration.gitops.fleet_branches import (
     DEPLOYMENT_YAML,
     POLICY_YAML,

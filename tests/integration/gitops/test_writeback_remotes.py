@@ -15,7 +15,7 @@ import pytest
 from controller.gitops.credentials import GitAuth
 from controller.gitops.intents import Intent
 from controller.gitops.repo import WriteBackError, WriteBackRepo
-from controller.sandbox.client import SandboxClient
+from gitcanary_sandbox.client import SandboxClient
 
 
 def _intent(marker: str) -> Intent:

@@ -18,8 +18,8 @@ from pathlib import Path
 from controller.gitops.edits import apply_intent, record_file
 from controller.gitops.intents import Intent
 from controller.gitops.repo import WriteBackError, WriteBackRepo, WriteBackResult
-from controller.sandbox import processes
-from controller.sandbox.client import SandboxClient
+from gitcanary_sandbox import processes
+from gitcanary_sandbox.client import SandboxClient
 from tests.integration.gitops.fleet_branches import ANALYSIS, DEPLOYMENT_YAML, bare_git, git, image
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from controller.sandbox.client import SandboxClient
+from gitcanary_sandbox.client import SandboxClient
 from tests.builders import canary, deployment, metric_template
 from tests.integration.operator.test_canary_lifecycle import _apply, _get, _wait
 from tests.recording_http import RecordingServer, Reply, serve_recording

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from controller.gitops.approval import APPROVED_REVISION_ANNOTATION, BRANCH_PREFIX
-from controller.sandbox.client import SandboxClient
+from gitcanary_sandbox.client import SandboxClient
 from tests.builders import canary, metric_template, secret
 from tests.integration.operator.test_canary_lifecycle import _apply, _wait
 from tests.integration.operator.test_write_back import (

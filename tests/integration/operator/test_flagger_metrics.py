@@ -25,9 +25,9 @@ from typing import Any
 
 import pytest
 
-from controller.sandbox import processes
-from controller.sandbox.client import SandboxClient
-from controller.sandbox.prometheus import add_scrape_target, remove_scrape_target
+from gitcanary_sandbox import processes
+from gitcanary_sandbox.client import SandboxClient
+from gitcanary_sandbox.prometheus import add_scrape_target, remove_scrape_target
 from tests.builders import canary, metric_template
 from tests.integration.operator.test_canary_lifecycle import _apply, _get, _wait
 from tests.integration.operator.test_write_back import (

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from controller.leader import DEFAULT_LEASE_NAME, LEASE_DURATION_S, RETRY_PERIOD_S
-from controller.sandbox.client import SandboxClient
 from controller.sharding import SHARD_KEY
+from gitcanary_sandbox.client import SandboxClient
 from tests.builders import canary, deployment
 from tests.integration.operator.test_canary_lifecycle import _apply, _events, _get, _wait
 from tests.integration.operator.test_resilience import _status, controller, own_namespace

@@ -17,7 +17,7 @@ from click.testing import CliRunner, Result
 
 from controller.cli import main
 from controller.gates import GATE_ANNOTATIONS, GATE_URL, ROLLBACK_ANNOTATION, ROLLBACK_URL
-from controller.sandbox.client import SandboxClient
+from gitcanary_sandbox.client import SandboxClient
 from tests.builders import canary, deployment
 from tests.integration.operator.test_canary_lifecycle import _apply, _get, _wait
 

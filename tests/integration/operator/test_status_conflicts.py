@@ -18,7 +18,7 @@ import pytest
 from controller.kube import Kube
 from controller.reconcile.runner import ReconcileSettings, _patch_status, reconcile_canary
 from controller.reconcile.status import CANARY_API, StatusConflict
-from controller.sandbox.client import SandboxClient
+from gitcanary_sandbox.client import SandboxClient
 from tests.builders import canary, deployment
 from tests.integration.operator.test_canary_lifecycle import _apply
 

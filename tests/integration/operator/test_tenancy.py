@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from controller.sandbox.client import SandboxClient
+from gitcanary_sandbox.client import SandboxClient
 from tests.builders import canary, deployment, flux_applied, git_repository, kustomization, metric_template
 from tests.integration.operator.test_canary_lifecycle import _apply, _get, _wait
 

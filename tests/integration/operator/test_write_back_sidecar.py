@@ -12,7 +12,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from controller.sandbox.client import SandboxClient
+from gitcanary_sandbox.client import SandboxClient
 from tests.builders import canary, metric_template
 from tests.integration.operator.test_canary_lifecycle import _apply, _wait
 from tests.integration.operator.test_write_back import (

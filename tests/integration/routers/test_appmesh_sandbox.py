@@ -21,7 +21,7 @@ import yaml
 
 from controller.kube import Kube
 from controller.routers.base import RouterError, Routes, UnsupportedFeature, router_for
-from controller.sandbox.client import SandboxClient
+from gitcanary_sandbox.client import SandboxClient
 from tests.builders import deployment
 from tests.upstream import SEEDS
 

@@ -15,7 +15,7 @@ import pytest
 
 from controller.kube import Kube
 from controller.routers.base import RouterError, Routes, UnsupportedFeature, router_for
-from controller.sandbox.client import SandboxClient
+from gitcanary_sandbox.client import SandboxClient
 
 Obj = dict[str, Any]
 CRDS = Path(__file__).resolve().parents[2] / "crds" / "gloo.yaml"

@@ -19,9 +19,9 @@ import yaml
 from controller.kube import Kube
 from controller.routers.base import RouterError, Routes, UnsupportedFeature
 from controller.routers.keda_http import KedaHTTPRouter
-from controller.sandbox.client import SandboxClient
 from controller.scalers.keda_http import ROUTING_HEADER
 from controller.workloads.target import TargetWorkload
+from gitcanary_sandbox.client import SandboxClient
 from tests.builders import deployment
 from tests.upstream import SEEDS
 

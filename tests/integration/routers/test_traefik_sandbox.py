@@ -9,7 +9,7 @@ import pytest
 
 from controller.kube import Kube
 from controller.routers.base import RouterError, Routes, UnsupportedFeature, router_for
-from controller.sandbox.client import SandboxClient
+from gitcanary_sandbox.client import SandboxClient
 
 Obj = dict[str, Any]
 WALK = [0, 10, 20, 30, 40, 50, 0]

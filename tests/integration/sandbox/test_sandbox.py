@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.sandbox.client import SandboxClient
+from gitcanary_sandbox.client import SandboxClient
 
 
 def _deployment(name: str, replicas: int) -> str:

@@ -13,9 +13,9 @@ from typing import Any
 import yaml
 
 from controller.kube import Kube
-from controller.sandbox.client import SandboxClient
 from controller.scalers import keda_http
 from controller.workloads.target import TargetWorkload
+from gitcanary_sandbox.client import SandboxClient
 from tests.builders import deployment
 
 Obj = dict[str, Any]

@@ -38,7 +38,7 @@ import urllib3
 import yaml
 from kubernetes import client, config
 
-from controller.sandbox.client import SandboxClient
+from gitcanary_sandbox.client import SandboxClient
 
 __all__ = [
     "GatewayStandIn",

@@ -30,7 +30,7 @@ from typing import Any
 
 from controller.metrics.builtin import REQUEST_DURATION, REQUEST_SUCCESS_RATE, builtin_query
 from controller.metrics.template import TemplateContext
-from controller.sandbox.client import SandboxClient
+from gitcanary_sandbox.client import SandboxClient
 from tests.builders import deployment
 from tests.integration.seeds.conftest import (
     Split,

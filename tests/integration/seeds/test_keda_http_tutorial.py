@@ -46,8 +46,8 @@ import yaml
 
 from controller.cli_convert import convert_text
 from controller.metrics.template import TemplateContext, render_query
-from controller.sandbox.client import SandboxClient
 from controller.scalers.keda_http import ROUTING_HEADER
+from gitcanary_sandbox.client import SandboxClient
 from tests.builders import ERROR_RATE_QUERY, deployment, metric_template
 from tests.integration.seeds.conftest import (
     GatewayStandIn,

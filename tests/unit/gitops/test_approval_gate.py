@@ -24,7 +24,7 @@ from controller.gitops.approval_gate import ApprovalGate
 from controller.gitops.intents import make_intent
 from controller.gitops.promote_to import queue_promote_to, split_intents
 from controller.kube import Kube
-from controller.sandbox.githttp import make_handler
+from gitcanary_sandbox.githttp import make_handler
 from tests.unit.gitops.forges.fake_github import FakeGitHub
 
 TOKEN = "ghp_approvalTOKEN0123456789"

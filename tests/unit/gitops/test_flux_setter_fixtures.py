@@ -1,7 +1,7 @@
 """image-automation-controller's own setter fixtures as the oracle for our marker editor.
 
 The fixtures are read at test time from the published Go module, at the version the sandbox
-builds (``controller/sandbox/flux_binaries.py``), downloaded with ``go mod download`` into the Go
+builds (``sandbox/gitcanary_sandbox/flux_binaries.py``), downloaded with ``go mod download`` into the Go
 module cache. The module's h1 sum must equal :data:`MODULE_SUM` (and the files read are hashed
 again, so a modified cache is caught too).
 
@@ -28,7 +28,7 @@ import pytest
 
 from controller.gitops.markers import revert_image_policy
 from controller.gitops.worktree_files import SkippedFile
-from controller.sandbox.flux_binaries import CONTROLLERS
+from gitcanary_sandbox.flux_binaries import CONTROLLERS
 
 MODULE = "github.com/fluxcd/image-automation-controller"
 VERSION = "v1.2.0"

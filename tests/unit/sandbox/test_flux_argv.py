@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.sandbox import flux
-from controller.sandbox.flux_binaries import CONTROLLER_NAMES
+from gitcanary_sandbox import flux
+from gitcanary_sandbox.flux_binaries import CONTROLLER_NAMES
 
 
 def _ports() -> dict[str, int]:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.sandbox import flux_binaries
-from controller.sandbox.flux_binaries import FluxController
+from gitcanary_sandbox import flux_binaries
+from gitcanary_sandbox.flux_binaries import FluxController
 
 CONTROLLER_GO_MOD = """module github.com/fluxcd/image-automation-controller
 

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from controller.sandbox.helm_binary import (
+from gitcanary_sandbox.helm_binary import (
     HELM_MODULE,
     HELM_VERSION,
     HelmBuildError,

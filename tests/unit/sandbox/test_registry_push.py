@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from controller.sandbox import processes, registry
+from gitcanary_sandbox import processes, registry
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from controller.sandbox import upstream_crds
-from controller.sandbox.environment import crd_files
+from gitcanary_sandbox import upstream_crds
+from gitcanary_sandbox.environment import crd_files
 
 REPO = Path(__file__).resolve().parents[3]
 
