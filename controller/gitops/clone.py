@@ -217,6 +217,18 @@ class WorkingClone:
 
     # -- edits ----------------------------------------------------------------------------
 
+    def committed_symlinks(self, paths: Sequence[str]) -> list[str]:
+        """Those of ``paths`` that the index holds as symbolic links (mode 120000).
+
+        With ``core.symlinks=false`` such a path is checked out as a small plain file holding
+        the link target; an edit written into it would be committed as a new link target.
+        """
+        if not paths:
+            return []
+        out = self.run("ls-files", "--stage", "-z", "--", *paths)
+        entries = (entry.split("\t", 1) for entry in out.split("\0") if "\t" in entry)
+        return sorted({path for meta, path in entries if meta.startswith("120000 ")})
+
     def stage(self, paths: Sequence[str]) -> set[str]:
         """``git add`` the edited files; return those that really differ from HEAD."""
         if not paths:

@@ -450,4 +450,6 @@ class WriteBackRepo:
             paths.append(full.relative_to(root).as_posix())
             if not full.is_dir():
                 kept[paths[-1]] = full.read_bytes() if full.is_file() else None
+        if links := self._clone.committed_symlinks(paths):
+            raise ValueError(f"refusing to edit files Git holds as symbolic links: {', '.join(links)}")
         return paths

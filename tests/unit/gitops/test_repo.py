@@ -539,3 +539,33 @@ def test_an_option_like_url_is_taken_as_a_url(tmp_path: Path) -> None:
         clone.ensure()
     assert git(clone.worktree, "config", "--get", "remote.origin.url").strip() == "--mirror=push"
     assert git(clone.worktree, "config", "--get-all", "remote.origin.mirror", check=False) == ""
+
+
+async def test_an_edit_through_a_committed_symlink_fails_its_intent_and_commits_nothing(
+    tmp_path: Path, remote: str
+) -> None:
+    """core.symlinks=false checks a link out as a plain file; writing into it must not retarget it."""
+    seed = tmp_path / "symlinked"
+    git(tmp_path, "clone", "--quiet", remote, str(seed))
+    (seed / "apps" / "frontend" / "deployment.yaml").unlink()
+    (seed / "apps" / "frontend" / "deployment.yaml").symlink_to("../../../../.gitconfig")
+    git(seed, "add", "-A")
+    git(seed, "commit", "--quiet", "-m", "frontend's manifest is a symlink")
+    git(seed, "push", "--quiet", "origin", "HEAD:main")
+    before = remote_head(tmp_path, remote)
+
+    def write_through_link(worktree: Path, intent: Intent) -> list[Path]:
+        target = worktree / intent.path / "deployment.yaml"
+        target.write_text(manifest(NEW))
+        return [target]
+
+    good, linked = intent_for(remote, "podinfo"), intent_for(remote, "frontend")
+    result = await worker(tmp_path, remote).apply_intents([linked, good], write_through_link)
+    assert set(result.failed) == {linked.id}
+    assert "symbolic link" in result.failed[linked.id]
+    assert result.applied == {good.id: result.commit}
+    tree = git(tmp_path, "--git-dir", remote.removeprefix("file://"), "ls-tree", "main", "apps/frontend/deployment.yaml")
+    assert tree.startswith("120000 ")
+    link_target = git(tmp_path, "--git-dir", remote.removeprefix("file://"), "cat-file", "-p", "main:apps/frontend/deployment.yaml")
+    assert link_target == "../../../../.gitconfig"
+    assert remote_head(tmp_path, remote) != before
