@@ -7,8 +7,18 @@ GitRepository its URL, branch and ``secretRef``. ``spec.gitops`` fields on the
 Canary override every inferred value, so an empty ``gitops`` works on a Flux
 cluster and an explicit one works without Flux labels.
 
+A target installed by a Flux HelmRelease (helm-controller's ``helm.toolkit.fluxcd.io/name`` and
+``/namespace`` labels, see :mod:`controller.flux_helm`) is correlated through the HelmRelease: its
+markers live in the HelmRelease manifest's ``spec.values`` (the Kustomization that applied the
+HelmRelease names the GitRepository and path) and, when the chart comes from that same
+GitRepository, in the chart's ``values.yaml`` and ``valuesFiles`` too (``GitSource.also_paths``).
+When neither the HelmRelease manifest nor the chart is in a GitRepository (an OCIRepository,
+Bucket or HelmRepository chart, installed by a HelmRelease applied from elsewhere),
+:class:`WriteBackUnsupported` names the source: only the write-back is impossible.
+
 Tenancy (:mod:`controller.tenancy`): the labels are trusted only when the Kustomization's
-``status.inventory`` lists the target, and a Canary writes only through a GitRepository in its
+``status.inventory`` lists the target (or, for a HelmRelease, when the target's Helm release
+annotations name the HelmRelease's release), and a Canary writes only through a GitRepository in its
 own namespace unless the controller flag or the GitRepository's
 ``gitcanary.io/allowed-namespaces`` annotation allows more; otherwise :class:`SourceRefused`.
 """
@@ -19,6 +29,15 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from controller.flux_helm import (
+    HELM_NAME,
+    HELMRELEASE_API,
+    ChartSource,
+    chart_source,
+    helm_placement,
+    helmrelease_of,
+    release_problem,
+)
 from controller.kube import Kube
 from controller.tenancy import (
     TenancySettings,
@@ -50,6 +69,15 @@ class SourceRefused(SourceNotFound):
     the message says which rule, and how a platform team can allow it."""
 
 
+class WriteBackUnsupported(SourceNotFound):
+    """The target's HelmRelease takes its chart and values from no GitRepository (an
+    OCIRepository, Bucket or HelmRepository chart): write-back is impossible, analysis is not."""
+
+    def __init__(self, message: str, source_kind: str) -> None:
+        super().__init__(message)
+        self.source_kind = source_kind
+
+
 @dataclass(frozen=True)
 class GitSource:
     url: str
@@ -64,6 +92,11 @@ class GitSource:
     """The revision source-controller fetched last (``status.artifact.revision``)."""
     artifact_time: str = ""
     """When it fetched it (``status.artifact.lastUpdateTime``, RFC 3339)."""
+    helm_release: tuple[str, str] | None = None
+    """(namespace, name) of the HelmRelease that installed the target, if one did."""
+    also_paths: tuple[str, ...] = ()
+    """More directories (or files) the marker scan searches besides ``path``: a HelmRelease
+    chart's directory and values files, when the chart is in this GitRepository."""
 
     def to_status(self) -> Obj:
         status: Obj = {
@@ -90,6 +123,11 @@ def kustomization_of(obj: Obj) -> tuple[str, str] | None:
     return labels.get(KUSTOMIZE_NAMESPACE) or obj["metadata"].get("namespace", "flux-system"), name
 
 
+def applied_by_flux(obj: Obj) -> bool:
+    """Whether Flux's labels say a Kustomization or a HelmRelease applied ``obj``."""
+    return kustomization_of(obj) is not None or helmrelease_of(obj) is not None
+
+
 def sha_of_revision(revision: str) -> str:
     """``main@sha1:abc`` -> ``abc``; a bare sha is returned as is."""
     return revision.rsplit(":", 1)[-1] if "@" in revision or ":" in revision else revision
@@ -103,19 +141,14 @@ async def resolve_source(
     Raises SourceNotFound when something is missing, and SourceRefused (before any Secret is
     read) when the tenancy rules of :mod:`controller.tenancy` refuse what the Canary names."""
     settings = tenancy or TenancySettings.from_env()
+    hr_ref = helmrelease_of(target)
+    if hr_ref is not None and kustomization_of(target) is None:
+        return await _resolve_helm(kube, canary, target, hr_ref, settings)
     canary_ns = canary["metadata"]["namespace"]
     gitops = canary["spec"].get("gitops") or {}
     source_ref = gitops.get("sourceRef") or {}
-    ks_ref = kustomization_of(target)
-    kustomization = None
-    if ks_ref:
-        kustomization = await kube.get(KUSTOMIZATION_API, "Kustomization", ks_ref[0], ks_ref[1])
-        if kustomization is not None and not inventory_lists(kustomization, target):
-            raise SourceRefused(
-                f"the Flux labels of {target['kind']} {canary_ns}/{target['metadata']['name']} name "
-                f"Kustomization {ks_ref[0]}/{ks_ref[1]}, whose status.inventory does not list it: "
-                "the labels are not trusted"
-            )
+    shown = f"{target['kind']} {canary_ns}/{target['metadata']['name']}"
+    ks_ref, kustomization = await _applying_kustomization(kube, target, shown)
     if source_ref:
         namespace = source_ref.get("namespace") or canary_ns
     elif kustomization is not None and ks_ref is not None:
@@ -128,29 +161,141 @@ async def resolve_source(
         )
     if source_ref.get("kind", "GitRepository") != "GitRepository":
         raise SourceNotFound(f"sourceRef kind {source_ref.get('kind')} is not a GitRepository")
-    repo = await kube.get(SOURCE_API, "GitRepository", namespace, source_ref["name"])
-    if repo is None:
-        raise SourceNotFound(f"GitRepository {namespace}/{source_ref['name']} not found")
-    ref = repo["spec"].get("ref") or {}
-    branch = gitops.get("branch") or ref.get("branch") or "main"
+    repo = await _git_repository(kube, namespace, source_ref["name"])
+    branch = _branch(gitops, repo)
     ks_path = (kustomization or {}).get("spec", {}).get("path") or "./"
-    path = gitops.get("path") or ks_path
-    trusted_ks = ks_ref if kustomization is not None else None
-    _check_tenancy(canary, settings, (namespace, source_ref["name"], repo), trusted_ks, branch, ks_path)
-    revision = str((kustomization or {}).get("status", {}).get("lastAppliedRevision", ""))
-    secret = (repo["spec"].get("secretRef") or {}).get("name")
+    applied_by = [("Kustomization", *ks_ref)] if ks_ref else []
+    _check_tenancy(canary, settings, (namespace, source_ref["name"], repo), applied_by, branch, ks_path)
+    return _git_source(
+        repo,
+        (namespace, source_ref["name"]),
+        branch,
+        gitops.get("path") or ks_path,
+        ks_ref,
+        str((kustomization or {}).get("status", {}).get("lastAppliedRevision", "")),
+    )
+
+
+async def _applying_kustomization(
+    kube: Kube, obj: Obj, shown: str
+) -> tuple[tuple[str, str] | None, Obj | None]:
+    """The Kustomization Flux's labels on ``obj`` name, when it exists (else ``(None, None)``);
+    SourceRefused when its ``status.inventory`` does not list ``obj`` (``shown`` names it)."""
+    ks_ref = kustomization_of(obj)
+    if not ks_ref:
+        return None, None
+    kustomization = await kube.get(KUSTOMIZATION_API, "Kustomization", ks_ref[0], ks_ref[1])
+    if kustomization is None:
+        return None, None
+    if not inventory_lists(kustomization, obj):
+        raise SourceRefused(
+            f"the Flux labels of {shown} name Kustomization {ks_ref[0]}/{ks_ref[1]}, whose "
+            "status.inventory does not list it: the labels are not trusted"
+        )
+    return ks_ref, kustomization
+
+
+async def _git_repository(kube: Kube, namespace: str, name: str) -> Obj:
+    repo = await kube.get(SOURCE_API, "GitRepository", namespace, name)
+    if repo is None:
+        raise SourceNotFound(f"GitRepository {namespace}/{name} not found")
+    return repo
+
+
+def _branch(gitops: Obj, repo: Obj) -> str:
+    return str(gitops.get("branch") or (repo["spec"].get("ref") or {}).get("branch") or "main")
+
+
+def _git_source(
+    repo: Obj,
+    repo_key: tuple[str, str],
+    branch: str,
+    path: str,
+    kustomization: tuple[str, str] | None,
+    revision: str,
+    helm_release: tuple[str, str] | None = None,
+    also_paths: tuple[str, ...] = (),
+) -> GitSource:
     artifact = (repo.get("status") or {}).get("artifact") or {}
     return GitSource(
         url=repo["spec"]["url"],
         branch=branch,
         path=path,
-        secret_name=secret,
-        namespace=namespace,
-        source_name=source_ref["name"],
-        kustomization=ks_ref if kustomization is not None else None,
+        secret_name=(repo["spec"].get("secretRef") or {}).get("name"),
+        namespace=repo_key[0],
+        source_name=repo_key[1],
+        kustomization=kustomization,
         revision=revision,
         artifact_revision=str(artifact.get("revision") or ""),
         artifact_time=str(artifact.get("lastUpdateTime") or ""),
+        helm_release=helm_release,
+        also_paths=also_paths,
+    )
+
+
+async def _resolve_helm(
+    kube: Kube, canary: Obj, target: Obj, hr_ref: tuple[str, str], settings: TenancySettings
+) -> GitSource:
+    """:func:`resolve_source` for a target helm-controller installed (see :mod:`controller.flux_helm`)."""
+    canary_ns = canary["metadata"]["namespace"]
+    gitops = canary["spec"].get("gitops") or {}
+    shown_hr = f"HelmRelease {hr_ref[0]}/{hr_ref[1]}"
+    helmrelease = await kube.get(HELMRELEASE_API, "HelmRelease", *hr_ref)
+    if helmrelease is None:
+        raise SourceNotFound(
+            f"{target['kind']} {target['metadata']['name']} carries Flux labels ({HELM_NAME}) naming "
+            f"{shown_hr}, which does not exist"
+        )
+    problem = release_problem(helmrelease, target)
+    if problem:
+        raise SourceRefused(problem)
+    chart = await chart_source(kube, helmrelease)
+    ks_ref, kustomization = await _applying_kustomization(kube, helmrelease, shown_hr)
+    placement = helm_placement(ks_ref, kustomization, chart)
+    applied_by = [("HelmRelease", *hr_ref), *([("Kustomization", *ks_ref)] if ks_ref else [])]
+    source_ref = gitops.get("sourceRef") or {}
+    if source_ref:
+        if source_ref.get("kind", "GitRepository") != "GitRepository":
+            raise SourceNotFound(f"sourceRef kind {source_ref.get('kind')} is not a GitRepository")
+        repo_key = (str(source_ref.get("namespace") or canary_ns), str(source_ref["name"]))
+    elif placement is not None:
+        repo_key = placement.repository
+    else:
+        problem = first_problem([cross_namespace_problem("HelmRelease", *hr_ref, canary_ns, settings)])
+        if problem:
+            raise SourceRefused(problem)
+        raise _unsupported(shown_hr, chart, kustomization)
+    repo = await _git_repository(kube, *repo_key)
+    same = placement is not None and placement.repository == repo_key
+    base = placement.path if placement is not None and same else "./"
+    also = placement.also if placement is not None and same and not gitops.get("path") else ()
+    branch = _branch(gitops, repo)
+    _check_tenancy(canary, settings, (*repo_key, repo), applied_by, branch, base, also)
+    return _git_source(
+        repo,
+        repo_key,
+        branch,
+        gitops.get("path") or base,
+        placement.kustomization if placement is not None and same else None,
+        placement.revision if placement is not None and same else "",
+        hr_ref,
+        also,
+    )
+
+
+def _unsupported(shown_hr: str, chart: ChartSource | None, kustomization: Obj | None) -> SourceNotFound:
+    if chart is None:
+        return SourceNotFound(f"{shown_hr} names no chart (spec.chart.spec.sourceRef or spec.chartRef)")
+    if kustomization is not None:
+        ks_source = (kustomization.get("spec") or {}).get("sourceRef") or {}
+        values = f"its manifest comes from {ks_source.get('kind') or 'a source'} {ks_source.get('name')}"
+    else:
+        values = "no Kustomization applied it from Git"
+    return WriteBackUnsupported(
+        f"{shown_hr} takes its chart from {chart.describe()} and {values}: write-back not possible, "
+        "gitcanary writes only to a GitRepository (the analysis runs, its outcome is not written "
+        "back); set spec.gitops.sourceRef to a GitRepository that holds the markers",
+        chart.kind,
     )
 
 
@@ -158,26 +303,31 @@ def _check_tenancy(
     canary: Obj,
     settings: TenancySettings,
     repository: tuple[str, str, Obj],
-    ks_ref: tuple[str, str] | None,
+    applied_by: list[tuple[str, str, str]],
     branch: str,
     ks_path: str,
+    also_paths: tuple[str, ...] = (),
 ) -> None:
     """Raise SourceRefused when the Canary may not write through ``repository`` (namespace,
-    name, object) as it asks to."""
+    name, object) as it asks to. ``applied_by`` lists the Flux objects (kind, namespace, name)
+    that applied the target: a Kustomization, or a HelmRelease and the Kustomization that
+    applied it."""
     canary_ns = canary["metadata"]["namespace"]
     gitops = canary["spec"].get("gitops") or {}
     repo_ns, repo_name, repo = repository
     grant = allowed_namespaces((repo.get("metadata") or {}).get("annotations"))
     problems = [cross_namespace_problem("GitRepository", repo_ns, repo_name, canary_ns, settings, grant)]
-    if ks_ref is not None:
-        # A Kustomization elsewhere is usable under the GitRepository's grant only when it lives
-        # beside that GitRepository (the platform's own Kustomizations).
-        ks_grant = grant if ks_ref[0] == repo_ns else frozenset()
-        problems.append(cross_namespace_problem("Kustomization", *ks_ref, canary_ns, settings, ks_grant))
+    for kind, namespace, name in applied_by:
+        # A Kustomization (or HelmRelease) elsewhere is usable under the GitRepository's grant
+        # only when it lives beside that GitRepository (the platform's own objects).
+        beside = grant if namespace == repo_ns else frozenset()
+        problems.append(cross_namespace_problem(kind, namespace, name, canary_ns, settings, beside))
     problems.append(url_problem(str(repo["spec"].get("url") or ""), settings))
     problems.append(branch_problem(branch, "spec.gitops.branch" if gitops.get("branch") else "branch"))
     if gitops.get("path"):
         problems.append(path_problem(str(gitops["path"]), kustomization_root(ks_path)))
+    for also in also_paths:
+        problems.append(path_problem(also, field="HelmRelease chart path"))
     for entry in gitops.get("promoteTo") or []:
         problems.append(path_problem(str(entry.get("path") or ""), field="spec.gitops.promoteTo[].path"))
         if entry.get("branch"):
@@ -188,9 +338,11 @@ def _check_tenancy(
 
 
 async def request_reconcile(kube: Kube, source: GitSource, now: dt.datetime | None = None) -> None:
-    """Ask Flux to reconcile the GitRepository and the Kustomization at once."""
+    """Ask Flux to reconcile the GitRepository, the Kustomization and the HelmRelease at once."""
     stamp = (now or dt.datetime.now(dt.UTC)).isoformat()
     patch = {"metadata": {"annotations": {REQUESTED_AT: stamp}}}
     await kube.merge_patch(SOURCE_API, "GitRepository", source.namespace, source.source_name, patch)
     if source.kustomization:
         await kube.merge_patch(KUSTOMIZATION_API, "Kustomization", *source.kustomization, patch)
+    if source.helm_release:
+        await kube.merge_patch(HELMRELEASE_API, "HelmRelease", *source.helm_release, patch)

@@ -100,15 +100,18 @@ def apply_intent(
     policy: EditPolicy = EditPolicy(),
     notes: list[str] | None = None,
     skipped: list[SkippedFile] | None = None,
+    also: Sequence[str] = (),
 ) -> list[Path]:
     """Edit the worktree for ``intent``; return the changed files (empty: already applied).
 
     ``notes`` collects what the user should know, e.g. that no marker matched, so the caller can
     surface it as a condition and an Event instead of silently recording only. ``skipped``
-    collects the files the scan could not use (each once), for an Event naming each.
+    collects the files the scan could not use (each once), for an Event naming each. ``also``
+    names more directories or files the marker scan searches besides ``intent.path`` (a
+    HelmRelease chart's directory and values files).
     """
     found: list[SkippedFile] = []
-    changed = _apply(worktree, intent, policy, notes, found)
+    changed = _apply(worktree, intent, policy, notes, found, tuple(also))
     if skipped is not None:
         known = {item.path for item in skipped}
         for item in found:
@@ -119,9 +122,16 @@ def apply_intent(
 
 
 def _apply(
-    worktree: Path, intent: Intent, policy: EditPolicy, notes: list[str] | None, skipped: list[SkippedFile]
+    worktree: Path,
+    intent: Intent,
+    policy: EditPolicy,
+    notes: list[str] | None,
+    skipped: list[SkippedFile],
+    also: tuple[str, ...] = (),
 ) -> list[Path]:
-    root = _scope(worktree, intent.path)
+    paths = tuple(dict.fromkeys((intent.path, *also)))
+    roots = [_scope(worktree, path) for path in paths]
+    where = ", ".join(paths)
     record = _record_relative(intent.canary)
     # Read first: a symlink on the record's way is refused before any file is edited.
     recorded = read_in_worktree(worktree, record) if policy.record else None
@@ -135,23 +145,32 @@ def _apply(
                 "Git is not reverted and no tag is quarantined; revert that change in Git"
             )
     elif intent.kind == "rollback":
-        refs = policies_pointing_at(root, intent.previous_image, skipped) if intent.previous_image else []
-        if not refs and policy.revert and notes is not None and not find_markers(root, kind="imagepolicy"):
-            notes.append(f'no "$imagepolicy" markers under {intent.path}: nothing to revert in Git')
-        for ref in refs:
-            if policy.revert:
-                changed += revert_image_policy(root, ref, intent.image, skipped)
-            tag = parse_image(intent.previous_image).value_for("tag")
-            if policy.quarantine and tag:
-                changed += quarantine_tag(worktree, ref, tag, skipped)
+        pointing = {
+            root: policies_pointing_at(root, intent.previous_image, skipped) if intent.previous_image else []
+            for root in roots
+        }
+        if (
+            not any(pointing.values())
+            and policy.revert
+            and notes is not None
+            and not any(find_markers(root, kind="imagepolicy") for root in roots)
+        ):
+            notes.append(f'no "$imagepolicy" markers under {where}: nothing to revert in Git')
+        tag = parse_image(intent.previous_image).value_for("tag") if intent.previous_image else None
+        for root, refs in pointing.items():
+            for ref in refs:
+                if policy.revert:
+                    changed += revert_image_policy(root, ref, intent.image, skipped)
+                if policy.quarantine and tag:
+                    changed += quarantine_tag(worktree, ref, tag, skipped)
     elif intent.kind in ("promotion", "promoteTo") and policy.pin:
         namespace, name = intent.canary.split("/", 1)
         ref = f"{namespace}:{name}"
-        if notes is not None and not find_markers(root, kind="gitcanary", ref=ref, skipped=skipped):
-            notes.append(
-                f'no "$gitcanary": "{ref}" markers under {intent.path}: the promotion is only recorded'
-            )
-        changed += pin_canary_image(root, ref, intent.image, skipped)
+        found = [find_markers(root, kind="gitcanary", ref=ref, skipped=skipped) for root in roots]
+        if notes is not None and not any(found):
+            notes.append(f'no "$gitcanary": "{ref}" markers under {where}: the promotion is only recorded')
+        for root in roots:
+            changed += pin_canary_image(root, ref, intent.image, skipped)
     content = _record_content(intent)
     if policy.record and recorded != content:
         changed.append(write_in_worktree(worktree, record, content))

@@ -209,7 +209,7 @@ async def write_back(kube: Kube, canary: Obj, now: float | None = None) -> Write
         notes: list[str] = []
         skipped: list[SkippedFile] = []
         if local:
-            apply = partial(_apply, policy=_edit_policy(gitops), notes=notes, skipped=skipped)
+            apply = partial(_apply, policy=_edit_policy(gitops), notes=notes, skipped=skipped, source=source)
             result = await opened.repo.apply_intents(local, apply, signing=opened.signing)
         promoted_elsewhere = await deliver(
             DeliveryContext(
@@ -274,7 +274,7 @@ async def write_back(kube: Kube, canary: Obj, now: float | None = None) -> Write
             "WriteBack",
             f"Git write-back {last.get('result')} committed {str(last.get('commit'))[:12]} to {source.branch}",
         )
-        if gitops.get("reconcileFlux", True) and source.kustomization:
+        if gitops.get("reconcileFlux", True) and (source.kustomization or source.helm_release):
             try:
                 await request_reconcile(kube, source)
             except KubeError as exc:
@@ -283,9 +283,18 @@ async def write_back(kube: Kube, canary: Obj, now: float | None = None) -> Write
 
 
 def _apply(
-    worktree: Path, intent: Intent, *, policy: EditPolicy, notes: list[str], skipped: list[SkippedFile]
+    worktree: Path,
+    intent: Intent,
+    *,
+    policy: EditPolicy,
+    notes: list[str],
+    skipped: list[SkippedFile],
+    source: GitSource,
 ) -> list[Path]:
-    return apply_intent(worktree, intent, policy, notes, skipped)
+    # A HelmRelease's chart directory and values files are searched too (GitSource.also_paths),
+    # for the intents written at the source's own path.
+    also = source.also_paths if intent.path == source.path else ()
+    return apply_intent(worktree, intent, policy, notes, skipped, also)
 
 
 def markers_condition(notes: list[str], now: float) -> Obj:

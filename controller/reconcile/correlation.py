@@ -13,6 +13,12 @@ a bad branch, path or URL) sets the ``SourceAllowed`` condition to False with re
 ``SourceRefused`` and records a Warning Event once per distinct message; every later write-back
 is refused the same way, before any credential is read, so no commit is ever made.
 
+A target installed by a Flux HelmRelease is correlated through it (:mod:`controller.flux_helm`).
+When its chart and values are in no GitRepository (an OCIRepository, Bucket or HelmRepository
+chart), the ``WriteBack`` condition is False with reason ``UnsupportedSource`` naming the source
+kind, with a Warning Event once per distinct message; the analysis runs as usual, and
+:func:`write_back_unsupported` tells the runner not to queue intents that could never be written.
+
 ``replicas_conflict`` reports a target manifest that sets ``spec.replicas`` (applied by Flux's
 kustomize-controller) while an autoscaler manages it: Flux would scale the canary back up after
 every scale-to-zero, which Flagger users know as a fight between Flux and the HPA.
@@ -24,7 +30,14 @@ import datetime as dt
 from typing import Any
 
 from controller.events import record_event
-from controller.flux import SourceNotFound, SourceRefused, kustomization_of, resolve_source, sha_of_revision
+from controller.flux import (
+    SourceNotFound,
+    SourceRefused,
+    WriteBackUnsupported,
+    applied_by_flux,
+    resolve_source,
+    sha_of_revision,
+)
 from controller.flux_images import image_origin
 from controller.kube import Kube, KubeError
 
@@ -33,6 +46,8 @@ Obj = dict[str, Any]
 FLUX_MANAGER = "kustomize-controller"
 SOURCE_ALLOWED = "SourceAllowed"
 SOURCE_REFUSED = "SourceRefused"
+WRITE_BACK = "WriteBack"
+UNSUPPORTED_SOURCE = "UnsupportedSource"
 
 
 async def correlate(kube: Kube, canary: Obj, target: Obj, changed_image: str = "") -> Obj | None:
@@ -41,14 +56,15 @@ async def correlate(kube: Kube, canary: Obj, target: Obj, changed_image: str = "
     ``changed_image`` (the image this revision changed, if any) is matched against Flux's
     ImagePolicies and ImageUpdateAutomations: ``imagePolicies`` and ``imageAutomation``.
     Raises SourceRefused when the tenancy rules refuse the source (an explicit
-    ``spec.gitops.sourceRef`` is checked even when Flux did not apply the target)."""
-    if not kustomization_of(target):
+    ``spec.gitops.sourceRef`` is checked even when Flux did not apply the target), and
+    WriteBackUnsupported when a HelmRelease's chart and values are in no GitRepository."""
+    if not applied_by_flux(target):
         if ((canary["spec"].get("gitops") or {}).get("sourceRef") or {}).get("name"):
             await _refusal_only(kube, canary, target)
         return None
     try:
         source = await resolve_source(kube, canary, target)
-    except SourceRefused:
+    except (SourceRefused, WriteBackUnsupported):
         raise
     except (SourceNotFound, KubeError):
         return None
@@ -79,9 +95,19 @@ async def correlate_source(
     """:func:`correlate`, and the conditions with ``SourceAllowed`` brought up to date.
 
     A refusal sets ``SourceAllowed`` False (reason ``SourceRefused``) and records a Warning Event
-    when its message is new; a source that resolves again drops the condition."""
+    when its message is new; a source that resolves again drops the condition. A HelmRelease
+    source that cannot be written sets ``WriteBack`` False (reason ``UnsupportedSource``) the same
+    way."""
     try:
         fields = await correlate(kube, canary, target, changed_image)
+    except WriteBackUnsupported as unsupported:
+        message = str(unsupported)
+        previous = next((c for c in conditions if c.get("type") == WRITE_BACK), None)
+        kept = [c for c in conditions if c.get("type") not in (WRITE_BACK, SOURCE_ALLOWED)]
+        if previous is not None and previous.get("message") == message:
+            return None, [*kept, previous]
+        await record_event(kube, canary, "Warning", UNSUPPORTED_SOURCE, message)
+        return None, [*kept, _false_condition(WRITE_BACK, UNSUPPORTED_SOURCE, message, now)]
     except SourceRefused as refused:
         message = str(refused)
         previous = next((c for c in conditions if c.get("type") == SOURCE_ALLOWED), None)
@@ -89,20 +115,36 @@ async def correlate_source(
             return None, conditions
         await record_event(kube, canary, "Warning", SOURCE_REFUSED, message)
         return None, [*[c for c in conditions if c.get("type") != SOURCE_ALLOWED], refusal(message, now)]
-    return fields, [c for c in conditions if c.get("type") != SOURCE_ALLOWED]
+    return fields, [c for c in conditions if c.get("type") not in (SOURCE_ALLOWED, WRITE_BACK)]
 
 
 def refusal(message: str, now: float) -> Obj:
     """The ``SourceAllowed=False`` condition for a refused source."""
+    return _false_condition(SOURCE_ALLOWED, SOURCE_REFUSED, message, now)
+
+
+def _false_condition(kind: str, reason: str, message: str, now: float) -> Obj:
     stamp = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
-        "type": SOURCE_ALLOWED,
+        "type": kind,
         "status": "False",
-        "reason": SOURCE_REFUSED,
+        "reason": reason,
         "message": message,
         "lastUpdateTime": stamp,
         "lastTransitionTime": stamp,
     }
+
+
+def write_back_unsupported(canary: Obj) -> bool:
+    """Whether the last correlation found the target's source impossible to write back to
+    (``WriteBack=False``, ``UnsupportedSource``); an explicit ``spec.gitops`` overrides it."""
+    if canary["spec"].get("gitops") is not None:
+        return False
+    conditions = (canary.get("status") or {}).get("conditions") or []
+    return any(
+        c.get("type") == WRITE_BACK and c.get("reason") == UNSUPPORTED_SOURCE and c.get("status") == "False"
+        for c in conditions
+    )
 
 
 def replicas_conflict(canary: Obj, target: Obj) -> str | None:

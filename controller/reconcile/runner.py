@@ -26,12 +26,12 @@ from controller.analysis import CanaryState, drive_async, tick
 from controller.api import Canary, validate_canary
 from controller.errors import PERMANENT, TemporaryError
 from controller.events import record_event
-from controller.flux import kustomization_of
+from controller.flux import applied_by_flux
 from controller.flux_images import ImageOrigin
 from controller.kube import Kube
 from controller.reconcile import spec_mapping
 from controller.reconcile.alerts import AlertOutbox
-from controller.reconcile.correlation import correlate_source, replicas_conflict
+from controller.reconcile.correlation import correlate_source, replicas_conflict, write_back_unsupported
 from controller.reconcile.retry_request import read_retry, settle_retry
 from controller.reconcile.rollback_guard import check_reapplied, reverted_in_git
 from controller.reconcile.slots import AnalysisSlots
@@ -79,7 +79,7 @@ def write_back_enabled(canary: Obj, target: Obj | None) -> bool:
     """Write back when ``spec.gitops`` is set (even empty) or Flux applied the target."""
     if canary["spec"].get("gitops") is not None:
         return True
-    return bool(target and kustomization_of(target))
+    return bool(target and applied_by_flux(target)) and not write_back_unsupported(canary)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ Invariants:
   address, so the artifact URLs in ``GitRepository.status.artifact.url`` are
   reachable by kustomize-controller and by tests;
 - image-reflector-controller keeps its tag database under the sandbox dir;
+- helm-controller installs releases through the same admin kubeconfig, with the shared flags
+  only (its own metrics and health ports, like every controller);
 - a controller is "started" only once its ``/readyz`` answers 200 (and, for
   source-controller, its storage port accepts connections); otherwise the start
   fails with the tail of its log.
@@ -73,7 +75,7 @@ def controller_argv(name: str, binary: Path, ports: Mapping[str, int], data_dir:
     elif name == "kustomize-controller":
         # Fail fast in tests: the default retries an artifact fetch nine times.
         argv.append("--http-retry=3")
-    elif name != "image-automation-controller":
+    elif name not in ("image-automation-controller", "helm-controller"):
         raise KeyError(f"unknown Flux controller {name!r}")
     return argv
 

@@ -8,7 +8,8 @@ wrapper module that requires the controller at a released version, replaces its
 the controller's main package inside it.
 
 Versions are the Flux 2.9 release line, whose CRDs are the ones installed from
-the controllers' own modules (``upstream_crds.py``) (source/kustomize v1.9.0, image-* v1.2.0: every
+the controllers' own modules (``upstream_crds.py``) (source/kustomize v1.9.0, helm v1.6.0,
+image-* v1.2.0: every
 ``v1`` API served there is served by these controllers).
 
 Invariants:
@@ -49,6 +50,9 @@ class FluxController:
     version: str
     # go.sum lines for modules the checksum database does not serve.
     pinned_sums: tuple[str, ...] = ()
+    # Extra wrapper replaces (``old => new version``) for dependencies the module proxy
+    # refuses at the version the controller requires; each names its reason beside it.
+    substitutes: tuple[str, ...] = ()
 
     @property
     def module(self) -> str:
@@ -62,6 +66,13 @@ class FluxController:
 CONTROLLERS = (
     FluxController("source-controller", "v1.9.0"),
     FluxController("kustomize-controller", "v1.9.0"),
+    FluxController(
+        "helm-controller",
+        "v1.6.0",
+        # The module proxy answers 403 for chartutil v1.27.0 (and v1.26.0); v1.28.0 is the next
+        # release of the same fluxcd/pkg line (helm v4.2.2 instead of v4.2.1).
+        substitutes=("github.com/fluxcd/pkg/chartutil => github.com/fluxcd/pkg/chartutil v1.28.0",),
+    ),
     FluxController(
         "image-reflector-controller",
         "v1.2.0",
@@ -146,7 +157,7 @@ def wrapper_replaces(ctrl: FluxController, controller_go_mod: str) -> list[str]:
             raise ValueError(f"{ctrl.name}: local replace {directive!r} cannot be used from a wrapper")
         replaces.append(directive)
     replaces.insert(0, f"{ctrl.api_module} => {ctrl.api_module} {ctrl.version}")
-    return replaces
+    return replaces + list(ctrl.substitutes)
 
 
 def wrapper_go_mod(ctrl: FluxController, controller_go_mod: str) -> str:
@@ -230,6 +241,7 @@ class FluxBinaries:
     kustomize_controller: Path
     image_reflector_controller: Path
     image_automation_controller: Path
+    helm_controller: Path
 
 
 def ensure_flux_binaries(progress: Progress = _stderr) -> FluxBinaries:
@@ -240,6 +252,7 @@ def ensure_flux_binaries(progress: Progress = _stderr) -> FluxBinaries:
         kustomize_controller=paths["kustomize-controller"],
         image_reflector_controller=paths["image-reflector-controller"],
         image_automation_controller=paths["image-automation-controller"],
+        helm_controller=paths["helm-controller"],
     )
 
 

@@ -50,6 +50,6 @@ def test_image_reflector_keeps_its_database_in_the_sandbox() -> None:
 
 
 def test_unknown_controller_is_refused() -> None:
-    ports = {**_ports(), "helm_controller_metrics": 1, "helm_controller_health": 2}
-    with pytest.raises(KeyError, match="helm-controller"):
-        flux.controller_argv("helm-controller", Path("hc"), ports, Path("/data"))
+    ports = {**_ports(), "notification_controller_metrics": 1, "notification_controller_health": 2}
+    with pytest.raises(KeyError, match="notification-controller"):
+        flux.controller_argv("notification-controller", Path("nc"), ports, Path("/data"))

@@ -83,5 +83,12 @@ def test_pinned_sums_name_their_own_module_and_version() -> None:
 
 def test_unknown_controller_is_a_key_error() -> None:
     assert flux_binaries.controller("source-controller").module == "github.com/fluxcd/source-controller"
-    with pytest.raises(KeyError, match="helm-controller"):
-        flux_binaries.controller("helm-controller")
+    with pytest.raises(KeyError, match="notification-controller"):
+        flux_binaries.controller("notification-controller")
+
+
+def test_a_substitute_is_a_replace_directive_of_the_wrapper() -> None:
+    helm = flux_binaries.controller("helm-controller")
+    replaces = flux_binaries.wrapper_replaces(helm, "module github.com/fluxcd/helm-controller\n")
+    assert replaces[0] == f"{helm.api_module} => {helm.api_module} v1.6.0"
+    assert "github.com/fluxcd/pkg/chartutil => github.com/fluxcd/pkg/chartutil v1.28.0" in replaces
