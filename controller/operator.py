@@ -31,7 +31,7 @@ from controller.gitops.writeback_queue import WriteBackQueue
 from controller.kube import Kube
 from controller.reconcile.runner import CANARY_API, ReconcileSettings, reconcile_canary
 from controller.reconcile.slots import AnalysisSlots
-from controller.routers import router_for
+from controller.routers.factory import router_for
 from controller.workloads.target import TargetWorkload
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,8 @@ from typing import Any
 
 from controller.gitops.approval import ApprovalEditError, approval_annotation_patch
 from controller.gitops.edits import EditPolicy, apply_intent
-from controller.gitops.forges import Forge, PullRequest, RepoRef, forge_for
+from controller.gitops.forges import Forge, PullRequest, RepoRef
+from controller.gitops.forges.factory import forge_for
 from controller.gitops.intents import Intent
 from controller.gitops.repo import WriteBackRepo
 from controller.kube import Kube

@@ -48,7 +48,7 @@ from controller.reconcile.status import (
     status_patch,
 )
 from controller.reconcile.world import CanaryWorld, load_templates
-from controller.routers import router_for
+from controller.routers.factory import router_for
 from controller.tenancy import TenancySettings, refused_references
 from controller.workloads.images import analysed_image, container_images, stable_images_of
 from controller.workloads.target import TargetWorkload

@@ -1,5 +1,8 @@
-"""Traffic routers: one adapter per file behind the ``Router`` Protocol, chosen by provider name."""
+"""Traffic routers: one adapter per file behind the ``Router`` Protocol.
 
-from controller.routers.base import Router, RouterError, Routes, UnsupportedFeature, router_for
+:mod:`controller.routers.factory` picks the adapter by provider name (``router_for``).
+"""
 
-__all__ = ["Router", "RouterError", "Routes", "UnsupportedFeature", "router_for"]
+from controller.routers.base import Router, RouterError, Routes, UnsupportedFeature
+
+__all__ = ["Router", "RouterError", "Routes", "UnsupportedFeature"]

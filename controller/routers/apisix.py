@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 from controller.api.service import ServiceMetadata
 from controller.kube import Kube, KubeError
-from controller.routers.base import RouterError, Routes, register
+from controller.routers.base import RouterError, Routes
 from controller.routers.route_objects import (
     KUBECTL_LAST_APPLIED,
     RouteContext,
@@ -143,7 +143,6 @@ def routes_of(route: Obj, primary: str, canary: str) -> Routes:
     return Routes(primary_weight, canary_weight, False)
 
 
-@register(PROVIDER)
 class ApisixRouter:
     builtin_query_provider: ClassVar[str] = "apisix"
     """The query set of the builtin metrics (request-success-rate, request-duration)."""

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 from controller.kube import Kube, KubeError
 from controller.routers import appmesh_routes as build
-from controller.routers.base import RouterError, Routes, register
+from controller.routers.base import RouterError, Routes
 from controller.routers.route_objects import (
     RouteContext,
     owned_by,
@@ -38,7 +38,6 @@ from controller.workloads.primary import selector_label
 Obj = dict[str, Any]
 
 
-@register("appmesh")
 class AppMeshRouter:
     builtin_query_provider: ClassVar[str] = "appmesh"
 

@@ -1,4 +1,4 @@
-"""The Router port and its registry.
+"""The Router port: what every traffic router adapter implements.
 
 A router owns the mesh or ingress objects that split traffic between the
 primary and canary Services. The live route object is the source of truth for
@@ -8,6 +8,9 @@ Every method is idempotent. ``reconcile`` creates or updates the route objects
 from the Canary spec; ``set_routes`` changes only weights (and mirroring);
 ``finalize`` hands traffic back to the target on Canary deletion
 (``revertOnDeletion``).
+
+The adapters live one per module next to this one; :mod:`controller.routers.factory` is the
+only module that knows them all and picks one by provider name.
 """
 
 from __future__ import annotations
@@ -48,48 +51,9 @@ class Router(Protocol):
 
 
 RouterFactory = Callable[[Kube, Obj], Router]
-_REGISTRY: dict[str, RouterFactory] = {}
-
-
-def register(*names: str) -> Callable[[RouterFactory], RouterFactory]:
-    def add(factory: RouterFactory) -> RouterFactory:
-        for name in names:
-            _REGISTRY[name] = factory
-        return factory
-
-    return add
+"""How a router adapter is built: its class, called with the API client and the Canary."""
 
 
 def provider_of(canary: Obj, default: str = "kubernetes") -> str:
     """The mesh provider: ``spec.provider``, else the controller default (``kubernetes``)."""
     return str(canary["spec"].get("provider") or default)
-
-
-def router_for(kube: Kube, canary: Obj, default_provider: str = "kubernetes") -> Router:
-    # Import the adapters so they register themselves.
-    from controller.routers import (  # noqa: F401
-        apisix,
-        appmesh,
-        contour,
-        gatewayapi,
-        gloo,
-        istio,
-        keda_http,
-        kubernetes,
-        kuma,
-        nginx,
-        skipper,
-        smi,
-        traefik,
-    )
-
-    provider = provider_of(canary, default_provider)
-    name = provider.split(":", 1)[0]
-    if name == "gatewayapi" and keda_http.wants_interceptor(canary):
-        # The KEDA HTTP add-on flow (seed tutorial): Gateway API routes through the interceptor.
-        name = keda_http.PROVIDER
-    factory = _REGISTRY.get(name)
-    if factory is None:
-        known = ", ".join(sorted(_REGISTRY))
-        raise UnsupportedFeature(f"provider {provider!r} is not supported; supported providers: {known}")
-    return factory(kube, canary)

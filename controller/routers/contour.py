@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 
 from controller.api.analysis import AbMatch
 from controller.kube import Kube, KubeError
-from controller.routers.base import RouterError, Routes, register
+from controller.routers.base import RouterError, Routes
 from controller.routers.route_objects import (
     RouteContext,
     header_value_match,
@@ -157,7 +157,6 @@ def routes_of(proxy: Obj, primary: str, canary: str) -> Routes:
     return Routes(weights[primary], weights[canary], False)
 
 
-@register("contour")
 class ContourRouter:
     builtin_query_provider: ClassVar[str] = "contour"
 

@@ -23,14 +23,13 @@ from typing import Any, ClassVar
 
 from controller.kube import Kube, KubeError
 from controller.routers import gatewayapi_routes as build
-from controller.routers.base import RouterError, Routes, provider_of, register
+from controller.routers.base import RouterError, Routes, provider_of
 from controller.routers.route_objects import RouteContext, owned_by, route_context, split_or_all_primary
 from controller.routers.sticky_sessions import StickyCookies, next_cookies, random_cookie_value
 
 Obj = dict[str, Any]
 
 
-@register("gatewayapi")
 class GatewayAPIRouter:
     builtin_query_provider: ClassVar[str] = "istio"
     """The query set of the builtin metrics; Flagger uses the Istio queries for Gateway API."""

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from controller.kube import Kube, KubeError
 from controller.routers import gloo_routes as build
-from controller.routers.base import RouterError, Routes, register
+from controller.routers.base import RouterError, Routes
 from controller.routers.route_objects import (
     RouteContext,
     owned_by,
@@ -34,7 +34,6 @@ from controller.routers.route_objects import (
 Obj = dict[str, Any]
 
 
-@register("gloo")
 class GlooRouter:
     builtin_query_provider: ClassVar[str] = "gloo"
 

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from controller.kube import Kube, KubeError
 from controller.routers import istio_routes as build
-from controller.routers.base import RouterError, Routes, register
+from controller.routers.base import RouterError, Routes
 from controller.routers.route_objects import (
     ORIGINAL_CONFIGURATION,
     RouteContext,
@@ -37,7 +37,6 @@ from controller.routers.sticky_sessions import StickyCookies, next_cookies, rand
 Obj = dict[str, Any]
 
 
-@register("istio")
 class IstioRouter:
     builtin_query_provider: ClassVar[str] = "istio"
     """The query set of the builtin metrics (request-success-rate, request-duration)."""

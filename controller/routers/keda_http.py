@@ -29,7 +29,7 @@ from typing import Any
 from controller.kube import Kube, KubeError
 from controller.routers import gatewayapi_routes as build
 from controller.routers import keda_http_backends as backends
-from controller.routers.base import RouterError, provider_of, register
+from controller.routers.base import RouterError, provider_of
 from controller.routers.gatewayapi import GatewayAPIRouter
 from controller.routers.route_objects import RouteContext, route_context, unsupported
 from controller.scalers.keda_http import KIND as HTTP_SCALED_OBJECT
@@ -47,7 +47,6 @@ def wants_interceptor(canary: Obj) -> bool:
     return ref.get("kind") == HTTP_SCALED_OBJECT and name in ("gatewayapi", PROVIDER)
 
 
-@register(PROVIDER)
 class KedaHTTPRouter(GatewayAPIRouter):
     def __init__(self, kube: Kube, canary: Obj) -> None:
         super().__init__(kube, canary)

@@ -12,12 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from controller.kube import Kube
-from controller.routers.base import Routes, UnsupportedFeature, register
+from controller.routers.base import Routes, UnsupportedFeature
 
 Obj = dict[str, Any]
 
 
-@register("kubernetes")
 class KubernetesRouter:
     def __init__(self, kube: Kube, canary: Obj) -> None:
         self.kube = kube

@@ -26,7 +26,8 @@ import json
 from typing import Any, ClassVar
 
 from controller.kube import Kube, KubeError
-from controller.routers.base import RouterError, Routes, register
+from controller.ownership import FLUX_RECONCILE_DISABLED, MANAGED_BY
+from controller.routers.base import RouterError, Routes
 from controller.routers.route_objects import (
     KUBECTL_LAST_APPLIED,
     ORIGINAL_CONFIGURATION,
@@ -35,7 +36,6 @@ from controller.routers.route_objects import (
     split_or_all_primary,
     unsupported,
 )
-from controller.workloads.primary import FLUX_RECONCILE_DISABLED, MANAGED_BY
 
 Obj = dict[str, Any]
 
@@ -184,7 +184,6 @@ def desired_route(ctx: RouteContext, live: Obj | None, weights: Routes) -> Obj:
     return desired
 
 
-@register(PROVIDER)
 class KumaRouter:
     builtin_query_provider: ClassVar[str] = "kuma"
     """The query set of the builtin metrics (request-success-rate, request-duration)."""

@@ -21,13 +21,12 @@ from typing import Any, ClassVar
 
 from controller.kube import Kube, KubeError
 from controller.routers import nginx_routes as build
-from controller.routers.base import RouterError, Routes, register
+from controller.routers.base import RouterError, Routes
 from controller.routers.route_objects import RouteContext, owned_by, route_context, unsupported
 
 Obj = dict[str, Any]
 
 
-@register("nginx")
 class NginxRouter:
     builtin_query_provider: ClassVar[str] = "nginx"
     annotation_prefix: ClassVar[str] = build.ANNOTATION_PREFIX

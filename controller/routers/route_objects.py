@@ -26,8 +26,8 @@ from pydantic import BaseModel, ValidationError
 from controller.api.analysis import CanaryAnalysis, HeaderMatch
 from controller.api.canary import Canary
 from controller.api.service import CanaryService, ServiceMetadata, StringMatch
+from controller.ownership import FLUX_RECONCILE_DISABLED, MANAGED_BY, owner_reference
 from controller.routers.base import RouterError, Routes, UnsupportedFeature
-from controller.workloads.primary import FLUX_RECONCILE_DISABLED, MANAGED_BY, owner_reference
 
 Obj = dict[str, Any]
 

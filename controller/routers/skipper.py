@@ -26,7 +26,7 @@ import json
 from typing import Any, ClassVar
 
 from controller.kube import Kube, KubeError
-from controller.routers.base import RouterError, Routes, register
+from controller.routers.base import RouterError, Routes
 from controller.routers.nginx_routes import (
     INGRESS_API,
     canary_ingress_name,
@@ -109,7 +109,6 @@ def routes_of(ingress: Obj, primary: str, canary: str) -> Routes:
     return Routes(int(weights[primary]), int(weights[canary]), False)
 
 
-@register("skipper")
 class SkipperRouter:
     builtin_query_provider: ClassVar[str] = "skipper"
 

@@ -24,7 +24,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from controller.kube import Kube, KubeError
-from controller.routers.base import RouterError, Routes, register
+from controller.routers.base import RouterError, Routes
 from controller.routers.route_objects import (
     RouteContext,
     object_metadata,
@@ -123,7 +123,6 @@ def routes_of(split: Obj, primary: str, canary: str) -> Routes:
     return Routes(primary_weight, canary_weight, False)
 
 
-@register("linkerd", "osm", "smi")
 class SmiRouter:
     def __init__(self, kube: Kube, canary: Obj) -> None:
         self.kube = kube

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from controller.kube import Kube, KubeError
-from controller.routers.base import RouterError, Routes, register
+from controller.routers.base import RouterError, Routes
 from controller.routers.route_objects import (
     RouteContext,
     object_metadata,
@@ -83,7 +83,6 @@ def routes_of(obj: Obj, primary: str, canary: str) -> Routes:
     return Routes(primary_weight, canary_weight, False)
 
 
-@register("traefik")
 class TraefikRouter:
     builtin_query_provider: ClassVar[str] = "traefik"
 

@@ -1,5 +1,8 @@
-"""Autoscalers of the primary: one adapter per autoscaler kind behind ``PrimaryScaler``."""
+"""Autoscalers of the primary: one adapter per autoscaler kind behind ``PrimaryScaler``.
 
-from controller.scalers.base import NopScaler, PrimaryScaler, ScalerError, scaler_for
+:mod:`controller.scalers.factory` picks the adapter by ``spec.autoscalerRef.kind`` (``scaler_for``).
+"""
 
-__all__ = ["NopScaler", "PrimaryScaler", "ScalerError", "scaler_for"]
+from controller.scalers.base import NopScaler, PrimaryScaler, ScalerError
+
+__all__ = ["NopScaler", "PrimaryScaler", "ScalerError"]

@@ -1,4 +1,4 @@
-"""The PrimaryScaler port, its null object and its registry.
+"""The PrimaryScaler port, its null object, and the helpers every scaler adapter shares.
 
 A scaler owns the copy of the target's autoscaler that scales the primary
 (``<autoscaler>-primary``), and, where the autoscaler would fight a scaled-to-zero
@@ -14,6 +14,9 @@ Invariants:
 - ``replicas_hint`` is ``None`` only when no autoscaler manages the workload (the Nop
   scaler); otherwise it is the replica count (at least 1) a canary gets when it is scaled
   up from zero, and the caller leaves ``spec.replicas`` of the primary to the autoscaler.
+
+:mod:`controller.scalers.factory` is the only module that knows every adapter and picks one by
+``spec.autoscalerRef.kind``.
 """
 
 from __future__ import annotations
@@ -26,12 +29,7 @@ from pydantic import ValidationError
 from controller.api.canary import AutoscalerRef
 from controller.errors import PermanentError
 from controller.kube import Kube, KubeError
-from controller.workloads.primary import (
-    FLUX_OWNER_PREFIXES,
-    FLUX_RECONCILE_DISABLED,
-    MANAGED_BY,
-    owner_reference,
-)
+from controller.ownership import FLUX_OWNER_PREFIXES, FLUX_RECONCILE_DISABLED, MANAGED_BY, owner_reference
 
 Obj = dict[str, Any]
 
@@ -75,15 +73,7 @@ class NopScaler:
 
 
 ScalerFactory = Callable[[Kube, Obj, AutoscalerRef], PrimaryScaler]
-_REGISTRY: dict[str, ScalerFactory] = {}
-
-
-def register(kind: str) -> Callable[[ScalerFactory], ScalerFactory]:
-    def add(factory: ScalerFactory) -> ScalerFactory:
-        _REGISTRY[kind] = factory
-        return factory
-
-    return add
+"""How a scaler adapter is built: its class, called with the API client, the Canary and its reference."""
 
 
 def autoscaler_ref(canary: Obj) -> AutoscalerRef | None:
@@ -94,22 +84,6 @@ def autoscaler_ref(canary: Obj) -> AutoscalerRef | None:
         return AutoscalerRef.model_validate(raw)
     except ValidationError as exc:
         raise ScalerError(f"spec.autoscalerRef is invalid: {exc}") from None
-
-
-def scaler_for(kube: Kube, canary: Obj) -> PrimaryScaler:
-    """The scaler for ``spec.autoscalerRef.kind``; the Nop scaler when there is no reference."""
-    # Import the adapters so they register themselves.
-    from controller.scalers import hpa, keda, keda_http  # noqa: F401
-
-    ref = autoscaler_ref(canary)
-    if ref is None:
-        return NopScaler()
-    factory = _REGISTRY.get(ref.kind)
-    if factory is None:
-        raise ScalerError(
-            f"autoscalerRef kind {ref.kind} is not supported; use {', '.join(sorted(_REGISTRY))}"
-        )
-    return factory(kube, canary, ref)
 
 
 # -- shared by the adapters --------------------------------------------------------------------

@@ -45,7 +45,6 @@ def min_replicas(hpa: Obj | None) -> int:
     return max(int(hpa.get("spec", {}).get("minReplicas") or 1), 1)
 
 
-@base.register(KIND)
 class HPAScaler:
     def __init__(self, kube: Kube, canary: Obj, ref: AutoscalerRef) -> None:
         self.kube = kube

@@ -86,7 +86,6 @@ def min_replicas(so: Obj | None) -> int:
     return max(int(so.get("spec", {}).get("minReplicaCount") or 1), 1)
 
 
-@base.register(KIND)
 class ScaledObjectScaler:
     def __init__(self, kube: Kube, canary: Obj, ref: AutoscalerRef) -> None:
         self.kube = kube

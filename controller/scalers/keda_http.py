@@ -155,7 +155,6 @@ def min_replicas(httpso: Obj | None) -> int:
     return max(int((httpso.get("spec", {}).get("replicas") or {}).get("min") or 0), 1)
 
 
-@base.register(KIND)
 class HTTPScaledObjectScaler:
     def __init__(self, kube: Kube, canary: Obj, ref: AutoscalerRef) -> None:
         self.kube = kube

@@ -22,14 +22,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from controller.errors import PermanentError
+from controller.ownership import FLUX_OWNER_PREFIXES, FLUX_RECONCILE_DISABLED, MANAGED_BY, owner_reference
 from controller.workloads.configs import rename_config_refs
 
 Obj = dict[str, Any]
 
 SELECTOR_LABELS = ("app", "name", "app.kubernetes.io/name")
-FLUX_OWNER_PREFIXES = ("kustomize.toolkit.fluxcd.io/", "helm.toolkit.fluxcd.io/")
-FLUX_RECONCILE_DISABLED = {"kustomize.toolkit.fluxcd.io/reconcile": "disabled"}
-MANAGED_BY = {"app.kubernetes.io/managed-by": "gitcanary"}
 KUBECTL_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 SCALE_TO_ZERO_SELECTOR = "gitcanary.io/scale-to-zero"
 """Node selector label that scales a DaemonSet canary to zero (set by ``TargetWorkload``)."""
@@ -82,18 +80,6 @@ def _clean_annotations(annotations: Mapping[str, str] | None) -> dict[str, str]:
         and not k.startswith("deployment.kubernetes.io/")
     }
     return {**kept, **FLUX_RECONCILE_DISABLED}
-
-
-def owner_reference(canary: Obj) -> Obj:
-    meta = canary["metadata"]
-    return {
-        "apiVersion": canary["apiVersion"],
-        "kind": canary["kind"],
-        "name": meta["name"],
-        "uid": meta["uid"],
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
 
 
 def primary_template(target: Obj, config_renames: Mapping[str, str]) -> Obj:

@@ -10,7 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from controller.kube import Kube
-from controller.scalers import PrimaryScaler, scaler_for
+from controller.ownership import owner_reference
+from controller.scalers import PrimaryScaler
+from controller.scalers.factory import scaler_for
 from controller.workloads import configs, primary
 from controller.workloads.readiness import Readiness, readiness
 
@@ -67,7 +69,7 @@ class TargetWorkload:
         return primary.revision(target["spec"]["template"], tracked), tracked
 
     async def _copy_configs(self, tracked: dict[str, str]) -> None:
-        owner = primary.owner_reference(self.canary)
+        owner = owner_reference(self.canary)
         for ref in tracked:
             kind, name = ref.split("/", 1)
             obj = await self.kube.get(

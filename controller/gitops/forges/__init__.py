@@ -1,7 +1,8 @@
 """Forge adapters (GitHub, GitLab, Gitea) for promotion approval by pull request.
 
 One adapter per file behind the three-method :class:`Forge` Protocol; :func:`forge_for`
-picks one by provider name. See :mod:`controller.gitops.forges.base` for the invariants.
+(:mod:`controller.gitops.forges.factory`) picks one by provider name. See
+:mod:`controller.gitops.forges.base` for the invariants.
 """
 
 from controller.gitops.forges.base import (
@@ -14,8 +15,8 @@ from controller.gitops.forges.base import (
     RemoteURLError,
     RepoRef,
     default_api_url,
-    forge_for,
 )
+from controller.gitops.forges.factory import forge_for
 from controller.gitops.forges.gitea import GiteaForge
 from controller.gitops.forges.github import GitHubForge
 from controller.gitops.forges.gitlab import GitLabForge

@@ -2,8 +2,9 @@
 
 A forge (GitHub, GitLab, Gitea) is reached through its REST API with raw httpx. This module
 holds what every adapter shares: the :class:`Forge` Protocol (three methods), the value
-types :class:`RepoRef` and :class:`PullRequest`, the :class:`ForgeError` hierarchy, and the
-registry :func:`forge_for`.
+types :class:`RepoRef` and :class:`PullRequest`, and the :class:`ForgeError` hierarchy.
+:mod:`controller.gitops.forges.factory` is the only module that knows every adapter
+(:func:`~controller.gitops.forges.factory.forge_for`).
 
 Invariants:
 - A token is never part of a ``repr``, an exception message or a log line: adapters keep it
@@ -13,7 +14,7 @@ Invariants:
   http, ``ssh://`` or scp-like ``git@host:path``); the path keeps every segment, so GitLab
   subgroups (``group/sub/project``) survive.
 - The API base URL is, in order: ``RepoRef.api_url``, the adapter's own ``api_url`` (from
-  :func:`forge_for`), then the forge's convention for the remote's host (:func:`default_api_url`).
+  ``forge_for``), then the forge's convention for the remote's host (:func:`default_api_url`).
 - ``PullRequest.state`` is ``merged`` only when the forge says the change was merged;
   ``closed`` always means closed without merging.
 """
@@ -183,23 +184,3 @@ class Forge(Protocol):
     async def comment(self, repo: RepoRef, number: int, body: str) -> None:
         """Add a comment to the PR's conversation."""
         ...
-
-
-def forge_for(provider: str, api_url: str | None, token: str) -> Forge:
-    """The adapter for ``provider`` (github, gitlab or gitea) authenticated with ``token``.
-
-    ``api_url``, when given, is used for every repository that carries no ``api_url`` of its own.
-    """
-    # Imported here: the adapters import this module for the shared types.
-    from controller.gitops.forges.gitea import GiteaForge
-    from controller.gitops.forges.github import GitHubForge
-    from controller.gitops.forges.gitlab import GitLabForge
-
-    base = api_url.rstrip("/") if api_url else None
-    if provider == "github":
-        return GitHubForge(token=token, api_url=base)
-    if provider == "gitlab":
-        return GitLabForge(token=token, api_url=base)
-    if provider == "gitea":
-        return GiteaForge(token=token, api_url=base)
-    raise ValueError(f"unknown forge provider {provider!r}; expected one of {', '.join(PROVIDERS)}")

@@ -20,7 +20,8 @@ import pytest
 import yaml
 
 from controller.kube import Kube
-from controller.routers.base import RouterError, Routes, UnsupportedFeature, router_for
+from controller.routers.base import RouterError, Routes, UnsupportedFeature
+from controller.routers.factory import router_for
 from gitcanary_sandbox.client import SandboxClient
 from tests.builders import deployment
 from tests.upstream import SEEDS

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from controller.kube import Kube
-from controller.routers.base import RouterError, Routes, UnsupportedFeature, router_for
+from controller.routers.base import RouterError, Routes, UnsupportedFeature
+from controller.routers.factory import router_for
 from gitcanary_sandbox.client import SandboxClient
 
 Obj = dict[str, Any]

@@ -18,7 +18,7 @@ from controller.errors import BestEffortError
 from controller.kube import Kube
 from controller.reconcile.alerts import ALERT_FAILED, AlertOutbox, PendingAlert
 from controller.reconcile.world import CanaryWorld
-from controller.routers import router_for
+from controller.routers.factory import router_for
 from controller.workloads.target import TargetWorkload
 from tests.recording_http import RecordingServer, Reply
 from tests.stalling_http import silent_endpoint

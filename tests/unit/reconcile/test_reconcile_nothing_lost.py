@@ -17,7 +17,7 @@ from controller.reconcile import spec_mapping
 from controller.reconcile.runner import _patch_status
 from controller.reconcile.status import StatusConflict
 from controller.reconcile.world import CanaryWorld
-from controller.routers import router_for
+from controller.routers.factory import router_for
 from controller.workloads.target import TargetWorkload
 
 Obj = dict[str, Any]

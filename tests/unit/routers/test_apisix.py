@@ -10,7 +10,8 @@ from kubernetes import client
 
 from controller.kube import Kube
 from controller.routers import apisix
-from controller.routers.base import RouterError, Routes, UnsupportedFeature, router_for
+from controller.routers.base import RouterError, Routes, UnsupportedFeature
+from controller.routers.factory import router_for
 from controller.routers.route_objects import route_context
 
 Obj = dict[str, Any]

@@ -9,7 +9,8 @@ from kubernetes import client
 
 from controller.kube import Kube
 from controller.routers import gatewayapi_routes as build
-from controller.routers.base import RouterError, Routes, UnsupportedFeature, router_for
+from controller.routers.base import RouterError, Routes, UnsupportedFeature
+from controller.routers.factory import router_for
 from controller.routers.gatewayapi import GatewayAPIRouter
 from controller.routers.route_objects import RouteContext, route_context
 from controller.routers.sticky_sessions import StickyCookies, cookie_regex

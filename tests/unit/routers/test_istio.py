@@ -11,7 +11,8 @@ from kubernetes import client
 
 from controller.kube import Kube
 from controller.routers import istio_routes as build
-from controller.routers.base import RouterError, Routes, UnsupportedFeature, router_for
+from controller.routers.base import RouterError, Routes, UnsupportedFeature
+from controller.routers.factory import router_for
 from controller.routers.istio import IstioRouter
 from controller.routers.route_objects import ORIGINAL_CONFIGURATION, route_context
 from controller.routers.sticky_sessions import StickyCookies, cookie_regex, next_cookies, parse_set_cookie

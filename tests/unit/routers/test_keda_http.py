@@ -9,7 +9,8 @@ import pytest
 from controller.kube import Kube
 from controller.routers import gatewayapi_routes as build
 from controller.routers import keda_http_backends as backends
-from controller.routers.base import Routes, UnsupportedFeature, router_for
+from controller.routers.base import Routes, UnsupportedFeature
+from controller.routers.factory import router_for
 from controller.routers.keda_http import KedaHTTPRouter, wants_interceptor
 from controller.routers.route_objects import route_context
 from controller.routers.sticky_sessions import StickyCookies

@@ -9,7 +9,8 @@ from kubernetes import client
 
 from controller.kube import Kube
 from controller.routers import traefik
-from controller.routers.base import RouterError, Routes, UnsupportedFeature, router_for
+from controller.routers.base import RouterError, Routes, UnsupportedFeature
+from controller.routers.factory import router_for
 from controller.routers.route_objects import RouteContext, route_context
 
 Obj = dict[str, Any]

@@ -7,7 +7,8 @@ from typing import Any, cast
 import pytest
 
 from controller.kube import Kube
-from controller.scalers import NopScaler, ScalerError, scaler_for
+from controller.scalers import NopScaler, ScalerError
+from controller.scalers.factory import scaler_for
 from controller.scalers.hpa import HPAScaler
 from controller.scalers.keda import ScaledObjectScaler
 from controller.scalers.keda_http import HTTPScaledObjectScaler
