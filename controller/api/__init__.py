@@ -7,6 +7,7 @@ Invariants:
 """
 
 from controller.api.alert_provider import (
+    SERVED_NOTIFIER_TYPES,
     AlertProvider,
     AlertProviderSpec,
     AlertProviderType,
@@ -73,6 +74,7 @@ from controller.api.gitops import (
     WriteBackIntent,
 )
 from controller.api.metric_template import (
+    SERVED_PROVIDER_TYPES,
     MetricProvider,
     MetricProviderType,
     MetricTemplate,
@@ -140,6 +142,8 @@ __all__ = [
     "PROGRESS_DEADLINE_SECONDS",
     "PROMOTED_CONDITION",
     "ROLLBACK_URL",
+    "SERVED_NOTIFIER_TYPES",
+    "SERVED_PROVIDER_TYPES",
     "WEBHOOK_TYPES",
     "AbMatch",
     "AlertProvider",

@@ -7,15 +7,18 @@ Invariants:
 """
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import Field
 
 from controller.api.model import ApiModel, LocalObjectRef, ObjectMeta, plain
 
-__all__ = ["AlertProvider", "AlertProviderSpec", "AlertProviderType"]
+__all__ = ["SERVED_NOTIFIER_TYPES", "AlertProvider", "AlertProviderSpec", "AlertProviderType"]
 
 AlertProviderType = Literal["slack", "msteams", "discord", "rocket", "gchat"]
+
+SERVED_NOTIFIER_TYPES: Final = ("discord", "gchat", "msteams", "rocket", "slack", "webhook")
+"""The notifier types this controller can send to (``controller.notify.registry`` serves these)."""
 
 
 class AlertProviderSpec(ApiModel):

@@ -6,13 +6,19 @@ Invariants:
 """
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import Field
 
 from controller.api.model import ApiModel, LocalObjectRef, ObjectMeta, plain
 
-__all__ = ["MetricProvider", "MetricProviderType", "MetricTemplate", "MetricTemplateSpec"]
+__all__ = [
+    "SERVED_PROVIDER_TYPES",
+    "MetricProvider",
+    "MetricProviderType",
+    "MetricTemplate",
+    "MetricTemplateSpec",
+]
 
 MetricProviderType = Literal[
     "prometheus",
@@ -27,6 +33,10 @@ MetricProviderType = Literal[
     "keptn",
     "splunk",
 ]
+
+SERVED_PROVIDER_TYPES: Final = ("datadog", "graphite", "prometheus")
+"""The provider types this controller can query: ``controller.metrics.providers.registry`` builds
+exactly these (a unit test pins it); the others are Flagger's, refused by validation."""
 
 
 class MetricProvider(ApiModel):

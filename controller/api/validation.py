@@ -18,8 +18,8 @@ Invariants:
   ``address``) must be http(s) and never a link-local or cloud metadata address
   (``controller.outbound.static_refusal``; the allow-list and DNS are checked at call time).
 - A MetricTemplate is valid only when this controller can query it: a provider type in
-  ``controller.metrics.providers.SUPPORTED_PROVIDERS``, with the address or credentials that
-  provider needs. An AlertProvider's type must be one ``controller.notify`` serves. A Canary
+  ``controller.api.metric_template.SERVED_PROVIDER_TYPES``, with the address or credentials that
+  provider needs. An AlertProvider's type must be one ``controller.notify`` serves (``SERVED_NOTIFIER_TYPES``). A Canary
   whose template is invalid is itself not valid (the reconcile loop reports it), so a template
   the controller cannot use never fails checks and never rolls a good release back.
 """
@@ -33,15 +33,13 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from controller.api.alert_provider import AlertProvider
+from controller.api.alert_provider import SERVED_NOTIFIER_TYPES, AlertProvider
 from controller.api.analysis import CanaryAnalysis
 from controller.api.builtin_hooks import is_builtin_url
 from controller.api.canary import API_VERSION, Canary, CanarySpec
 from controller.api.duration import parse_duration
-from controller.api.metric_template import MetricTemplate
+from controller.api.metric_template import SERVED_PROVIDER_TYPES, MetricTemplate
 from controller.api.model import plain
-from controller.metrics.providers.registry import SUPPORTED_PROVIDERS
-from controller.notify.registry import SUPPORTED_NOTIFIERS
 from controller.outbound import static_refusal
 
 __all__ = ["validate_alert_provider", "validate_canary", "validate_metric_template"]
@@ -91,10 +89,10 @@ def validate_metric_template(obj: Any) -> list[str]:
     if template is None:
         return problems
     provider = template.spec.provider
-    if provider.type not in SUPPORTED_PROVIDERS:
+    if provider.type not in SERVED_PROVIDER_TYPES:
         problems.append(
             f"spec.provider.type: {provider.type!r} is not supported by this controller; "
-            f"supported types: {', '.join(SUPPORTED_PROVIDERS)}"
+            f"supported types: {', '.join(SERVED_PROVIDER_TYPES)}"
         )
         return problems
     if provider.type in _NEEDS_ADDRESS and not (provider.address or "").strip():
@@ -114,10 +112,10 @@ def validate_alert_provider(obj: Any) -> list[str]:
         spec = provider.spec
         if (spec.address is None) == (spec.secret_ref is None):
             problems.append("spec: set exactly one of address or secretRef")
-        if spec.type not in SUPPORTED_NOTIFIERS:
+        if spec.type not in SERVED_NOTIFIER_TYPES:
             problems.append(
                 f"spec.type: {spec.type!r} is not supported by this controller; "
-                f"supported types: {', '.join(SUPPORTED_NOTIFIERS)}"
+                f"supported types: {', '.join(SERVED_NOTIFIER_TYPES)}"
             )
         problems += _url_problem("spec.address", spec.address)
     return problems

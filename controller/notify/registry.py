@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
+from controller.api.alert_provider import SERVED_NOTIFIER_TYPES
 from controller.notify.contract import Notifier, NotifyError
 from controller.notify.discord import DiscordNotifier
 from controller.notify.gchat import GChatNotifier
@@ -25,7 +26,7 @@ __all__ = ["DEFAULT_CHANNEL", "DEFAULT_USERNAME", "SUPPORTED_NOTIFIERS", "Unknow
 
 DEFAULT_USERNAME: Final = "gitcanary"
 DEFAULT_CHANNEL: Final = "general"
-SUPPORTED_NOTIFIERS: Final = ("discord", "gchat", "msteams", "rocket", "slack", "webhook")
+SUPPORTED_NOTIFIERS: Final = SERVED_NOTIFIER_TYPES
 
 
 class UnknownNotifier(NotifyError):

@@ -1,7 +1,8 @@
 """Select a metric provider by its MetricTemplate ``spec.provider.type``.
 
-Adding a provider is one file plus one entry in ``_FACTORIES``. Types that Flagger
-knows but this project does not implement (cloudwatch, newrelic, stackdriver, influxdb,
+Adding a provider is one file, one entry in ``_FACTORIES``, and its name in
+``controller.api.metric_template.SERVED_PROVIDER_TYPES`` (which validation reads). Types that
+Flagger knows but this project does not implement (cloudwatch, newrelic, stackdriver, influxdb,
 dynatrace, keptn, splunk, externalmetrics) raise ``UnknownProvider`` with a message
 that names the supported types, instead of a placeholder that fails later.
 """

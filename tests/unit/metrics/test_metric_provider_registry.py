@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from controller.api.metric_template import SERVED_PROVIDER_TYPES
 from controller.metrics.errors import UnknownProvider
 from controller.metrics.providers import (
     SUPPORTED_PROVIDERS,
@@ -28,6 +29,10 @@ def test_registry_builds_each_supported_provider() -> None:
     for provider in (prom, graphite, datadog):
         assert isinstance(provider, MetricProvider)
     assert set(SUPPORTED_PROVIDERS) == {"prometheus", "datadog", "graphite"}
+
+
+def test_validation_accepts_exactly_the_providers_the_registry_builds() -> None:
+    assert SUPPORTED_PROVIDERS == SERVED_PROVIDER_TYPES
 
 
 @pytest.mark.parametrize("kind", ["cloudwatch", "newrelic", "splunk", "nope"])
