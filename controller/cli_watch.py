@@ -77,11 +77,7 @@ def _key(obj: Obj) -> tuple[str, str]:
 
 
 def _headers(kube: Kube) -> dict[str, str]:
-    headers = {"Accept": "application/json"}
-    token = kube.cfg.get_api_key_with_prefix("authorization")
-    if token:
-        headers["Authorization"] = token
-    return headers
+    return {"Accept": "application/json", **kube.auth_headers()}
 
 
 async def _list(kube: Kube, path: str) -> tuple[list[Obj], str]:

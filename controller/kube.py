@@ -97,12 +97,16 @@ class Kube:
         await self.http.aclose()
 
     # -- transport ---------------------------------------------------------------------------
+    def auth_headers(self) -> dict[str, str]:
+        """The token header the official client would send: a kubeconfig token or the in-cluster
+        ServiceAccount token (re-read by the loader's refresh hook when it rotates). The loaders
+        keep it under ``api_key["BearerToken"]`` (``["authorization"]`` in older releases); both
+        are read through ``auth_settings()``. Empty with a client certificate."""
+        bearer = self.cfg.auth_settings().get("BearerToken")
+        return {"Authorization": str(bearer["value"])} if bearer and bearer.get("value") else {}
+
     def _headers(self, content_type: str) -> dict[str, str]:
-        headers = {"Accept": "application/json", "Content-Type": content_type}
-        token = self.cfg.get_api_key_with_prefix("authorization")
-        if token:
-            headers["Authorization"] = token
-        return headers
+        return {"Accept": "application/json", "Content-Type": content_type, **self.auth_headers()}
 
     async def _call(
         self,
