@@ -98,7 +98,7 @@ def _last_point(body: Any, query: str) -> float:
         raise NoValuesFound(query)
     try:
         value = float(last[1])
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ProviderError(f"error parsing point value {backend_text(repr(last[1]), ())}") from None
     if math.isnan(value):
         raise NoValuesFound(query)

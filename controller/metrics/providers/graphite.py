@@ -97,7 +97,7 @@ def _last_datapoint(body: Any, query: str) -> float:
             if isinstance(point, list) and point and point[0] is not None:
                 try:
                     value = float(point[0])
-                except (TypeError, ValueError):
+                except (TypeError, ValueError, OverflowError):
                     raise ProviderError(
                         f"error unmarshaling value: {backend_text(repr(point[0]), ())}"
                     ) from None
