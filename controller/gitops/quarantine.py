@@ -160,9 +160,11 @@ def _fail(manifest: _Manifest, message: str) -> QuarantineError:
     return QuarantineError(f"{manifest.path} (document {manifest.doc_index + 1}): {message}")
 
 
-def _exclude_in_range(texts: _Texts, policy: _Manifest, range_node: Node, tag: str) -> None:
+def _exclude_in_range(texts: _Texts, policy: _Manifest, range_node: Node, in_flow: bool, tag: str) -> None:
+    """``in_flow``: the range sits inside a flow collection, where a plain scalar may not hold
+    ``,`` (nor start with ``!`` or ``>``): the new range is then quoted as needed."""
     text, _ = texts.document(policy)
-    span = scalar_span(text, range_node, False) if isinstance(range_node, ScalarNode) else None
+    span = scalar_span(text, range_node, in_flow) if isinstance(range_node, ScalarNode) else None
     if span is None:
         raise _fail(policy, "spec.policy.semver.range must be a single-line string to be edited")
     try:
@@ -170,7 +172,7 @@ def _exclude_in_range(texts: _Texts, policy: _Manifest, range_node: Node, tag: s
     except ConstraintError as error:
         raise _fail(policy, f"cannot exclude {tag!r} from range {span.value!r}: {error}") from error
     if new_range != span.value:
-        rendered = render_scalar(new_range, span.style, False)
+        rendered = render_scalar(new_range, span.style, in_flow)
         texts.current[policy.path] = splice(text, [(span.start, span.end, rendered)])
 
 
@@ -278,12 +280,17 @@ def quarantine_tag(
     for policy in policies:
         _, doc = texts.document(policy)
         spec = child(doc, "spec")
-        semver = child(child(spec, "policy"), "semver")
+        policy_node = child(spec, "policy")
+        semver = child(policy_node, "semver")
         if semver is not None:
             range_node = child(semver, "range")
             if range_node is None:
                 raise _fail(policy, "spec.policy.semver has no range")
-            _exclude_in_range(texts, policy, range_node, tag)
+            in_flow = any(
+                isinstance(node, MappingNode) and bool(node.flow_style)
+                for node in (doc, spec, policy_node, semver)
+            )
+            _exclude_in_range(texts, policy, range_node, in_flow, tag)
             continue
         repo_ref = child(spec, "imageRepositoryRef")
         repo_name = scalar_text(child(repo_ref, "name"))

@@ -34,7 +34,10 @@ spec:
         # Found: ", != 10.0.0-rc.1" appended to a plain scalar inside a flow mapping ends the
         # scalar at the comma, and "!=" then reads as a YAML tag: the file no longer parses.
         ("{range: v10-rc.1 - vX.X.X}", "v10-rc.1"),
-        ("{range: >=1.0.0}", "1.2.3"),
+        # (Not "{range: >=1.0.0}": a plain scalar cannot start with ">", so that file is not
+        # YAML to libyaml, PyYAML or ruamel.yaml before any edit; the quoted case below covers it.)
+        ("{range: ^1.0.0}", "1.2.3"),
+        ("{range: 1.0.0 - 2.0.0, other: x}", "1.2.3"),
         ("{range: '>=1.0.0', other: x}", "1.2.3"),
     ],
 )
