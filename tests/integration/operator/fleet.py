@@ -241,4 +241,7 @@ def start_fleet(sandbox: SandboxClient, ns: str, tmp: Path, iterations: int = 2)
         metric_template(ns, "error-rate", sandbox.state.prometheus_url),
         the_canary,
     )
+    # The analysis must see traffic from its first iteration on.
+    total = f'sum(rate(istio_requests_total{{destination_workload_namespace="{ns}"}}[10s]))'
+    sandbox.wait_prom_value(total, lambda v: v > 5, timeout=30)
     return Fleet(work, env, git, sha)
