@@ -2,7 +2,8 @@
 
 - The standby does nothing until the leader dies; after a kill -9 it takes the Lease within the
   lease duration (15 s) plus one retry period, and finishes the analysis the leader started,
-  with each promotion step taken once.
+  with each promotion step taken once; with write-back configured, the promotion reaches Git in
+  exactly one commit.
 - Two shards split Canaries by Flux's ``sharding.fluxcd.io/key`` label: a shard never touches
   another shard's Canaries.
 """
@@ -20,6 +21,12 @@ from controller.leader import DEFAULT_LEASE_NAME, LEASE_DURATION_S, RETRY_PERIOD
 from controller.sharding import SHARD_KEY
 from gitcanary_sandbox.client import SandboxClient
 from tests.builders import canary, deployment
+from tests.integration.operator.fleet import (
+    PRODUCTION_YAML,
+    canary_status,
+    flux_applied_deployment,
+    start_fleet,
+)
 from tests.integration.operator.test_canary_lifecycle import _apply, _events, _get, _wait
 from tests.integration.operator.test_resilience import _status, controller, own_namespace
 
@@ -76,6 +83,64 @@ def test_the_standby_takes_over_a_killed_leader_and_finishes_the_analysis(
     assert primary["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":6.0.1")
     events = _events(sandbox, ns)
     assert events.count(f"Copying podinfo.{ns} template spec to podinfo-primary.{ns}") == 1
+    assert events.count(f"Promotion completed! Scaling down podinfo.{ns}") == 1
+
+
+def test_a_takeover_mid_analysis_writes_the_promotion_back_in_exactly_one_commit(
+    sandbox: SandboxClient, own_namespace: str, tmp_path: Path
+) -> None:
+    ns = own_namespace
+    logs = [tmp_path / "replica-0.log", tmp_path / "replica-1.log"]
+    args = (f"--namespace={ns}", "--leader-elect", f"--leader-election-namespace={ns}", "--verbose")
+    # The fleet repository on the HTTP remote, its GitRepository (credentials in a Secret) and
+    # Kustomization, and podinfo 6.0.0 with a write-back Canary of four iterations.
+    fleet = start_fleet(sandbox, ns, tmp_path, iterations=4)
+    with ExitStack() as stack:
+        replicas = [stack.enter_context(controller(sandbox, log, ns, *args)) for log in logs]
+        _wait("the leader's log", lambda: any(_leads(log) for log in logs), 30, logs[0])
+        leader = 0 if _leads(logs[0]) else 1
+        standby = 1 - leader
+        _wait(
+            "Initialized", lambda: canary_status(sandbox, ns).get("phase") == "Initialized", 60, logs[leader]
+        )
+        # Flux applies 6.0.1, the seeded revision; it is healthy.
+        _apply(sandbox, flux_applied_deployment(ns, "ghcr.io/stefanprodan/podinfo:6.0.1"))
+        _wait("iteration 1", lambda: canary_status(sandbox, ns).get("iterations", 0) >= 1, 60, logs[leader])
+
+        replicas[leader].send_signal(signal.SIGKILL)
+        replicas[leader].wait(timeout=10)
+        _wait(
+            "the standby to lead",
+            lambda: _leads(logs[standby]),
+            LEASE_DURATION_S + 3 * RETRY_PERIOD_S + 5,
+            logs[standby],
+        )
+        _wait("Succeeded", lambda: canary_status(sandbox, ns).get("phase") == "Succeeded", 180, logs[standby])
+        written = _wait(
+            "the promotion write-back",
+            lambda: (
+                (w := (canary_status(sandbox, ns).get("gitops") or {}).get("lastWriteBack") or {}).get(
+                    "result"
+                )
+                == "promoted"
+                and w
+            ),
+            60,
+            logs[standby],
+        )
+        time.sleep(12)  # more than one analysis interval (10 s): later ticks must not write again
+
+    write_backs = fleet.write_backs(ns)
+    assert [sha for sha, _ in write_backs] == [written["commit"]], write_backs
+    message = write_backs[0][1]
+    assert "Gitcanary-Result: promoted" in message
+    assert f"Gitcanary-Source: main@sha1:{fleet.seeded}" in message
+    assert (fleet.work / ns / "production" / "kustomization.yaml").read_text() == PRODUCTION_YAML.format(
+        ns=ns
+    ).replace("newTag: 6.0.0", "newTag: 6.0.1")
+    # Only the standby wrote it: the killed leader never reached the promotion.
+    assert f"{ns}/podinfo: " in logs[standby].read_text(errors="replace")
+    events = _events(sandbox, ns)
     assert events.count(f"Promotion completed! Scaling down podinfo.{ns}") == 1
 
 
