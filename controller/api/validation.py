@@ -13,7 +13,10 @@ Invariants:
   (``MAX_INTERVAL``, ``MAX_WEBHOOK_TIMEOUT``, ``MAX_PROGRESS_DEADLINE_SECONDS``), counts
   (``MAX_THRESHOLD``, ``MAX_ITERATIONS``, ``MAX_WEBHOOK_RETRIES``), and finite thresholds. A
   value echoed in a message is cut to ``_ECHO`` characters (a 400-digit duration is not
-  repeated in full).
+  repeated in full), and a key or value echoed is made printable (control characters such as
+  ESC, CR or NUL are written as escapes).
+- Input that holds itself (YAML ``&a [*a]``), nests deeper than ``model.MAX_DEPTH`` or holds
+  more than ``model.MAX_VALUES`` values is one problem, found before anything else walks it.
 - URLs a tenant supplies (webhook ``url``, ``metricsServer``, MetricTemplate and AlertProvider
   ``address``) must be http(s) and never a link-local or cloud metadata address
   (``controller.outbound.static_refusal``; the allow-list and DNS are checked at call time).
@@ -39,7 +42,7 @@ from controller.api.builtin_hooks import is_builtin_url
 from controller.api.canary import API_VERSION, Canary, CanarySpec
 from controller.api.duration import parse_duration
 from controller.api.metric_template import SERVED_PROVIDER_TYPES, MetricTemplate
-from controller.api.model import plain
+from controller.api.model import plain, shape_problem
 from controller.outbound import static_refusal
 
 __all__ = ["validate_alert_provider", "validate_canary", "validate_metric_template"]
@@ -66,6 +69,8 @@ M = TypeVar("M", bound=BaseModel)
 
 def validate_canary(obj: Any) -> list[str]:
     """Every problem that makes `obj` an invalid Canary (empty when it is valid)."""
+    if unusable := _shape_problems(obj):
+        return unusable
     problems, canary = _parse(Canary, obj, "Canary")
     spec = obj.get("spec") if isinstance(obj, Mapping) else None
     raw = plain(spec.get("analysis")) if isinstance(spec, Mapping) else None
@@ -85,13 +90,15 @@ def validate_canary(obj: Any) -> list[str]:
 
 def validate_metric_template(obj: Any) -> list[str]:
     """Every problem that makes `obj` an invalid MetricTemplate (empty when it is valid)."""
+    if unusable := _shape_problems(obj):
+        return unusable
     problems, template = _parse(MetricTemplate, obj, "MetricTemplate")
     if template is None:
         return problems
     provider = template.spec.provider
     if provider.type not in SERVED_PROVIDER_TYPES:
         problems.append(
-            f"spec.provider.type: {provider.type!r} is not supported by this controller; "
+            f"spec.provider.type: {_show(provider.type)} is not supported by this controller; "
             f"supported types: {', '.join(SERVED_PROVIDER_TYPES)}"
         )
         return problems
@@ -107,6 +114,8 @@ def validate_metric_template(obj: Any) -> list[str]:
 
 def validate_alert_provider(obj: Any) -> list[str]:
     """Every problem that makes `obj` an invalid AlertProvider (empty when it is valid)."""
+    if unusable := _shape_problems(obj):
+        return unusable
     problems, provider = _parse(AlertProvider, obj, "AlertProvider")
     if provider is not None:
         spec = provider.spec
@@ -114,11 +123,32 @@ def validate_alert_provider(obj: Any) -> list[str]:
             problems.append("spec: set exactly one of address or secretRef")
         if spec.type not in SERVED_NOTIFIER_TYPES:
             problems.append(
-                f"spec.type: {spec.type!r} is not supported by this controller; "
+                f"spec.type: {_show(spec.type)} is not supported by this controller; "
                 f"supported types: {', '.join(SERVED_NOTIFIER_TYPES)}"
             )
         problems += _url_problem("spec.address", spec.address)
     return problems
+
+
+def _shape_problems(obj: Any) -> list[str]:
+    found = shape_problem(obj)
+    if found is None:
+        return []
+    path, reason = found
+    return [f"{_path(path)}: {reason}"]
+
+
+def _path(parts: tuple[Any, ...]) -> str:
+    """``spec.analysis.metrics[0]``: each key printable and cut, the whole path cut."""
+    text = ""
+    for part in parts:
+        if isinstance(part, int) and not isinstance(part, bool):
+            text += f"[{part}]"
+        else:
+            key = _printable(str(part))
+            key = key if len(key) <= _ECHO else key[: _ECHO - 3] + "..."
+            text = f"{text}.{key}" if text else key
+    return _cut(text) or "<root>"
 
 
 def _parse(model: type[M], obj: Any, kind: str) -> tuple[list[str], M | None]:
@@ -128,9 +158,9 @@ def _parse(model: type[M], obj: Any, kind: str) -> tuple[list[str], M | None]:
     problems: list[str] = []
     api_version = data.get("apiVersion")
     if api_version is not None and api_version != API_VERSION:
-        problems.append(f"apiVersion: must be {API_VERSION}, got {api_version!r}")
+        problems.append(f"apiVersion: must be {API_VERSION}, got {_show(api_version)}")
     if data.get("kind") is not None and data.get("kind") != kind:
-        problems.append(f"kind: must be {kind}, got {data.get('kind')!r}")
+        problems.append(f"kind: must be {kind}, got {_show(data.get('kind'))}")
     problems += _unknown_fields(model, data, "")
     try:
         parsed = model.model_validate(data)
@@ -145,7 +175,7 @@ def _format_errors(error: ValidationError, data: Any) -> list[str]:
         path, value, found = _locate(data, item["loc"], item["type"] == "missing")
         message = "Required value" if item["type"] == "missing" else item["msg"]
         if item["type"] != "missing" and found:
-            message = f"{message}, got {value!r}"
+            message = f"{message}, got {_show(value)}"
         by_path.setdefault(path, [])
         if message not in by_path[path]:
             by_path[path].append(message)
@@ -154,18 +184,20 @@ def _format_errors(error: ValidationError, data: Any) -> list[str]:
 
 def _locate(data: Any, loc: tuple[int | str, ...], missing: bool) -> tuple[str, Any, bool]:
     """Follow `loc` through the input; trailing union tags (e.g. 'int') are dropped."""
-    path = ""
+    path: list[int | str] = []
     value = data
     for part in loc:
         if isinstance(part, int) and isinstance(value, list) and part < len(value):
-            path, value = f"{path}[{part}]", value[part]
+            path.append(part)
+            value = value[part]
         elif isinstance(value, dict) and part in value:
-            path, value = (f"{path}.{part}" if path else str(part)), value[part]
+            path.append(str(part))
+            value = value[part]
         elif missing and isinstance(value, dict) and isinstance(part, str):
-            return (f"{path}.{part}" if path else part), None, False
+            return _path((*path, part)), None, False
         else:
             break
-    return path or "<root>", value, True
+    return _path(tuple(path)), value, True
 
 
 def _model_of(annotation: Any) -> tuple[str, type[BaseModel] | None]:
@@ -194,7 +226,7 @@ def _unknown_fields(model: type[BaseModel], data: Any, path: str) -> list[str]:
     fields = {(f.alias or name): f for name, f in model.model_fields.items()}
     problems = []
     for key, value in data.items():
-        where = f"{path}.{key}" if path else key
+        where = f"{path}.{_path((key,))}" if path else _path((key,))
         field = fields.get(key)
         if field is None:
             problems.append(f"{where}: unknown field (the API server drops or rejects it)")
@@ -209,7 +241,7 @@ def _unknown_fields(model: type[BaseModel], data: Any, path: str) -> list[str]:
                 problems += _unknown_fields(sub, item, f"{where}[{index}]")
         elif shape == "dict" and isinstance(value, dict):
             for name, item in value.items():
-                problems += _unknown_fields(sub, item, f"{where}.{name}")
+                problems += _unknown_fields(sub, item, f"{where}.{_path((name,))}")
     return problems
 
 
@@ -243,7 +275,7 @@ def _analysis_problems(analysis: CanaryAnalysis) -> list[str]:
     for index, weight in enumerate(steps):
         problems += _percent(f"spec.analysis.stepWeights[{index}]", weight, zero_ok=False)
     if any(later <= earlier for earlier, later in itertools.pairwise(steps)):
-        problems.append(f"spec.analysis.stepWeights: must be strictly ascending, got {steps}")
+        problems.append(f"spec.analysis.stepWeights: must be strictly ascending, got {_show(steps)}")
     for index, metric in enumerate(analysis.metrics):
         where = f"spec.analysis.metrics[{index}]"
         problems += _duration_problem(f"{where}.interval", metric.interval, MAX_INTERVAL)
@@ -260,7 +292,9 @@ def _analysis_problems(analysis: CanaryAnalysis) -> list[str]:
             problems += _url_problem(f"{where}.url", hook.url)
         retries = hook.retries
         if retries is not None and not 0 <= retries <= MAX_WEBHOOK_RETRIES:
-            problems.append(f"{where}.retries: must be between 0 and {MAX_WEBHOOK_RETRIES}, got {retries}")
+            problems.append(
+                f"{where}.retries: must be between 0 and {MAX_WEBHOOK_RETRIES}, got {_show(retries)}"
+            )
     return problems
 
 
@@ -285,7 +319,9 @@ def _spec_problems(spec: CanarySpec) -> list[str]:
         paths = [target.path for target in spec.gitops.promote_to]
         duplicates = sorted({p for p in paths if paths.count(p) > 1})
         if duplicates:
-            problems.append(f"spec.gitops.promoteTo: duplicate paths {', '.join(duplicates)}")
+            problems.append(
+                f"spec.gitops.promoteTo: duplicate paths {_cut(_printable(', '.join(duplicates)))}"
+            )
     return problems
 
 
@@ -295,7 +331,7 @@ def _duration_problem(where: str, text: str | None, most: float | None = None) -
     try:
         seconds = parse_duration(text)
     except ValueError as error:
-        return [f"{where}: {_cut(str(error))}"]
+        return [f"{where}: {_cut(_printable(str(error)))}"]
     if seconds <= 0:
         return [f"{where}: must be positive, got {_echo(text)}"]
     if most is not None and seconds > most:
@@ -305,9 +341,9 @@ def _duration_problem(where: str, text: str | None, most: float | None = None) -
 
 def _positive(where: str, value: int | None, most: int | None = None) -> list[str]:
     if value is not None and value <= 0:
-        return [f"{where}: must be greater than 0, got {value}"]
+        return [f"{where}: must be greater than 0, got {_show(value)}"]
     if value is not None and most is not None and value > most:
-        return [f"{where}: must be at most {most}, got {_cut(str(value))}"]
+        return [f"{where}: must be at most {most}, got {_show(value)}"]
     return []
 
 
@@ -321,7 +357,7 @@ def _url_problem(where: str, url: str | None) -> list[str]:
     if not url:
         return []
     reason = static_refusal(url)
-    return [f"{where}: {reason}"] if reason else []
+    return [f"{where}: {_cut(_printable(reason))}"] if reason else []
 
 
 def _go_duration(seconds: float) -> str:
@@ -335,6 +371,22 @@ def _cut(text: str) -> str:
     return text if len(text) <= 2 * _ECHO + 100 else text[: 2 * _ECHO + 97] + "..."
 
 
+def _printable(text: str) -> str:
+    """``text`` with every character that is not printable written as its escape (``\\x1b``)."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+def _show(value: Any) -> str:
+    """``repr(value)``, printable and cut; an integer too long for ``repr`` by its size."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int past sys.get_int_max_str_digits()
+        text = f"<an integer of {value.bit_length()} bits>"
+    return _cut(_printable(text))
+
+
 def _echo(text: str) -> str:
     """``repr(text)``, cut to ``_ECHO`` characters."""
     return repr(text) if len(text) <= _ECHO else repr(text[: _ECHO - 3] + "...")
@@ -346,5 +398,5 @@ def _percent(where: str, value: int | None, *, zero_ok: bool) -> list[str]:
     low_ok = value >= 0 if zero_ok else value > 0
     if not low_ok or value > 100:
         low = "0" if zero_ok else "1"
-        return [f"{where}: must be between {low} and 100, got {value}"]
+        return [f"{where}: must be between {low} and 100, got {_show(value)}"]
     return []
