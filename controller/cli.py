@@ -189,5 +189,10 @@ from controller.cli_ops import register as _register_ops  # noqa: E402
 _register_ops(main)
 
 
+from controller.loadtester.cli import register as _register_loadtester  # noqa: E402
+
+_register_loadtester(main)
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,186 @@
+"""The load tester's task types (Flagger's ``metadata.type``) and the background ``cmd`` runner.
+
+Invariants:
+- ``type`` defaults to ``cmd``. ``cmd`` splits its command line as a POSIX shell would
+  (``shlex``) and runs the program without a shell; ``bash`` runs ``bash -c <cmd>``;
+  ``helm``/``helmv3`` run ``helm`` and ``kubectl`` runs ``kubectl`` from PATH with the command
+  split on whitespace (Go's ``strings.Fields``, as Flagger does).
+- Every run has a deadline: the payload's ``metadata.timeout`` (a Go duration) when given, never
+  more than the server's ``--timeout``.
+- With an allow-list, only the programs it names run (``bash``, ``helm`` and ``kubectl`` count
+  as programs); a refused task is answered 403 and never started.
+- ``cmd`` tasks run in the background (Flagger answers 202 at once); a task whose canary and
+  command are already running is skipped, as Flagger's runner skips it.
+- Commands are not logged (a ``hey -H 'Authorization: ...'`` line carries a credential); the
+  program name and the canary are, and the output only with ``logCmdOutput: "true"``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shlex
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from controller.api.duration import parse_duration
+from controller.loadtester.commands import CommandResult, run_command
+
+__all__ = [
+    "BACKGROUND_TYPE",
+    "FOREGROUND_TYPES",
+    "Task",
+    "TaskError",
+    "TaskRunner",
+    "TaskSettings",
+    "build_task",
+    "parse_bool",
+]
+
+log = logging.getLogger(__name__)
+
+BACKGROUND_TYPE = "cmd"
+FOREGROUND_TYPES = frozenset({"bash", "helm", "helmv3", "kubectl"})
+# How many finished ``cmd`` results the runner remembers (for /metrics and inspection).
+REMEMBERED_RESULTS = 256
+_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
+
+
+class TaskError(Exception):
+    """A payload that names no runnable task; ``status`` is the HTTP answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    """Server-wide limits: the longest deadline, the output cap, the allowed programs."""
+
+    timeout: float = 3600.0
+    max_output: int = 1024 * 1024
+    allowed_programs: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Task:
+    canary: str
+    type: str
+    command: str
+    argv: tuple[str, ...]
+    deadline: float
+    log_output: bool
+
+    @property
+    def key(self) -> str:
+        return f"{self.canary}\x00{self.command}"
+
+    @property
+    def program(self) -> str:
+        return os.path.basename(self.argv[0])
+
+
+def parse_bool(text: str | None) -> bool:
+    """Go's ``strconv.ParseBool``; anything else is false, as Flagger ignores the error."""
+    return text in _TRUE
+
+
+def _argv(kind: str, command: str) -> tuple[str, ...]:
+    if kind == BACKGROUND_TYPE:
+        try:
+            return tuple(shlex.split(command))
+        except ValueError as exc:
+            raise TaskError(400, f"cannot split the command: {exc}") from exc
+    if kind == "bash":
+        return ("bash", "-c", command)
+    if kind in ("helm", "helmv3"):
+        return ("helm", *command.split())
+    return ("kubectl", *command.split())
+
+
+def build_task(canary: str, metadata: Mapping[str, str], settings: TaskSettings) -> Task:
+    """The task a payload's metadata asks for; ``TaskError`` when there is none to run."""
+    kind = metadata.get("type", BACKGROUND_TYPE)
+    if kind != BACKGROUND_TYPE and kind not in FOREGROUND_TYPES:
+        raise TaskError(400, f"unknown task type {kind}")
+    command = metadata.get("cmd")
+    if command is None:
+        raise TaskError(400, "cmd not found in metadata")
+    argv = _argv(kind, command)
+    if not argv:
+        raise TaskError(400, "cmd is empty")
+    deadline = settings.timeout
+    if "timeout" in metadata:
+        try:
+            asked = parse_duration(metadata["timeout"])
+        except ValueError as exc:
+            raise TaskError(400, f"metadata.timeout: {exc}") from exc
+        if asked <= 0:
+            raise TaskError(400, "metadata.timeout must be positive")
+        deadline = min(asked, settings.timeout)
+    log_output = kind in FOREGROUND_TYPES or parse_bool(metadata.get("logCmdOutput"))
+    task = Task(canary, kind, command, argv, deadline, log_output)
+    if settings.allowed_programs and task.program not in settings.allowed_programs:
+        raise TaskError(403, f"program {task.program!r} is not in the load tester's allow-list")
+    return task
+
+
+async def run_task(task: Task, settings: TaskSettings) -> CommandResult:
+    """Run one task to its end and log how it ended."""
+    log.info("%s: %s task %s starting", task.canary, task.type, task.program)
+    result = await run_command(task.argv, task.deadline, settings.max_output)
+    level = logging.INFO if result.ok else logging.ERROR
+    log.log(level, "%s: %s task %s finished: %s", task.canary, task.type, task.program, result.describe())
+    if task.log_output and result.output:
+        log.info("%s: %s output:\n%s", task.canary, task.program, result.output.decode("utf-8", "replace"))
+    return result
+
+
+class TaskRunner:
+    """Runs ``cmd`` tasks in the background, one at a time per (canary, command)."""
+
+    def __init__(self, settings: TaskSettings) -> None:
+        self.settings = settings
+        self.total_execs = 0
+        self._running: dict[str, asyncio.Task[CommandResult]] = {}
+        self._results: OrderedDict[str, CommandResult] = OrderedDict()
+
+    def add(self, task: Task) -> bool:
+        """Start ``task`` unless the same one is running; True when it started."""
+        if task.key in self._running:
+            log.info("%s: %s task %s skipped: already running", task.canary, task.type, task.program)
+            return False
+        self.total_execs += 1
+        running = asyncio.create_task(run_task(task, self.settings), name=f"loadtester {task.canary}")
+        self._running[task.key] = running
+        running.add_done_callback(lambda done: self._finished(task.key, done))
+        return True
+
+    def _finished(self, key: str, done: asyncio.Task[CommandResult]) -> None:
+        self._running.pop(key, None)
+        if done.cancelled():
+            return
+        error = done.exception()
+        if error is not None:
+            log.error("load tester task failed: %s", error)
+            return
+        self._results[key] = done.result()
+        self._results.move_to_end(key)
+        while len(self._results) > REMEMBERED_RESULTS:
+            self._results.popitem(last=False)
+
+    def running(self, canary: str, command: str) -> asyncio.Task[CommandResult] | None:
+        return self._running.get(f"{canary}\x00{command}")
+
+    def last_result(self, canary: str, command: str) -> CommandResult | None:
+        return self._results.get(f"{canary}\x00{command}")
+
+    async def close(self) -> None:
+        """Cancel what runs (each cancellation kills its process group) and wait for it."""
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
