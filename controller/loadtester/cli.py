@@ -99,6 +99,11 @@ async def _main(host: str, port: int, app: web.Application) -> None:
     callback=_regexp,
     help="Answer only payloads whose namespace matches (403 otherwise), as Flagger's -namespace-regexp.",
 )
+@click.option(
+    "--cmd-shell",
+    is_flag=True,
+    help="Run type cmd through sh -c, as Flagger does (default: no shell; shell syntax is refused).",
+)
 @click.option("--verbose", is_flag=True, help="Debug logging.")
 def loadtester(
     host: str,
@@ -108,6 +113,7 @@ def loadtester(
     max_output: int,
     allowed: tuple[str, ...],
     namespace_regexp: re.Pattern[str] | None,
+    cmd_shell: bool,
     verbose: bool,
 ) -> None:
     """Serve a load tester that Flagger load tester webhooks call unchanged."""
@@ -119,7 +125,9 @@ def loadtester(
         gates = GateStore(state_dir)
     except GateStateError as exc:
         raise click.ClickException(str(exc)) from exc
-    settings = TaskSettings(timeout=timeout, max_output=max_output, allowed_programs=frozenset(allowed))
+    settings = TaskSettings(
+        timeout=timeout, max_output=max_output, allowed_programs=frozenset(allowed), cmd_shell=cmd_shell
+    )
     app = build_app(gates, TaskRunner(settings), namespace_regexp)
     asyncio.run(_main(host, port, app))
 

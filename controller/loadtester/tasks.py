@@ -2,7 +2,10 @@
 
 Invariants:
 - ``type`` defaults to ``cmd``. ``cmd`` splits its command line as a POSIX shell would
-  (``shlex``) and runs the program without a shell; ``bash`` runs ``bash -c <cmd>``;
+  (``shlex``) and runs the program without a shell; a line that needs one (an operator such as
+  ``|``, ``;`` or ``&&``, a ``$`` or backtick expansion, several lines) is refused with 400
+  rather than run mangled. With ``--cmd-shell`` it runs ``sh -c <cmd>``, as Flagger does (the
+  allow-list then sees the program ``sh``). ``bash`` runs ``bash -c <cmd>``;
   ``helm``/``helmv3`` run ``helm`` and ``kubectl`` runs ``kubectl`` from PATH with the command
   split on whitespace (Go's ``strings.Fields``, as Flagger does).
 - Every run has a deadline: the payload's ``metadata.timeout`` (a Go duration) when given, never
@@ -36,6 +39,7 @@ __all__ = [
     "TaskRunner",
     "TaskSettings",
     "build_task",
+    "needs_shell",
     "parse_bool",
 ]
 
@@ -63,6 +67,7 @@ class TaskSettings:
     timeout: float = 3600.0
     max_output: int = 1024 * 1024
     allowed_programs: frozenset[str] = frozenset()
+    cmd_shell: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,12 +93,33 @@ def parse_bool(text: str | None) -> bool:
     return text in _TRUE
 
 
-def _argv(kind: str, command: str) -> tuple[str, ...]:
+def needs_shell(command: str) -> bool:
+    """Whether ``command`` uses shell syntax that running it without a shell would mangle."""
+    if "\n" in command.strip() or "$" in command or "`" in command:
+        return True
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    return any(token and set(token) <= set(lexer.punctuation_chars) for token in lexer)
+
+
+def _cmd_argv(command: str, settings: TaskSettings) -> tuple[str, ...]:
+    if settings.cmd_shell:
+        return ("sh", "-c", command)
+    try:
+        if needs_shell(command):
+            raise TaskError(
+                400,
+                "cmd uses shell syntax and the load tester runs cmd without a shell: "
+                "use type: bash, or start it with --cmd-shell (Flagger's sh -c)",
+            )
+        return tuple(shlex.split(command))
+    except ValueError as exc:
+        raise TaskError(400, f"cannot split the command: {exc}") from exc
+
+
+def _argv(kind: str, command: str, settings: TaskSettings) -> tuple[str, ...]:
     if kind == BACKGROUND_TYPE:
-        try:
-            return tuple(shlex.split(command))
-        except ValueError as exc:
-            raise TaskError(400, f"cannot split the command: {exc}") from exc
+        return _cmd_argv(command, settings)
     if kind == "bash":
         return ("bash", "-c", command)
     if kind in ("helm", "helmv3"):
@@ -109,7 +135,7 @@ def build_task(canary: str, metadata: Mapping[str, str], settings: TaskSettings)
     command = metadata.get("cmd")
     if command is None:
         raise TaskError(400, "cmd not found in metadata")
-    argv = _argv(kind, command)
+    argv = _argv(kind, command, settings)
     if not argv:
         raise TaskError(400, "cmd is empty")
     deadline = settings.timeout

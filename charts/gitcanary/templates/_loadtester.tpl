@@ -32,6 +32,7 @@ app.kubernetes.io/part-of: gitcanary
       (list "max-output" $l.maxOutputBytes)
       (list "allow-command" $l.allowCommands)
       (list "namespace-regexp" $l.namespaceRegexp)
+      (list "cmd-shell" $l.cmdShell)
 }}
 {{- $args = concat $args (include "gitcanary.flagArgs" $flag | fromJsonArray) }}
 {{- end }}

@@ -104,6 +104,7 @@ def test_every_load_tester_value_reaches_the_render() -> None:
         "--allow-command=bash",
         "--allow-command=helm",
         "--namespace-regexp=^team-",
+        "--cmd-shell",
         "--verbose",
     ]
     assert ctr["ports"] == [{"name": "http", "containerPort": 9090, "protocol": "TCP"}]

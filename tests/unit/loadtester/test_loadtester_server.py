@@ -284,3 +284,33 @@ async def test_metrics_count_tasks(tmp_path: Path) -> None:
     assert metrics.status_code == 200
     assert 'gitcanary_loadtester_tasks_total{result="succeeded",type="bash"} 1.0' in metrics.text
     assert 'gitcanary_loadtester_gate_checks_total{approved="false",route="/gate/check"} 1.0' in metrics.text
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "curl -sd 'anon' http://podinfo-canary:9898/token | grep token",
+        "hey -z 60s \\\n  -q 10 -c 2 http://myapp-canary:8080/health",
+        "test -n $HOME && true",
+        "echo `id`",
+    ],
+)
+async def test_cmd_with_shell_syntax_is_refused_without_the_shell_option(
+    tmp_path: Path, command: str
+) -> None:
+    async with load_tester(tmp_path) as lt:
+        answer = await lt.post("/", payload({"cmd": command}))
+    assert answer.status_code == 400
+    assert "type: bash" in answer.text and "--cmd-shell" in answer.text
+    assert lt.runner.total_execs == 0
+
+
+async def test_cmd_shell_runs_cmd_through_sh_as_flagger_does(tmp_path: Path) -> None:
+    command = "printf 'anon token' | grep -o token"
+    async with load_tester(tmp_path, TaskSettings(timeout=30, cmd_shell=True)) as lt:
+        assert (await lt.post("/", payload({"cmd": command}))).status_code == 202
+        result = await lt.finished("podinfo.test", command)
+    assert result.ok and result.output == b"token\n"
+    allow_sh_only = TaskSettings(timeout=30, cmd_shell=True, allowed_programs=frozenset({"hey"}))
+    async with load_tester(tmp_path, allow_sh_only) as lt:
+        assert (await lt.post("/", payload({"cmd": "hey -z 1s http://x/"}))).status_code == 403
