@@ -341,6 +341,6 @@ def test_the_image_drives_a_rollback_and_a_promotion_with_flux_rbac_and_a_servic
     assert " leads" in text, processes.log_tail(log, 40)  # it took the Lease with flux/'s Role
     # A 403 shows as "forbidden" (the API server's Status, httpx's "403 Forbidden"), or as kopf's
     # "Not enough permissions" when it falls back.
-    denials = ("forbidden", " 403", "not enough permissions")
+    denials = ("forbidden", "status=403", "not enough permissions")
     denied = [line for line in text.splitlines() if any(d in line.lower() for d in denials)]
     assert not denied, "\n".join(denied[:20])
