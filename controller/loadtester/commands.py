@@ -22,11 +22,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["CHUNK_BYTES", "DRAIN_SECONDS", "CommandResult", "run_command"]
+__all__ = ["CHUNK_BYTES", "DRAIN_SECONDS", "POLL_SECONDS", "CommandResult", "run_command"]
 
 CHUNK_BYTES = 64 * 1024
 # After the group is killed, how long the rest of the output may take to arrive.
 DRAIN_SECONDS = 1.0
+# How often the exit of the program is checked.
+POLL_SECONDS = 0.02
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,13 @@ class CommandResult:
         if self.timed_out:
             return "killed at its deadline"
         return f"exit code {self.exit_code}"
+
+
+async def _exited(process: asyncio.subprocess.Process) -> None:
+    """Until the program itself exits. ``Process.wait()`` would also wait for every holder of its
+    output pipe to close it, which a background child can delay past any deadline."""
+    while process.returncode is None:
+        await asyncio.sleep(POLL_SECONDS)
 
 
 def _kill_group(pgid: int) -> None:
@@ -90,12 +99,12 @@ async def run_command(argv: Sequence[str], deadline: float, max_output: int) -> 
     timed_out = False
     try:
         try:
-            await asyncio.wait_for(process.wait(), timeout=deadline)
+            await asyncio.wait_for(_exited(process), timeout=deadline)
         except TimeoutError:
             timed_out = True
         # Whatever the program left running (or the program, at its deadline) is killed now.
         _kill_group(process.pid)
-        await process.wait()
+        await asyncio.wait_for(_exited(process), timeout=DRAIN_SECONDS)
         try:
             await asyncio.wait_for(reader, timeout=max(ends_at - time.monotonic(), DRAIN_SECONDS))
         except TimeoutError:
@@ -104,8 +113,6 @@ async def run_command(argv: Sequence[str], deadline: float, max_output: int) -> 
     finally:
         reader.cancel()
         _kill_group(process.pid)
-        if process.returncode is None:
-            await process.wait()
     if timed_out:
         return CommandResult(None, bytes(kept), truncated=truncated, timed_out=True)
     return CommandResult(process.returncode, bytes(kept), truncated=truncated)
