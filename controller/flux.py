@@ -325,7 +325,10 @@ def _check_tenancy(
     problems.append(url_problem(str(repo["spec"].get("url") or ""), settings))
     problems.append(branch_problem(branch, "spec.gitops.branch" if gitops.get("branch") else "branch"))
     if gitops.get("path"):
-        problems.append(path_problem(str(gitops["path"]), kustomization_root(ks_path)))
+        # A borrowed repository (another namespace's) is written only where its Kustomization
+        # applies the target; in the Canary's own repository the bound is the repository.
+        within = kustomization_root(ks_path) if repo_ns != canary_ns else "."
+        problems.append(path_problem(str(gitops["path"]), within))
     for also in also_paths:
         problems.append(path_problem(also, field="HelmRelease chart path"))
     for entry in gitops.get("promoteTo") or []:

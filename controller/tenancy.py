@@ -15,8 +15,9 @@ Whatever the namespaces, these hold for every Canary:
 
 - Flux's labels on a target are trusted only when the Kustomization they name lists the target
   in ``status.inventory.entries`` (:func:`inventory_lists`);
-- ``spec.gitops.path`` stays inside the Kustomization's path (or the repository root), and
-  every path is relative, without ``..`` escapes (:func:`path_problem`);
+- ``spec.gitops.path`` stays inside the repository, and inside the Kustomization's path when
+  the repository is borrowed from another namespace; every path is relative, without ``..``
+  escapes (:func:`path_problem`);
 - branch names pass ``git check-ref-format --branch`` and never look like an option
   (:func:`branch_problem`);
 - repository URLs use https, http, ssh or git (or scp-like ``user@host:path``); ``file://`` and

@@ -223,3 +223,28 @@ async def test_a_kustomization_of_a_third_namespace_is_not_covered_by_the_reposi
     )
     with pytest.raises(SourceRefused, match="Kustomization other/apps"):
         await resolve_source(cluster, canary(TENANT, "podinfo"), target, TenancySettings())  # type: ignore[arg-type]
+
+
+
+def own_target() -> dict[str, Any]:
+    return flux_applied(deployment(TENANT, "podinfo", "img:1"), "apps", TENANT)
+
+
+def own_repository() -> FluxCluster:
+    """The tenant's own GitRepository and Kustomization, in the tenant's namespace."""
+    return FluxCluster(
+        git_repository(TENANT, "own", FLEET_URL, secret="own-auth"),
+        kustomization(TENANT, "apps", "own", "./apps/podinfo", (own_target(),)),
+    )
+
+
+async def test_in_its_own_repository_a_canary_may_mark_paths_beside_its_kustomization() -> None:
+    """The Kustomization bound protects a borrowed (platform) repository; in the tenant's own
+    repository, whose credentials are the tenant's, the bound is the repository itself."""
+    the_canary = canary(TENANT, "podinfo")
+    the_canary["spec"]["gitops"] = {"path": "./apps"}
+    source = await resolve_source(own_repository(), the_canary, own_target(), SECURE_DEFAULTS)  # type: ignore[arg-type]
+    assert source.path == "./apps"
+    the_canary["spec"]["gitops"] = {"path": "../../etc"}
+    with pytest.raises(SourceRefused, match="leaves the repository"):
+        await resolve_source(own_repository(), the_canary, own_target(), SECURE_DEFAULTS)  # type: ignore[arg-type]
