@@ -13,11 +13,13 @@ FROM scratch
 ADD base.tar /
 
 ARG BASE_SHA256
+ARG SOURCE_SHA256
 ARG VERSION
 LABEL org.opencontainers.image.title="gitcanary" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.source="https://github.com/gitcanary/gitcanary" \
-      io.gitcanary.base.sha256="${BASE_SHA256}"
+      io.gitcanary.base.sha256="${BASE_SHA256}" \
+      io.gitcanary.source.sha256="${SOURCE_SHA256}"
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

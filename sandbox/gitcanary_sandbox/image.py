@@ -22,12 +22,14 @@ reference (and the pushed reference with ``--push``).
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -122,27 +124,60 @@ def buildah(*args: str) -> list[str]:
     ]
 
 
+def source_digest() -> str:
+    """A sha256 over everything the image is built from in this repository."""
+    digest = hashlib.sha256()
+    files = [REPO / "Dockerfile", REPO / "pyproject.toml", REPO / "README.md"]
+    files += sorted(p for p in (REPO / "controller").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    for path in files:
+        digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _labels(reference: str) -> dict[str, str]:
+    proc = subprocess.run(buildah("inspect", "--type=image", reference), capture_output=True, text=True)
+    if proc.returncode != 0:
+        return {}
+    labels = json.loads(proc.stdout)["OCIv1"]["config"].get("Labels") or {}
+    return {str(k): str(v) for k, v in labels.items()}
+
+
 def build(progress: Progress = _stderr) -> BuiltImage:
-    """Build the image from the repository's Dockerfile; return its local reference."""
+    """Build the image from the repository's Dockerfile; return its local reference.
+
+    One build at a time (a file lock: test workers may ask together), and none when the image
+    already carries the digest of the same sources and base.
+    """
     if shutil.which("buildah") is None:
         raise RuntimeError("buildah is missing: ./scripts/bootstrap.sh installs it")
-    base = base_tar(progress)
-    base_sha = sha256_file(base)
-    context = cache_root() / "image-context"
-    shutil.rmtree(context, ignore_errors=True)
-    (context / "wheels").mkdir(parents=True)
-    os.link(base, context / "base.tar")
-    shutil.copy(REPO / "Dockerfile", context / "Dockerfile")
-    _run([sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir", str(context / "wheels"), str(REPO)], progress)
     reference = f"{IMAGE_NAME}:{version()}"
-    _run(
-        buildah(
-            "bud", "--isolation=chroot", "--layers=false",
-            f"--build-arg=BASE_SHA256={base_sha}", f"--build-arg=VERSION={version()}",
-            "-t", reference, "-f", str(context / "Dockerfile"), str(context),
-        ),
-        progress,
-    )
+    cache_root().mkdir(parents=True, exist_ok=True)
+    with open(cache_root() / "image-build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        base = base_tar(progress)
+        base_sha, source_sha = sha256_file(base), source_digest()
+        labels = _labels(reference)
+        if labels.get("io.gitcanary.base.sha256") == base_sha and labels.get("io.gitcanary.source.sha256") == source_sha:
+            progress(f"{reference} is up to date (sources {source_sha[:12]})")
+            return BuiltImage(reference, base_sha)
+        context = Path(tempfile.mkdtemp(prefix="image-context-", dir=cache_root()))
+        try:
+            (context / "wheels").mkdir()
+            os.link(base, context / "base.tar")
+            shutil.copy(REPO / "Dockerfile", context / "Dockerfile")
+            wheel = [sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir", str(context / "wheels"), str(REPO)]
+            _run(wheel, progress)
+            _run(
+                buildah(
+                    "bud", "--isolation=chroot", "--layers=false",
+                    f"--build-arg=BASE_SHA256={base_sha}", f"--build-arg=SOURCE_SHA256={source_sha}",
+                    f"--build-arg=VERSION={version()}",
+                    "-t", reference, "-f", str(context / "Dockerfile"), str(context),
+                ),
+                progress,
+            )
+        finally:
+            shutil.rmtree(context, ignore_errors=True)
     return BuiltImage(reference, base_sha)
 
 
