@@ -364,6 +364,9 @@ def _set_markers(
         except MarkerFileError as error:
             _skip(skipped, path, error.message)
             continue
+        except ImageReferenceError as error:  # e.g. a ':tag' marker for a digest-only image
+            _skip(skipped, path, str(error))
+            continue
         if new_text != text:
             planned.append((path, data, new_text))
     changed: list[Path] = []
