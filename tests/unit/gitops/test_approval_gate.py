@@ -283,7 +283,8 @@ async def test_annotation_for_this_revision_opens_the_gate(
 
 
 async def _asked(gate: ApprovalGate) -> ApprovalGate:
-    await gate.confirm()
+    answer = await gate.confirm()
+    assert gate.status is not None and gate.status.get("number") == 1, answer.message
     return gate
 
 
