@@ -366,6 +366,13 @@ def run_demo(base: Path | None, keep: bool = False) -> int:
     base = base or environment.default_dir()
     _step(f"starting the sandbox in {base} (the first run builds Kubernetes from Go modules)")
     state = environment.up(base)
+    failed = {part: reason for part, reason in state.parts.items() if reason != "ok"}
+    if failed:
+        for part, reason in failed.items():
+            click.secho(f"sandbox part {part} did not start: {reason}", fg="red", err=True)
+        if not keep:
+            environment.down(base, quiet=True)
+        return 1
     client = SandboxClient(state)
     port = processes.free_port()
     log = base / "logs" / "demo-controller.log"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import ssl
@@ -34,11 +35,42 @@ class ServiceFailed(RuntimeError):
     """A sandbox service did not start; the message carries its log tail."""
 
 
+_LISTEN_PORTS = (10000, 32767)
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
+    """A free loopback port for a service to listen on, outside the kernel's ephemeral range.
+
+    A port chosen now is bound later (a control plane starts in between). A port from the
+    ephemeral range can be taken meanwhile by any outgoing connection or any ``bind(0)``
+    (a Go server answering "404 page not found" where git-http should be), so the choice is
+    random among the ports below that range, checked free by binding it once.
+    """
+    low, high = _ephemeral_range()
+    first, last = _LISTEN_PORTS
+    last = min(last, low - 1) if low > first else last
+    for _ in range(200):
+        port = random.randint(first, last)
+        if low <= port <= high:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        fallback: int = sock.getsockname()[1]
+        return fallback
 
 
 def pid_alive(pid: int) -> bool:
