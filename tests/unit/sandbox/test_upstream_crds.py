@@ -1,4 +1,4 @@
-"""The upstream CRD sets come from pinned, hash-checked Go modules, and nothing reads ../shared."""
+"""The upstream CRD sets come from pinned, hash-checked Go modules, and nothing reads the shared folder."""
 
 from __future__ import annotations
 
@@ -73,15 +73,18 @@ def test_the_sandbox_installs_gitcanary_and_every_upstream_set() -> None:
 
 
 def test_nothing_in_the_project_reads_the_shared_folder() -> None:
-    """A user's clone has no ../shared: no tracked file may point at it."""
+    """A user's clone has no shared folder beside it: no tracked file may point at it.
+
+    The needles are assembled from parts, so this file holds none of them and is scanned too."""
     tracked = subprocess.run(
         ["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True, text=True
     ).stdout.split("\0")
-    needles = ("../shared", "/work/shared", "GITCANARY_SHARED", "thirdparty/crds")
+    shared = "shared"
+    needles = (f"../{shared}", f"/work/{shared}", f"GITCANARY_{shared.upper()}", "thirdparty" + "/crds")
     offenders = []
     for rel in filter(None, tracked):
         path = REPO / rel
-        if rel == "tests/unit/sandbox/test_upstream_crds.py" or not path.is_file():
+        if not path.is_file():
             continue
         try:
             text = path.read_text()
