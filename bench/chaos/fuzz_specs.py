@@ -59,6 +59,7 @@ from controller.api import (
     validate_canary,
     validate_metric_template,
 )
+from controller.hooks import HOOK_TYPES
 from controller.metrics.checks import TemplateSpec
 from controller.metrics.errors import MetricsError, TemplateError
 from controller.metrics.providers import ProviderConfig, provider_for
@@ -346,18 +347,7 @@ def valid_canaries(draw: st.DrawFn) -> dict[str, Any]:
             max_size=2,
         )
     )
-    hook_types = st.sampled_from(
-        [
-            "confirm-rollout",
-            "pre-rollout",
-            "rollout",
-            "confirm-traffic-increase",
-            "confirm-promotion",
-            "post-rollout",
-            "rollback",
-            "event",
-        ]
-    )
+    hook_types = st.sampled_from(list(HOOK_TYPES))
     analysis["webhooks"] = draw(
         st.lists(
             st.fixed_dictionaries(
