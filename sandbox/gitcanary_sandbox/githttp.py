@@ -14,6 +14,7 @@ import hmac
 import json
 import os
 import subprocess
+import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -39,6 +40,7 @@ def authorized(header: str | None, creds: dict[str, str]) -> bool:
 def make_handler(root: Path, creds: dict[str, str]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.0"
+        timeout = 60  # a client that stops sending mid-request cannot hold a thread forever
 
         def log_message(self, format: str, *args: object) -> None:
             return
@@ -48,6 +50,15 @@ def make_handler(root: Path, creds: dict[str, str]) -> type[BaseHTTPRequestHandl
             self.send_header("WWW-Authenticate", 'Basic realm="gitcanary-sandbox"')
             self.send_header("Content-Length", "0")
             self.end_headers()
+
+        def _fail(self, reason: str) -> None:
+            print(f"githttp: {self.command} {urlsplit(self.path).path}: {reason}", file=sys.stderr)
+            payload = reason.encode("utf-8", "replace")
+            self.send_response(500)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
 
         def _backend(self) -> None:
             if not authorized(self.headers.get("Authorization"), creds):
@@ -70,10 +81,20 @@ def make_handler(root: Path, creds: dict[str, str]) -> type[BaseHTTPRequestHandl
                 "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
                 "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
             }
-            proc = subprocess.run(
-                ["git", "http-backend"], input=body, env=env, capture_output=True, timeout=120
-            )
-            head, _, payload = proc.stdout.partition(b"\r\n\r\n")
+            try:
+                proc = subprocess.run(
+                    ["git", "http-backend"], input=body, env=env, capture_output=True, timeout=120
+                )
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                self._fail(f"git http-backend did not run: {exc}")
+                return
+            head, found, payload = proc.stdout.partition(b"\r\n\r\n")
+            if proc.returncode != 0 and not found:
+                # Without this, an empty 200 makes git fall back to the dumb protocol and report
+                # "Cannot access URL ..., return code 22", which hides the real cause.
+                reason = proc.stderr.decode("utf-8", "replace").strip()[-2000:]
+                self._fail(f"git http-backend exited {proc.returncode}: {reason}")
+                return
             status, headers = 200, []
             for line in head.decode("latin-1").split("\r\n"):
                 name, _, value = line.partition(":")

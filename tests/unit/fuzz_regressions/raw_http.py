@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 
@@ -42,6 +43,9 @@ class RawServer:
                 connection.sendall(self.answer)
 
     def close(self) -> None:
+        # shutdown wakes the thread blocked in accept(); close alone would leave it blocked.
+        with contextlib.suppress(OSError):  # some kernels refuse it on a listener; close() frees it
+            self._socket.shutdown(socket.SHUT_RDWR)
         self._socket.close()
 
 
