@@ -329,6 +329,7 @@ async def fetch(
     headers: Headers | None = None,
     params: Params | None = None,
     json_body: object = None,
+    content: bytes | None = None,
     verify: bool = True,
     max_bytes: int = DEFAULT_MAX_BYTES,
     policy: UrlPolicy | None = None,
@@ -336,7 +337,8 @@ async def fetch(
     """One request to a tenant-supplied URL under the invariants of this module.
 
     ``policy`` defaults to ``UrlPolicy.from_env()``. Any status code is returned; failures to
-    get a complete answer raise an ``OutboundError``.
+    get a complete answer raise an ``OutboundError``. ``content`` is a raw request body (a
+    signed or form-encoded one), sent instead of ``json_body``.
     """
     rules = UrlPolicy.from_env() if policy is None else policy
     parsed = rules.parse(url)
@@ -344,7 +346,7 @@ async def fetch(
         async with asyncio.timeout(deadline):
             rules.check_addresses(parsed, await rules.resolve(parsed))
             return await _exchange(
-                method, parsed, rules, deadline, headers, params, json_body, verify, max_bytes
+                method, parsed, rules, deadline, headers, params, json_body, verify, max_bytes, content
             )
     except TimeoutError:
         raise DeadlineExceeded(f"no complete answer within {deadline:g}s") from None
@@ -360,6 +362,7 @@ async def _exchange(
     json_body: object,
     verify: bool,
     max_bytes: int,
+    content: bytes | None = None,
 ) -> OutboundResponse:
     sent = httpx.Headers(headers or {})
     sent.setdefault("Accept-Encoding", "identity")
@@ -367,7 +370,8 @@ async def _exchange(
         timeout=httpx.Timeout(deadline), verify=verify, follow_redirects=False, trust_env=False
     ) as client:
         try:
-            request = client.build_request(method, url, headers=sent, params=_query(params), json=json_body)
+            body = {"content": content} if content is not None else {"json": json_body}
+            request = client.build_request(method, url, headers=sent, params=_query(params), **body)
             response = await client.send(request, stream=True)
         except httpx.TimeoutException:
             raise DeadlineExceeded(f"no complete answer within {deadline:g}s") from None

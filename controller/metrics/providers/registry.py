@@ -1,10 +1,9 @@
 """Select a metric provider by its MetricTemplate ``spec.provider.type``.
 
 Adding a provider is one file, one entry in ``_FACTORIES``, and its name in
-``controller.api.metric_template.SERVED_PROVIDER_TYPES`` (which validation reads). Types that
-Flagger knows but this project does not implement (cloudwatch, newrelic, stackdriver, influxdb,
-dynatrace, keptn, splunk, externalmetrics) raise ``UnknownProvider`` with a message
-that names the supported types, instead of a placeholder that fails later.
+``controller.api.metric_template.SERVED_PROVIDER_TYPES`` (which validation reads). A type
+that is not registered raises ``UnknownProvider`` with a message that names the supported
+types, instead of a placeholder that fails later.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from controller.metrics.errors import UnknownProvider
 from controller.metrics.providers.contract import MetricProvider, ProviderConfig
 from controller.metrics.providers.datadog import DatadogProvider
 from controller.metrics.providers.graphite import GraphiteProvider
+from controller.metrics.providers.newrelic import NewRelicProvider
 from controller.metrics.providers.prometheus import PrometheusProvider
 
 __all__ = ["SUPPORTED_PROVIDERS", "provider_for"]
@@ -25,6 +25,7 @@ _FACTORIES: dict[str, _Factory] = {
     "prometheus": lambda config, secret, _interval: PrometheusProvider(config, secret),
     "datadog": lambda config, secret, interval: DatadogProvider(config, secret, interval=interval),
     "graphite": lambda config, secret, _interval: GraphiteProvider(config, secret),
+    "newrelic": lambda config, secret, interval: NewRelicProvider(config, secret, interval=interval),
 }
 
 SUPPORTED_PROVIDERS: tuple[str, ...] = tuple(sorted(_FACTORIES))
@@ -39,7 +40,7 @@ def provider_for(
     """Build the provider for ``config.type``; raise ``UnknownProvider`` if unsupported.
 
     ``interval`` is the metric's query window; providers whose API takes a time range
-    (Datadog) derive it from this value.
+    (Datadog, New Relic, ...) derive it from this value.
     """
     factory = _FACTORIES.get(config.type)
     if factory is None:

@@ -146,9 +146,8 @@ def template(provider: dict[str, Any]) -> dict[str, Any]:
 TEMPLATE_ROWS: list[tuple[str, dict[str, Any], str]] = [
     (
         "provider type the controller cannot query",
-        {"type": "cloudwatch", "region": "eu-west-1"},
-        "spec.provider.type: 'cloudwatch' is not supported by this controller; "
-        "supported types: datadog, graphite, prometheus",
+        {"type": "opentsdb", "address": "http://tsdb:4242"},
+        "spec.provider.type: Input should be 'prometheus', 'influxdb', 'datadog'",
     ),
     (
         "prometheus without an address",
@@ -203,13 +202,14 @@ def test_gitcanary_check_reports_a_template_the_controller_cannot_query(tmp_path
         "apiVersion: flagger.app/v1beta1\n"
         "kind: MetricTemplate\n"
         "metadata:\n  name: latency\n  namespace: test\n"
-        "spec:\n  provider:\n    type: cloudwatch\n    region: eu-west-1\n  query: q\n"
+        "spec:\n  provider:\n    type: opentsdb\n    address: http://tsdb:4242\n  query: q\n"
     )
     result = CliRunner().invoke(main, ["check", str(manifest)])
     assert result.exit_code == 1
     assert (
-        f"{manifest}:8: MetricTemplate test/latency: spec.provider.type: 'cloudwatch' is not supported "
-        "by this controller; supported types: datadog, graphite, prometheus"
+        f"{manifest}:8: MetricTemplate test/latency: spec.provider.type: Input should be 'prometheus', "
+        "'influxdb', 'datadog', 'externalmetrics', 'stackdriver', 'cloudwatch', 'newrelic', 'graphite', "
+        "'dynatrace', 'keptn' or 'splunk', got 'opentsdb'"
     ) in result.output
 
 

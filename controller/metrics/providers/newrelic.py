@@ -1,0 +1,91 @@
+"""New Relic metric provider: NRQL through the Insights query API.
+
+Follows Flagger's provider: the secret must hold ``newrelic_account_id`` and
+``newrelic_query_key``; the request is ``GET <address>/v1/accounts/<account>/query`` with the
+key in the ``X-Query-Key`` header and ``nrql=<query> SINCE <interval seconds> seconds ago``.
+The value is ``results[0].result``; anything but exactly one result, or a null result, raises
+``NoValuesFound``. ``is_online`` runs ``SELECT * FROM Metric`` and expects HTTP 200.
+The default address is ``https://insights-api.newrelic.com``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from controller.metrics.durations import parse_go_duration
+from controller.metrics.errors import NoValuesFound, ProviderConfigError, ProviderError
+from controller.metrics.providers.contract import ProviderConfig
+from controller.metrics.providers.transport import (
+    error_from_response,
+    finite,
+    json_of,
+    request_headers,
+    send,
+)
+from controller.outbound import OutboundResponse
+
+__all__ = ["DEFAULT_ADDRESS", "ONLINE_QUERY", "NewRelicProvider"]
+
+DEFAULT_ADDRESS = "https://insights-api.newrelic.com"
+ACCOUNT_ID_SECRET = "newrelic_account_id"
+QUERY_KEY_SECRET = "newrelic_query_key"
+ONLINE_QUERY = "SELECT * FROM Metric"
+
+
+class NewRelicProvider:
+    """Runs NRQL queries against one New Relic account."""
+
+    def __init__(
+        self, config: ProviderConfig, secret: Mapping[str, str] | None, *, interval: str = "1m"
+    ) -> None:
+        credentials = secret or {}
+        account = credentials.get(ACCOUNT_ID_SECRET)
+        key = credentials.get(QUERY_KEY_SECRET)
+        if not account:
+            raise ProviderConfigError(f"newrelic credentials does not contain the key {ACCOUNT_ID_SECRET!r}")
+        if not key:
+            raise ProviderConfigError(f"newrelic credentials does not contain the key {QUERY_KEY_SECRET!r}")
+        try:
+            window = parse_go_duration(interval)
+        except ValueError as exc:
+            raise ProviderConfigError(f"error parsing metric interval: {exc}") from None
+        address = (config.address or DEFAULT_ADDRESS).rstrip("/")
+        self._config = config
+        self._endpoint = f"{address}/v1/accounts/{quote(account, safe='')}/query"
+        self._key = key
+        self._secrets = (key,)
+        self._since = int(window)
+
+    async def run_query(self, query: str) -> float:
+        """Return the single ``result`` of the NRQL query over the metric interval."""
+        response = await self._get(query)
+        if response.status_code != 200:
+            raise error_from_response(response, self._secrets)
+        return _single_result(json_of(response), query)
+
+    async def is_online(self) -> bool:
+        """True when the API accepts the key (HTTP 200); otherwise ``ProviderError``."""
+        response = await self._get(ONLINE_QUERY)
+        if response.status_code != 200:
+            raise error_from_response(response, self._secrets)
+        return True
+
+    async def _get(self, query: str) -> OutboundResponse:
+        nrql = f"{query} SINCE {self._since} seconds ago"
+        headers = request_headers(self._config, {"X-Query-Key": self._key})
+        return await send(
+            self._config, "GET", self._endpoint, params={"nrql": nrql}, headers=headers, secrets=self._secrets
+        )
+
+
+def _single_result(body: Any, query: str) -> float:
+    if not isinstance(body, dict):
+        raise ProviderError("error unmarshaling result: not a JSON object")
+    results = body.get("results", [])
+    if not isinstance(results, list):
+        raise ProviderError("error unmarshaling result: results is not a list")
+    if len(results) != 1 or not isinstance(results[0], dict) or results[0].get("result") is None:
+        raise NoValuesFound(query)
+    return finite(results[0]["result"], query)
