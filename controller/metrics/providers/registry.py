@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from controller.metrics.errors import UnknownProvider
 from controller.metrics.providers.contract import MetricProvider, ProviderConfig
 from controller.metrics.providers.datadog import DatadogProvider
+from controller.metrics.providers.dynatrace import DynatraceProvider
 from controller.metrics.providers.graphite import GraphiteProvider
 from controller.metrics.providers.newrelic import NewRelicProvider
 from controller.metrics.providers.prometheus import PrometheusProvider
@@ -24,6 +25,7 @@ _Factory = Callable[[ProviderConfig, Mapping[str, str] | None, str], MetricProvi
 _FACTORIES: dict[str, _Factory] = {
     "prometheus": lambda config, secret, _interval: PrometheusProvider(config, secret),
     "datadog": lambda config, secret, interval: DatadogProvider(config, secret, interval=interval),
+    "dynatrace": lambda config, secret, interval: DynatraceProvider(config, secret, interval=interval),
     "graphite": lambda config, secret, _interval: GraphiteProvider(config, secret),
     "newrelic": lambda config, secret, interval: NewRelicProvider(config, secret, interval=interval),
 }
