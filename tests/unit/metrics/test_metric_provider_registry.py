@@ -38,6 +38,7 @@ def test_validation_accepts_exactly_the_providers_the_registry_builds() -> None:
 @pytest.mark.parametrize("kind", ["opentsdb", "nope"])
 def test_unknown_provider_names_the_supported_ones(kind: str) -> None:
     with pytest.raises(
-        UnknownProvider, match=f"'{kind}' is not supported; supported types: datadog, graphite"
+        UnknownProvider,
+        match=f"'{kind}' is not supported; supported types: {', '.join(SUPPORTED_PROVIDERS)}$",
     ):
         provider_for(ProviderConfig(type=kind, address="http://x"))
