@@ -5,10 +5,14 @@ canary's metrics server. ``request-success-rate`` is the percentage (0-100) of n
 responses; ``request-duration`` is milliseconds: P99 from a latency histogram for most
 routers, and the mean (sum / count) for NGINX and Skipper, as in Flagger.
 
-Router names map to query sets as in Flagger's observer factory: ``appmesh*`` and
-``gloo*`` by prefix, ``kubernetes`` to the plain ``http_request_duration_seconds``
-queries, and every name without its own set (including ``gatewayapi`` and
-``gatewayapi:v1``) to the Istio queries, which is Flagger's default.
+Router names map to query sets as in Flagger v1.44's observer factory
+(``pkg/metrics/observers/factory.go``): ``appmesh*`` and ``gloo*`` by prefix, ``kubernetes`` and
+every ``gatewayapi*`` name to the plain ``http_request_duration_seconds`` queries (Flagger's
+HTTP observer), the other meshes by exact name, and every name without its own set (such as
+``smi:v1alpha3``) to the Istio queries, which is Flagger's default. The rendered queries equal
+Flagger's up to whitespace (``tests/unit/metrics/test_builtin_parity.py`` reads Flagger's own
+templates from its Go module and compares). ``canary_context`` gives the template values Flagger's
+``toMetricModel`` gives: ``service``, ``ingress`` and ``route`` from their refs, else the target.
 Pure module: no I/O.
 """
 
@@ -17,6 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from controller.api.canary import CanarySpec
 from controller.metrics.template import TemplateContext, render_promql
 
 __all__ = [
@@ -25,6 +30,7 @@ __all__ = [
     "REQUEST_SUCCESS_RATE",
     "BuiltinQuery",
     "builtin_query",
+    "canary_context",
     "is_builtin",
     "query_set_for",
 ]
@@ -45,17 +51,21 @@ class BuiltinQuery:
     """True when the query yields seconds (the ``kubernetes`` set); scale by 1000."""
 
 
-def _ratio(metric: str, selector: str, failure: str, extra: str = "") -> str:
-    """Success-rate template: non-failed rate over total rate, times 100."""
-    tail = f",{extra}" if extra else ""
+def _join(*matchers: str) -> str:
+    return ",".join(m for m in matchers if m)
+
+
+def _ratio(metric: str, success: str, total: str) -> str:
+    """Success-rate template: rate of the ``success`` series over rate of ``total``, times 100."""
     return (
-        f"sum(rate({metric}{{{selector},{failure}{tail}}}[{{{{ interval }}}}])) / "
-        f"sum(rate({metric}{{{selector}{tail}}}[{{{{ interval }}}}])) * 100"
+        f"sum(rate({metric}{{{success}}}[{{{{ interval }}}}])) / "
+        f"sum(rate({metric}{{{total}}}[{{{{ interval }}}}])) * 100"
     )
 
 
-def _p99(bucket: str, selector: str) -> str:
-    return f"histogram_quantile(0.99, sum(rate({bucket}{{{selector}}}[{{{{ interval }}}}])) by (le))"
+def _p99(bucket: str, selector: str, scale: str = "") -> str:
+    query = f"histogram_quantile(0.99, sum(rate({bucket}{{{selector}}}[{{{{ interval }}}}])) by (le))"
+    return f"{query} {scale}" if scale else query
 
 
 def _mean_ms(prefix: str, selector: str) -> str:
@@ -65,6 +75,16 @@ def _mean_ms(prefix: str, selector: str) -> str:
     )
 
 
+def _plain(metric: str, bucket: str, selector: str, failure: str) -> dict[str, str]:
+    """The common shape: non-failed over all requests, and P99 of ``bucket``, same selector."""
+    return {
+        REQUEST_SUCCESS_RATE: _ratio(metric, _join(selector, failure), selector),
+        REQUEST_DURATION: _p99(bucket, selector),
+    }
+
+
+# Label matchers, in the order Flagger v1.44's observers (pkg/metrics/observers) write them; the
+# parity test (tests/unit/metrics/test_builtin_parity.py) renders both and compares.
 _POD = (
     'kubernetes_namespace="{{ namespace }}",kubernetes_pod_name=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"'
 )
@@ -73,74 +93,81 @@ _ISTIO = (
     'destination_workload_namespace="{{ namespace }}",'
     'destination_workload=~"{{ target }}"'
 )
-_LINKERD = 'namespace="{{ namespace }}",deployment=~"{{ target }}",direction="inbound"'
-_NGINX = 'namespace="{{ namespace }}",ingress="{{ ingress }}"'
-_CONTOUR = 'envoy_cluster_name=~"{{ namespace }}_{{ target }}-canary_[0-9a-zA-Z-]+"'
-_GLOO = 'envoy_cluster_name=~"{{ namespace }}-{{ target }}-canary-[0-9a-zA-Z-]+_[0-9a-zA-Z-]+"'
+_LINKERD = 'namespace="{{ namespace }}",deployment=~"{{ target }}"'
+_INBOUND = 'direction="inbound"'
+_NGINX = 'namespace="{{ namespace }}",ingress="{{ ingress }}",canary!=""'
+_CONTOUR = 'envoy_cluster_name=~"{{ namespace }}_{{ service }}-canary_[0-9a-zA-Z-]+"'
+# The Gloo router's canary Upstream is <ns>-<apex>-canaryupstream-<port> (routers/gloo_routes.py).
+_GLOO = 'envoy_cluster_name=~"{{ namespace }}-{{ target }}-canaryupstream-[0-9a-zA-Z-]+_[0-9a-zA-Z-]+"'
 _TRAEFIK = 'service=~"{{ namespace }}-{{ target }}-canary-[0-9a-zA-Z-]+@kubernetescrd"'
 _OSM = 'destination_namespace="{{ namespace }}",destination_kind="Deployment",destination_name="{{ target }}"'
 _KUMA = 'service=~"{{ target }}-canary_{{ namespace }}_svc_[0-9a-zA-Z-]+"'
+# Flagger's {{ route }} (spec.routeRef.name, else the target) travels as the ROUTE_VARIABLE variable.
+_ROUTE = "{{ variables.apisixRoute }}"
 # APISIX names the canary copy's routes <ns>_<routeRef>-<target>-canary_<rule> (see routers/apisix.py).
-_APISIX = 'route=~"{{ namespace }}_{{ variables.apisixRoute }}-{{ target }}-canary_.+"'
+_APISIX = f'route=~"{{{{ namespace }}}}_{_ROUTE}-{{{{ target }}}}-canary_.+"'
+_KNATIVE = f'envoy_cluster_name=~"{{{{ namespace }}}}/{_ROUTE}"'
 _SKIPPER = 'route=~"{{ variables.route }}"'
+_INF = 'le="+Inf"'
+_ENVOY_5XX = 'envoy_response_code!~"5.*"'
+_ENVOY = ("envoy_cluster_upstream_rq", "envoy_cluster_upstream_rq_time_bucket")
 
 _QUERIES: dict[str, dict[str, str]] = {
-    "istio": {
-        REQUEST_SUCCESS_RATE: _ratio("istio_requests_total", _ISTIO, 'response_code!~"5.*"'),
-        REQUEST_DURATION: _p99("istio_request_duration_milliseconds_bucket", _ISTIO),
-    },
-    "kubernetes": {
-        REQUEST_SUCCESS_RATE: _ratio("http_request_duration_seconds_count", _POD, 'status!~"5.*"'),
-        REQUEST_DURATION: _p99("http_request_duration_seconds_bucket", _POD),
-    },
-    "appmesh": {
-        REQUEST_SUCCESS_RATE: _ratio("envoy_cluster_upstream_rq", _POD, 'envoy_response_code!~"5.*"'),
-        REQUEST_DURATION: _p99("envoy_cluster_upstream_rq_time_bucket", _POD),
-    },
+    "istio": _plain(
+        "istio_requests_total", "istio_request_duration_milliseconds_bucket", _ISTIO, 'response_code!~"5.*"'
+    ),
+    # Flagger's HttpObserver: the kubernetes provider and every gatewayapi* provider.
+    "kubernetes": _plain(
+        "http_request_duration_seconds_count", "http_request_duration_seconds_bucket", _POD, 'status!~"5.*"'
+    ),
+    "appmesh": _plain(*_ENVOY, _POD, _ENVOY_5XX),
     "linkerd": {
-        REQUEST_SUCCESS_RATE: _ratio("response_total", _LINKERD, 'classification!="failure"'),
-        REQUEST_DURATION: _p99("response_latency_ms_bucket", _LINKERD),
+        REQUEST_SUCCESS_RATE: _ratio(
+            "response_total",
+            _join(_LINKERD, 'classification!="failure"', _INBOUND),
+            _join(_LINKERD, _INBOUND),
+        ),
+        REQUEST_DURATION: _p99("response_latency_ms_bucket", _join(_LINKERD, _INBOUND)),
     },
     "nginx": {
-        REQUEST_SUCCESS_RATE: _ratio("nginx_ingress_controller_requests", _NGINX, 'status!~"5.*"'),
-        REQUEST_DURATION: _mean_ms("nginx_ingress_controller_ingress_upstream_latency_seconds", _NGINX),
+        REQUEST_SUCCESS_RATE: _ratio(
+            "nginx_ingress_controller_requests", _join(_NGINX, 'status!~"5.*"'), _NGINX
+        ),
+        REQUEST_DURATION: _mean_ms("nginx_ingress_controller_response_duration_seconds", _NGINX),
     },
-    "contour": {
-        REQUEST_SUCCESS_RATE: _ratio("envoy_cluster_upstream_rq", _CONTOUR, 'envoy_response_code!~"5.*"'),
-        REQUEST_DURATION: _p99("envoy_cluster_upstream_rq_time_bucket", _CONTOUR),
-    },
-    "gloo": {
-        REQUEST_SUCCESS_RATE: _ratio("envoy_cluster_upstream_rq", _GLOO, 'envoy_response_code!~"5.*"'),
-        REQUEST_DURATION: _p99("envoy_cluster_upstream_rq_time_bucket", _GLOO),
-    },
+    "contour": _plain(*_ENVOY, _CONTOUR, _ENVOY_5XX),
+    "gloo": _plain(*_ENVOY, _GLOO, _ENVOY_5XX),
     "traefik": {
         REQUEST_SUCCESS_RATE: _ratio(
-            "traefik_service_request_duration_seconds_bucket", _TRAEFIK, 'code!~"5.."', 'le="+Inf"'
+            "traefik_service_request_duration_seconds_bucket",
+            _join(_TRAEFIK, 'code!~"5.."', _INF),
+            _join(_TRAEFIK, _INF),
         ),
-        REQUEST_DURATION: _p99("traefik_service_request_duration_seconds_bucket", _TRAEFIK),
+        # Seconds, scaled to milliseconds in the query as Flagger does.
+        REQUEST_DURATION: _p99("traefik_service_request_duration_seconds_bucket", _TRAEFIK, "* 1000"),
     },
-    "osm": {
-        REQUEST_SUCCESS_RATE: _ratio("osm_request_total", _OSM, 'response_code!~"5.*"'),
-        REQUEST_DURATION: _p99("osm_request_duration_ms_bucket", _OSM),
-    },
-    "kuma": {
-        REQUEST_SUCCESS_RATE: _ratio("envoy_cluster_upstream_rq", _KUMA, 'envoy_response_code!~"5.*"'),
-        REQUEST_DURATION: _p99("envoy_cluster_upstream_rq_time_bucket", _KUMA),
-    },
+    "osm": _plain("osm_request_total", "osm_request_duration_ms_bucket", _OSM, 'response_code!~"5.*"'),
+    "kuma": _plain(*_ENVOY, _KUMA, _ENVOY_5XX),
     "apisix": {
-        REQUEST_SUCCESS_RATE: _ratio("apisix_http_status", _APISIX, 'code!~"5.."'),
-        REQUEST_DURATION: _p99("apisix_http_latency_bucket", 'type=~"request",' + _APISIX),
+        REQUEST_SUCCESS_RATE: _ratio("apisix_http_status", _join(_APISIX, 'code!~"5.."'), _APISIX),
+        REQUEST_DURATION: _p99("apisix_http_latency_bucket", _join('type=~"request"', _APISIX)),
     },
+    "knative": _plain(*_ENVOY, _KNATIVE, _ENVOY_5XX),
     "skipper": {
         REQUEST_SUCCESS_RATE: _ratio(
-            "skipper_response_duration_seconds_bucket", _SKIPPER, 'code!~"5.."', 'le="+Inf"'
+            "skipper_response_duration_seconds_bucket",
+            _join(_SKIPPER, 'code!~"5.."', _INF),
+            _join(_SKIPPER, _INF),
         ),
         REQUEST_DURATION: _mean_ms("skipper_serve_route_duration_seconds", _SKIPPER),
     },
 }
 
-_PREFIXED = ("appmesh", "gloo")
-_NON_WORD = re.compile(r"\W")
+# Flagger's observer factory matches these by prefix (gatewayapi, gatewayapi:v1, ... -> HTTP).
+_PREFIXED = {"appmesh": "appmesh", "gloo": "gloo", "gatewayapi": "kubernetes"}
+ROUTE_VARIABLE = "apisixRoute"
+"""The template variable carrying Flagger's ``{{ route }}``: ``spec.routeRef.name``, else the target."""
+_NON_WORD = re.compile(r"\W", re.ASCII)  # Go's \W, as Flagger's encodeModelForSkipper uses
 
 
 def is_builtin(metric_name: str) -> bool:
@@ -150,12 +177,25 @@ def is_builtin(metric_name: str) -> bool:
 
 def query_set_for(router: str) -> str:
     """The query set used for a canary's ``spec.provider`` (or the global mesh provider)."""
-    for prefix in _PREFIXED:
+    for prefix, query_set in _PREFIXED.items():
         if router.startswith(prefix):
-            return prefix
+            return query_set
     if router in _QUERIES:
         return router
     return "istio"
+
+
+def canary_context(name: str, namespace: str, spec: CanarySpec, interval: str) -> TemplateContext:
+    """The template values of a Canary's metrics, as Flagger's ``toMetricModel`` derives them."""
+    return TemplateContext.for_canary(
+        name=name,
+        namespace=namespace,
+        target=spec.target_ref.name,
+        service=spec.service.name if spec.service else None,
+        ingress=spec.ingress_ref.name if spec.ingress_ref else None,
+        interval=interval,
+        variables={ROUTE_VARIABLE: spec.route_ref.name} if spec.route_ref else None,
+    )
 
 
 def builtin_query(metric_name: str, router: str, context: TemplateContext) -> BuiltinQuery:
@@ -168,9 +208,9 @@ def builtin_query(metric_name: str, router: str, context: TemplateContext) -> Bu
     query_set = query_set_for(router)
     if query_set == "skipper":
         context = _skipper_context(context)
-    if query_set == "apisix":
-        route = context.variables.get("apisixRoute") or context.target
-        context = replace(context, variables={**context.variables, "apisixRoute": route})
+    if query_set in ("apisix", "knative"):
+        route = context.variables.get(ROUTE_VARIABLE) or context.target
+        context = replace(context, variables={**context.variables, ROUTE_VARIABLE: route})
     query = render_promql(_QUERIES[query_set][metric_name], context)
     return BuiltinQuery(
         metric=metric_name,

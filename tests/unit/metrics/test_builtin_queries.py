@@ -28,6 +28,7 @@ ROUTERS = [
     "kuma",
     "apisix",
     "skipper",
+    "knative",
     "gatewayapi:v1",
 ]
 
@@ -71,7 +72,9 @@ def test_nginx_uses_the_ingress_name_and_mean_latency() -> None:
     rate = builtin_query(REQUEST_SUCCESS_RATE, "nginx", CTX).query
     duration = builtin_query(REQUEST_DURATION, "nginx", CTX).query
     assert 'ingress="podinfo-ing"' in rate and 'status!~"5.*"' in rate
-    assert "nginx_ingress_controller_ingress_upstream_latency_seconds_sum" in duration
+    # Flagger counts only the canary ingress's requests, and times whole responses.
+    assert rate.count('canary!=""') == 2
+    assert "nginx_ingress_controller_response_duration_seconds_sum" in duration
     assert duration.endswith("* 1000")
 
 
@@ -81,13 +84,36 @@ def test_envoy_based_routers_select_the_canary_cluster() -> None:
         in builtin_query(REQUEST_SUCCESS_RATE, "contour", CTX).query
     )
     assert (
-        'envoy_cluster_name=~"test-podinfo-canary-[0-9a-zA-Z-]+_[0-9a-zA-Z-]+"'
+        'envoy_cluster_name=~"test-podinfo-canaryupstream-[0-9a-zA-Z-]+_[0-9a-zA-Z-]+"'
         in builtin_query(REQUEST_SUCCESS_RATE, "gloo", CTX).query
     )
     assert (
         'service=~"podinfo-canary_test_svc_[0-9a-zA-Z-]+"'
         in builtin_query(REQUEST_DURATION, "kuma", CTX).query
     )
+
+
+def test_contour_selects_the_service_name_not_the_target() -> None:
+    ctx = TemplateContext.for_canary(name="p", namespace="test", target="web", service="web-svc")
+    query = builtin_query(REQUEST_DURATION, "contour", ctx).query
+    assert 'envoy_cluster_name=~"test_web-svc-canary_[0-9a-zA-Z-]+"' in query
+
+
+def test_traefik_duration_is_scaled_from_seconds_in_the_query() -> None:
+    built = builtin_query(REQUEST_DURATION, "traefik", CTX)
+    assert built.query.endswith("by (le)) * 1000") and built.seconds_to_ms is False
+
+
+def test_gatewayapi_uses_the_http_queries_in_seconds() -> None:
+    built = builtin_query(REQUEST_DURATION, "gatewayapi:v1", CTX)
+    assert built.query_set == "kubernetes" and built.seconds_to_ms is True
+    assert "http_request_duration_seconds_bucket" in built.query
+
+
+def test_knative_selects_the_route_cluster() -> None:
+    ctx = TemplateContext.for_canary(name="p", namespace="test", target="web", variables={"apisixRoute": "r"})
+    assert 'envoy_cluster_name=~"test/r"' in builtin_query(REQUEST_SUCCESS_RATE, "knative", ctx).query
+    assert 'envoy_cluster_name=~"test/podinfo"' in builtin_query(REQUEST_DURATION, "knative", CTX).query
 
 
 def test_linkerd_counts_failures_by_classification() -> None:
@@ -112,7 +138,12 @@ def test_skipper_route_encodes_non_word_characters() -> None:
         ("appmesh:v1beta2", "appmesh"),
         ("gloo", "gloo"),
         ("linkerd", "linkerd"),
-        ("gatewayapi:v1", "istio"),
+        # Flagger 1.44's observer factory: gatewayapi* -> its HTTP observer (the kubernetes set).
+        ("gatewayapi", "kubernetes"),
+        ("gatewayapi:v1", "kubernetes"),
+        ("gatewayapi:v1beta1", "kubernetes"),
+        ("knative", "knative"),
+        ("smi:v1alpha3", "istio"),
         ("unknown-mesh", "istio"),
         ("kubernetes", "kubernetes"),
     ],
