@@ -39,10 +39,10 @@ from controller.gitops.approval import MetricRow
 from controller.gitops.approval_gate import APPROVAL_HOOK, ApprovalGate, approval_enabled
 from controller.hooks import WebhookPayload, WebhookSpec, send_event
 from controller.kube import Kube
+from controller.metrics.builtin import canary_context
 from controller.metrics.checks import MetricCheck, MetricResult, TemplateSpec, evaluate
 from controller.metrics.providers.contract import ProviderConfig
 from controller.metrics.providers.registry import provider_for
-from controller.metrics.template import TemplateContext
 from controller.reconcile import spec_mapping
 from controller.reconcile.alerts import PendingAlert
 from controller.reconcile.slots import AnalysisSlots
@@ -273,16 +273,7 @@ class CanaryWorld:
     async def _run_metrics(self) -> eng.MetricsOutcome:
         if not self.checks:
             return eng.MetricsOutcome(True)
-        context = TemplateContext.for_canary(
-            name=self.name,
-            namespace=self.namespace,
-            target=self.canary.spec.target_ref.name,
-            service=(self.canary.spec.service.name if self.canary.spec.service else None),
-            interval=self.checks[0].interval,
-            variables={"apisixRoute": self.canary.spec.route_ref.name}
-            if self.canary.spec.route_ref
-            else None,
-        )
+        context = canary_context(self.name, self.namespace, self.canary.spec, self.checks[0].interval)
         server = provider_for(ProviderConfig(type="prometheus", address=self.metrics_server))
         results = await evaluate(
             self.checks,
