@@ -42,6 +42,8 @@ echo "bootstrap: control-plane binaries (cold build: several minutes; cached aft
 if [ "${GITCANARY_WITH_FLUX:-0}" = "1" ]; then
   echo "bootstrap: Flux controllers (cold build: many minutes; cached under ~/.cache/gitcanary/flux-*)" >&2
   .venv/bin/python -m gitcanary_sandbox.flux_binaries >/dev/null
+  echo "bootstrap: Flagger v1.44.0, the parity tests' oracle (cold build: minutes; cached under ~/.cache/gitcanary/flagger-*)" >&2
+  .venv/bin/python -m gitcanary_sandbox.flagger_binary >/dev/null
 fi
 
 echo "bootstrap: helm (for the chart tests; cold build: minutes; cached under ~/.cache/gitcanary/helm-*)" >&2
