@@ -30,19 +30,22 @@ import tempfile
 import time
 from pathlib import Path
 
+from gitcanary_sandbox import upstream_crds
 from gitcanary_sandbox.binaries import cache_root
 from gitcanary_sandbox.flux_binaries import GO_DIRECTIVE, Progress, replace_directives
 from gitcanary_sandbox.helm_binary import HelmBuildError
 from gitcanary_sandbox.helm_binary import _go_env as _module_env
 from gitcanary_sandbox.helm_binary import _run as _run_go
 
-FLAGGER_MODULE = "github.com/fluxcd/flagger"
-FLAGGER_VERSION = "v1.44.0"
+# The release whose CRDs the sandbox installs (upstream_crds), so the binary serves those CRDs.
+_UPSTREAM = upstream_crds.SETS["flagger"][0]
+FLAGGER_MODULE = _UPSTREAM.path
+FLAGGER_VERSION = _UPSTREAM.version
 # The commit the v1.44.0 tag points at (the module proxy's Origin.Hash).
 FLAGGER_REVISION = "66589eb129960d2df3e645bac70281a5900413ab"
 # go.sum lines for the module at FLAGGER_VERSION.
 FLAGGER_SUMS = (
-    f"{FLAGGER_MODULE} {FLAGGER_VERSION} h1:JAb2mE3AAO5Y/JkfHy6xbFDPDPk9lGvqXwmtztNbdhw=",
+    _UPSTREAM.go_sum_line(),
     f"{FLAGGER_MODULE} {FLAGGER_VERSION}/go.mod h1:RDxmJbgO8zI4bK9Vhibs/SXar6L+QAP4D7bCeZqpXRs=",
 )
 
