@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from controller.gitops.markers import Marker, find_markers, parse_image, revert_image_policy, set_image
+from controller.gitops.edits.markers import Marker, find_markers, parse_image, revert_image_policy, set_image
 
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "unit" / "gitops" / "corpus"
 FILES = 2_000

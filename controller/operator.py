@@ -3,7 +3,7 @@
 - One daemon per Canary runs the analysis loop: a tick, then sleep until the
   engine's requeue time or until something wakes it.
 - A tick never awaits Git: pending write-back intents are submitted to the
-  per-repository tasks of ``controller.gitops.writeback_queue`` (started at
+  per-repository tasks of ``controller.gitops.workflow.writeback_queue`` (started at
   startup, cancelled at cleanup), so a hung remote stops no analysis.
 - Watches on Deployments, DaemonSets and ConfigMaps wake the Canaries that
   target or reference them at once (reaction time is a watch event, not a
@@ -27,7 +27,7 @@ from typing import Any
 import kopf
 
 from controller import canary_metrics, sharding, telemetry
-from controller.gitops.writeback_queue import WriteBackQueue
+from controller.gitops.workflow.writeback_queue import WriteBackQueue
 from controller.kube import Kube
 from controller.reconcile.runner import CANARY_API, ReconcileSettings, reconcile_canary
 from controller.reconcile.slots import AnalysisSlots

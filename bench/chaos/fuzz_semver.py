@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fuzz_support import Target, Violation, main, require_readable
 
-from controller.gitops.quarantine import QuarantineError, quarantine_tag, tag_exclusion
-from controller.gitops.semver_range import (
+from controller.gitops.edits.quarantine import QuarantineError, quarantine_tag, tag_exclusion
+from controller.gitops.edits.semver_range import (
     ConstraintError,
     exclude_version,
     parse_constraint,

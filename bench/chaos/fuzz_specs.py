@@ -59,7 +59,7 @@ from controller.api import (
     validate_canary,
     validate_metric_template,
 )
-from controller.hooks import HOOK_TYPES
+from controller.hooks.webhooks import HOOK_TYPES
 from controller.metrics.checks import TemplateSpec
 from controller.metrics.errors import MetricsError, TemplateError
 from controller.metrics.providers import ProviderConfig, provider_for

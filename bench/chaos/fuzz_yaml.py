@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fuzz_support import Target, Violation, main, require_readable
 
-from controller.gitops import markers as marker_module
-from controller.gitops.markers import (
+from controller.gitops.edits import markers as marker_module
+from controller.gitops.edits.markers import (
     ImageReferenceError,
     MarkerFileError,
     parse_image,
@@ -44,7 +44,7 @@ from controller.gitops.markers import (
     scan_text,
     set_image,
 )
-from controller.gitops.worktree_files import SkippedFile
+from controller.gitops.edits.worktree_files import SkippedFile
 
 CORPUS = Path(__file__).resolve().parents[2] / "tests" / "unit" / "gitops" / "corpus"
 SEEDS = [path.read_text(encoding="utf-8") for path in sorted(CORPUS.glob("*.y*ml"))] + [

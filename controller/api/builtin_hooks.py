@@ -1,7 +1,7 @@
 """The webhook URLs gitcanary answers in-process (the built-in gates), part of the API.
 
 A Canary may name them in ``analysis.webhooks[].url``; they never leave the controller, so
-the outbound URL policy does not apply to them. ``controller.gates`` implements them.
+the outbound URL policy does not apply to them. ``controller.hooks.gates`` implements them.
 """
 
 from __future__ import annotations

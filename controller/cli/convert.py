@@ -2,7 +2,7 @@
 
 Invariants:
 - ``convert`` edits text, never re-dumps YAML: each change replaces the exact span of one scalar
-  (see :mod:`controller.gitops.splice`), so comments, quoting, CRLF, a BOM, other documents and a
+  (see :mod:`controller.gitops.edits.splice`), so comments, quoting, CRLF, a BOM, other documents and a
   missing final newline are kept byte for byte. It changes only the ``apiVersion`` of top-level (or
   ``kind: List`` item) Canary, MetricTemplate and AlertProvider documents, the ``group`` of kustomize
   and Flux Kustomization patch targets aimed at those kinds, and ``apiVersion:`` lines inside literal
@@ -27,7 +27,7 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from controller.api import API_VERSION, GROUP
-from controller.gitops.splice import (
+from controller.gitops.edits.splice import (
     child,
     compose_documents,
     decode_yaml,

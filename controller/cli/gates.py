@@ -1,6 +1,6 @@
 """``gitcanary promote``, ``gitcanary abort`` and ``gitcanary gate``: manual gates from the shell.
 
-Each command only merge-patches the Canary's annotations (see ``controller.gates``); the
+Each command only merge-patches the Canary's annotations (see ``controller.hooks.gates``); the
 controller reads them on its next tick (within ``analysis.interval``). Nothing is kept in
 the controller's memory, so a decision survives controller restarts.
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from controller.gates import (
+from controller.hooks.gates import (
     GATE_ANNOTATIONS,
     GATE_KINDS,
     GATE_URL,
@@ -30,7 +30,7 @@ from controller.gates import (
     GateKind,
     gate_value,
 )
-from controller.hooks import HookType
+from controller.hooks.webhooks import HookType
 from controller.kube import Kube, KubeError
 
 __all__ = ["register"]

@@ -16,7 +16,9 @@ class _Commands(click.Group):
     """
 
     def _plugins(self) -> dict[str, metadata.EntryPoint]:
-        return {ep.name: ep for ep in metadata.entry_points(group=PLUGIN_GROUP) if ep.name not in self.commands}
+        return {
+            ep.name: ep for ep in metadata.entry_points(group=PLUGIN_GROUP) if ep.name not in self.commands
+        }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self._plugins()})
@@ -174,17 +176,17 @@ def run(
     asyncio.run(runtime.run_operator(list(namespaces), health, leader))
 
 
-from controller.cli_gates import register as _register_gates  # noqa: E402 - needs `main`
+from controller.cli.gates import register as _register_gates  # noqa: E402 - needs `main`
 
 _register_gates(main)
 
 
-from controller.cli_tools import register as _register_tools  # noqa: E402
+from controller.cli.tools import register as _register_tools  # noqa: E402
 
 _register_tools(main)
 
 
-from controller.cli_ops import register as _register_ops  # noqa: E402
+from controller.cli.ops import register as _register_ops  # noqa: E402
 
 _register_ops(main)
 

@@ -31,7 +31,7 @@ from typing import Any, Final
 import click
 
 from controller.api import API_VERSION
-from controller.cli_tools import _default_namespace
+from controller.cli.tools import _default_namespace
 from controller.kube import Kube, KubeError
 from controller.reconcile.retry_request import RETRY_ANNOTATION, RETRY_REQUESTED, retry_refusal
 

@@ -29,8 +29,8 @@ from controller.api import (
     validate_canary,
     validate_metric_template,
 )
-from controller.cli_convert import FLAGGER_API_VERSION, FLAGGER_GROUP, convert, one_line, walk_yaml
-from controller.gitops.splice import decode_yaml
+from controller.cli.convert import FLAGGER_API_VERSION, FLAGGER_GROUP, convert, one_line, walk_yaml
+from controller.gitops.edits.splice import decode_yaml
 
 VALIDATORS: dict[str, Callable[[Any], list[str]]] = {
     "Canary": validate_canary,
@@ -201,7 +201,7 @@ def status(
         raise click.UsageError("--timeout only applies with -w/--watch")
     scope = None if all_namespaces else namespace or _default_namespace(kubeconfig)
     if watch:
-        from controller.cli_watch import watch_status
+        from controller.cli.watch import watch_status
 
         sys.exit(watch_status(kubeconfig, scope, timeout, status_table))
     try:

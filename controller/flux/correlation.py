@@ -8,7 +8,7 @@ Canary override every inferred value, so an empty ``gitops`` works on a Flux
 cluster and an explicit one works without Flux labels.
 
 A target installed by a Flux HelmRelease (helm-controller's ``helm.toolkit.fluxcd.io/name`` and
-``/namespace`` labels, see :mod:`controller.flux_helm`) is correlated through the HelmRelease: its
+``/namespace`` labels, see :mod:`controller.flux.helm`) is correlated through the HelmRelease: its
 markers live in the HelmRelease manifest's ``spec.values`` (the Kustomization that applied the
 HelmRelease names the GitRepository and path) and, when the chart comes from that same
 GitRepository, in the chart's ``values.yaml`` and ``valuesFiles`` too (``GitSource.also_paths``).
@@ -29,7 +29,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from controller.flux_helm import (
+from controller.flux.helm import (
     HELM_NAME,
     HELMRELEASE_API,
     ChartSource,
@@ -236,7 +236,7 @@ def _git_source(
 async def _resolve_helm(
     kube: Kube, canary: Obj, target: Obj, hr_ref: tuple[str, str], settings: TenancySettings
 ) -> GitSource:
-    """:func:`resolve_source` for a target helm-controller installed (see :mod:`controller.flux_helm`)."""
+    """:func:`resolve_source` for a target helm-controller installed (see :mod:`controller.flux.helm`)."""
     canary_ns = canary["metadata"]["namespace"]
     gitops = canary["spec"].get("gitops") or {}
     shown_hr = f"HelmRelease {hr_ref[0]}/{hr_ref[1]}"

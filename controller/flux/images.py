@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.gitops.markers import ImageReferenceError, parse_image
+from controller.gitops.edits.markers import ImageReferenceError, parse_image
 from controller.kube import Kube, KubeError
 
 log = logging.getLogger(__name__)

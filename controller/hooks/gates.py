@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from controller.api.builtin_hooks import GATE_URL, ROLLBACK_URL, is_builtin_url
-from controller.hooks import (
+from controller.hooks.webhooks import (
     DEFAULT_RETRY_BACKOFF,
     HookOutcome,
     HookType,

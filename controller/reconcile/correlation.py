@@ -13,7 +13,7 @@ a bad branch, path or URL) sets the ``SourceAllowed`` condition to False with re
 ``SourceRefused`` and records a Warning Event once per distinct message; every later write-back
 is refused the same way, before any credential is read, so no commit is ever made.
 
-A target installed by a Flux HelmRelease is correlated through it (:mod:`controller.flux_helm`).
+A target installed by a Flux HelmRelease is correlated through it (:mod:`controller.flux.helm`).
 When its chart and values are in no GitRepository (an OCIRepository, Bucket or HelmRepository
 chart), the ``WriteBack`` condition is False with reason ``UnsupportedSource`` naming the source
 kind, with a Warning Event once per distinct message; the analysis runs as usual, and
@@ -30,7 +30,7 @@ import datetime as dt
 from typing import Any
 
 from controller.events import record_event
-from controller.flux import (
+from controller.flux.correlation import (
     SourceNotFound,
     SourceRefused,
     WriteBackUnsupported,
@@ -38,7 +38,7 @@ from controller.flux import (
     resolve_source,
     sha_of_revision,
 )
-from controller.flux_images import image_origin
+from controller.flux.images import image_origin
 from controller.kube import Kube, KubeError
 
 Obj = dict[str, Any]

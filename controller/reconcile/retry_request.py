@@ -4,7 +4,7 @@ Argo Rollouts' ``retry rollout`` takes an aborted rollout back to the start of i
 the same template. gitcanary's equivalent: a Failed Canary whose target still runs the revision
 that failed is analysed again from the first step (weight 0, counters reset), without a new
 revision. The request is the annotation ``gitcanary.io/retry: requested`` on the Canary, kept
-like the manual gates of :mod:`controller.gates`: visible, and surviving controller restarts.
+like the manual gates of :mod:`controller.hooks.gates`: visible, and surviving controller restarts.
 
 The reconcile loop honours it by starting the tick from a state that has forgotten which
 revision it analysed last (``last_applied_spec`` cleared): a Failed canary then meets its

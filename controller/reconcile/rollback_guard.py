@@ -23,7 +23,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.analysis.requests import RequestWriteBack
-from controller.flux import GitSource, SourceNotFound, kustomization_of, resolve_source, sha_of_revision
+from controller.flux.correlation import (
+    GitSource,
+    SourceNotFound,
+    kustomization_of,
+    resolve_source,
+    sha_of_revision,
+)
 from controller.kube import Kube, KubeError
 
 log = logging.getLogger(__name__)

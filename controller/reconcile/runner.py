@@ -26,8 +26,8 @@ from controller.analysis import CanaryState, drive_async, tick
 from controller.api import Canary, validate_canary
 from controller.errors import PERMANENT, TemporaryError
 from controller.events import record_event
-from controller.flux import applied_by_flux
-from controller.flux_images import ImageOrigin
+from controller.flux.correlation import applied_by_flux
+from controller.flux.images import ImageOrigin
 from controller.kube import Kube
 from controller.reconcile import spec_mapping
 from controller.reconcile.alerts import AlertOutbox

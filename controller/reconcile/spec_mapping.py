@@ -6,7 +6,7 @@ and return dataclasses. Flagger's runtime defaults live on the API model
 
 Approval by pull request (``spec.gitops.approval.mode: pullRequest``) is a built-in
 confirm-promotion gate: :func:`hook_types` adds ``confirm-promotion`` and ``rollback`` so the
-engine asks for them, and the world answers them with ``controller.gitops.approval_gate``.
+engine asks for them, and the world answers them with ``controller.gitops.workflow.approval_gate``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from controller.analysis import AnalysisSpec, HookType, Strategy
 from controller.api import Canary, strategy_of
 from controller.api.duration import parse_duration
-from controller.hooks import HOOK_TYPES, WebhookSpec
+from controller.hooks.webhooks import HOOK_TYPES, WebhookSpec
 from controller.metrics.checks import MetricCheck, TemplateSpec
 
 DEFAULT_WEBHOOK_TIMEOUT_S = 10.0

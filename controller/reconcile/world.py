@@ -6,7 +6,7 @@ small method. Write-back decisions are not performed here; they are collected
 as intents and persisted with the tick's status, in the same patch.
 
 With ``spec.gitops.approval.mode: pullRequest`` the confirm-promotion and rollback requests are
-also answered by the approval gate (``controller.gitops.approval_gate``): confirm-promotion is
+also answered by the approval gate (``controller.gitops.workflow.approval_gate``): confirm-promotion is
 open only when the spec's own hooks of that type pass AND the gate is open; a rollback is
 requested when the gate or any rollback hook requests it. What the gate learnt about its pull
 request is left in ``approval_status`` for the runner to persist in ``status.gitops.approval``.
@@ -34,10 +34,15 @@ from controller import analysis as eng
 from controller.api import Canary, MetricTemplate, validate_metric_template
 from controller.errors import PermanentError
 from controller.events import EventType, record_event
-from controller.gates import ROLLBACK_ANNOTATION, ROLLBACK_CONSUMED_PATCH, ROLLBACK_REQUESTED, answer_hooks
-from controller.gitops.approval import MetricRow
-from controller.gitops.approval_gate import APPROVAL_HOOK, ApprovalGate, approval_enabled
-from controller.hooks import WebhookPayload, WebhookSpec, send_event
+from controller.gitops.workflow.approval import MetricRow
+from controller.gitops.workflow.approval_gate import APPROVAL_HOOK, ApprovalGate, approval_enabled
+from controller.hooks.gates import (
+    ROLLBACK_ANNOTATION,
+    ROLLBACK_CONSUMED_PATCH,
+    ROLLBACK_REQUESTED,
+    answer_hooks,
+)
+from controller.hooks.webhooks import WebhookPayload, WebhookSpec, send_event
 from controller.kube import Kube
 from controller.metrics.builtin import canary_context
 from controller.metrics.checks import MetricCheck, MetricResult, TemplateSpec, evaluate
@@ -178,7 +183,7 @@ class CanaryWorld:
                     if verdict.ok:
                         return eng.HookOutcome(True, verdict.message, APPROVAL_HOOK)
                 # gitcanary:gate / gitcanary:rollback hooks are answered from the annotations of
-                # the Canary fetched for this tick (controller.gates); the rest go over HTTP.
+                # the Canary fetched for this tick (controller.hooks.gates); the rest go over HTTP.
                 answer = await answer_hooks(
                     self.hooks,
                     hook_type.value,

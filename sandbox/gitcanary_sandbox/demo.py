@@ -168,7 +168,7 @@ def _flux_applies(client: SandboxClient, fleet: Fleet, sha: str) -> None:
         "digest": "sha256:" + hashlib.sha256(sha.encode()).hexdigest(),
         "lastUpdateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "path": f"gitrepository/flux-system/fleet/{sha}.tar.gz",
-        "url": f"http://source-controller.flux-system.svc/gitrepository/flux-system/fleet/{sha}.tar.gz",
+        "url": f"http://source-controller.flux.correlation-system.svc/gitrepository/flux-system/fleet/{sha}.tar.gz",
     }
     client.kubectl(
         "patch",
@@ -386,7 +386,7 @@ def run_demo(base: Path | None, keep: bool = False) -> int:
             [
                 sys.executable,
                 "-m",
-                "controller.cli",
+                "controller.cli.main",
                 "run",
                 f"--kubeconfig={state.kubeconfig}",
                 f"--health=http://127.0.0.1:{port}/healthz",

@@ -29,7 +29,7 @@ def controller_process(sandbox: SandboxClient, tmp_path_factory: pytest.TempPath
             [
                 sys.executable,
                 "-m",
-                "controller.cli",
+                "controller.cli.main",
                 "run",
                 f"--kubeconfig={sandbox.kubeconfig}",
                 f"--health=http://127.0.0.1:{port}/healthz",

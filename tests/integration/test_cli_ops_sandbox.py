@@ -20,8 +20,8 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from controller.cli import main
-from controller.cli_ops import RESTARTED_AT
+from controller.cli.main import main
+from controller.cli.ops import RESTARTED_AT
 from controller.reconcile.retry_request import RETRY_ANNOTATION
 from gitcanary_sandbox.binaries import kube_bin_dir
 from gitcanary_sandbox.client import SandboxClient
@@ -68,7 +68,7 @@ class Watcher:
     """``gitcanary status -w`` as a process; its stdout lines arrive in a queue as written."""
 
     def __init__(self, sandbox: SandboxClient, namespace: str, timeout: float) -> None:
-        argv = [sys.executable, "-m", "controller.cli", "status", "-w", "--timeout", str(timeout)]
+        argv = [sys.executable, "-m", "controller.cli.main", "status", "-w", "--timeout", str(timeout)]
         self.proc = subprocess.Popen(
             [*argv, "-n", namespace, "--kubeconfig", str(sandbox.kubeconfig)],
             stdout=subprocess.PIPE,

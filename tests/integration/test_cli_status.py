@@ -7,7 +7,7 @@ import json
 import yaml
 from click.testing import CliRunner
 
-from controller.cli import main
+from controller.cli.main import main
 from gitcanary_sandbox.client import SandboxClient
 from tests.builders import canary
 

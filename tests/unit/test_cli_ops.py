@@ -15,7 +15,6 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 
-from controller import cli_ops
 from controller.analysis import (
     AcquireSlot,
     CanaryState,
@@ -30,10 +29,11 @@ from controller.analysis import (
     tick,
 )
 from controller.api import Canary
-from controller.cli import main
-from controller.cli_ops import RESTARTED_AT, canary_ref, restart_patch, version_line
-from controller.cli_tools import status_table
-from controller.cli_watch import CanaryTable
+from controller.cli import ops as cli_ops
+from controller.cli.main import main
+from controller.cli.ops import RESTARTED_AT, canary_ref, restart_patch, version_line
+from controller.cli.tools import status_table
+from controller.cli.watch import CanaryTable
 from controller.reconcile.retry_request import (
     RETRY_ANNOTATION,
     RETRY_REQUESTED,

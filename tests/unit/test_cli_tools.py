@@ -17,8 +17,8 @@ import yaml
 from click.testing import CliRunner, Result
 
 from controller.api import validate_alert_provider, validate_canary, validate_metric_template
-from controller.cli import main
-from controller.cli_tools import STATUS_HEADERS, render_table, status_row
+from controller.cli.main import main
+from controller.cli.tools import STATUS_HEADERS, render_table, status_row
 from tests.builders import canary
 from tests.upstream import SEEDS
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from controller.flux import (
+from controller.flux.correlation import (
     GitSource,
     SourceNotFound,
     SourceRefused,

@@ -10,10 +10,16 @@ from typing import Any
 
 import pytest
 
-from controller.flux import GitSource, SourceNotFound, SourceRefused, WriteBackUnsupported, resolve_source
-from controller.flux_helm import release_name, shorten_release_name
-from controller.gitops.edits import apply_intent
-from controller.gitops.intents import make_intent
+from controller.flux.correlation import (
+    GitSource,
+    SourceNotFound,
+    SourceRefused,
+    WriteBackUnsupported,
+    resolve_source,
+)
+from controller.flux.helm import release_name, shorten_release_name
+from controller.gitops.edits.apply import apply_intent
+from controller.gitops.workflow.intents import make_intent
 from controller.reconcile.correlation import correlate_source
 from controller.reconcile.runner import write_back_enabled
 from controller.tenancy import TenancySettings

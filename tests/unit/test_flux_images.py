@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.flux_images import ImageOrigin, committing_automation, matching_policies, ref_matches
+from controller.flux.images import ImageOrigin, committing_automation, matching_policies, ref_matches
 
 IMAGE = "ghcr.io/stefanprodan/podinfo:6.0.1"
 

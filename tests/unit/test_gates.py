@@ -13,8 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from click.testing import CliRunner
 
-from controller.cli import main
-from controller.gates import (
+from controller.cli.main import main
+from controller.hooks.gates import (
     GATE_ANNOTATIONS,
     GATE_URL,
     ROLLBACK_ANNOTATION,
@@ -25,7 +25,7 @@ from controller.gates import (
     gate_value,
     is_builtin_url,
 )
-from controller.hooks import HookType, WebhookPayload, WebhookSpec
+from controller.hooks.webhooks import HookType, WebhookPayload, WebhookSpec
 
 REV = "7f9c4d2b"
 CONFIRM_TYPES: tuple[HookType, ...] = ("confirm-rollout", "confirm-traffic-increase", "confirm-promotion")

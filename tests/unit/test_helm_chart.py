@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from controller import sharding
-from controller.cli import run as run_command
+from controller.cli.main import run as run_command
 from controller.outbound import UrlPolicy
 from gitcanary_sandbox.helm_binary import helm_path
 

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from controller.hooks import (
+from controller.hooks.webhooks import (
     DEFAULT_WEBHOOK_TIMEOUT,
     WebhookPayload,
     WebhookSpec,

@@ -23,7 +23,7 @@ import yaml
 from kubernetes import client
 from kubernetes.config.incluster_config import InClusterConfigLoader
 
-from controller.cli_watch import _headers as watch_headers
+from controller.cli.watch import _headers as watch_headers
 from controller.kube import Kube, load_configuration
 
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.service-account-token.sig"

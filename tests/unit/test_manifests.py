@@ -23,10 +23,10 @@ import pytest
 import yaml
 
 from controller.api import validate_canary
-from controller.flux import KUSTOMIZATION_API, SOURCE_API
-from controller.gitops.edits import EditPolicy, apply_intent
-from controller.gitops.intents import Intent
-from controller.gitops.markers import Marker, find_markers, parse_image
+from controller.flux.correlation import KUSTOMIZATION_API, SOURCE_API
+from controller.gitops.edits.apply import EditPolicy, apply_intent
+from controller.gitops.edits.markers import Marker, find_markers, parse_image
+from controller.gitops.workflow.intents import Intent
 from controller.routers import (
     appmesh_routes,
     contour,

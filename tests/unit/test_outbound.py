@@ -10,7 +10,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from controller.cli import main
+from controller.cli.main import main
 from controller.outbound import (
     ALLOWED_URLS_ENV,
     DeadlineExceeded,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from controller.cli import main
+from controller.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -25,7 +25,7 @@ def test_gitcanary_run_imports_no_development_code() -> None:
     code = (
         "import sys\n"
         "from click.testing import CliRunner\n"
-        "from controller.cli import main\n"
+        "from controller.cli.main import main\n"
         "import controller.operator\n"
         "result = CliRunner().invoke(main, ['run', '--help'])\n"
         "assert result.exit_code == 0, result.output\n"

@@ -10,7 +10,7 @@
   never tries to apply it) holding the last result, so that the decision is in Git even when no
   marker exists.
 
-Nothing here reads or writes through a symlink (:mod:`controller.gitops.worktree_files`): a
+Nothing here reads or writes through a symlink (:mod:`controller.gitops.edits.worktree_files`): a
 committed symlink as the record file, or on the way to it, is refused before anything is written.
 Files the marker scan cannot use are reported in ``skipped`` (for an Event each) instead of
 failing the intent.
@@ -25,16 +25,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.gitops.intents import Intent
-from controller.gitops.markers import find_markers, parse_image, pin_canary_image, revert_image_policy
-from controller.gitops.quarantine import quarantine_tag
-from controller.gitops.worktree_files import (
+from controller.gitops.edits.markers import find_markers, parse_image, pin_canary_image, revert_image_policy
+from controller.gitops.edits.quarantine import quarantine_tag
+from controller.gitops.edits.worktree_files import (
     SkippedFile,
     UnsafePathError,
     read_in_worktree,
     scope_in_worktree,
     write_in_worktree,
 )
+from controller.gitops.workflow.intents import Intent
 
 
 @dataclass(frozen=True)

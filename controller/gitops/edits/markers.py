@@ -14,15 +14,15 @@ multi-document files, ``kustomization.yaml`` ``images:`` entries, HelmRelease va
 
 Invariants:
 - Files are those Flux's setters read: ``*.yaml``, ``*.yml`` and ``Kustomization``; symlinks are
-  never followed (see :mod:`controller.gitops.worktree_files`).
+  never followed (see :mod:`controller.gitops.edits.worktree_files`).
 - Only files whose bytes contain ``$imagepolicy``/``$gitcanary`` and the requested ref (or the
   requested values) are parsed: a cheap filter on the bytes, so a marker spelled with JSON
   ``\\u`` escapes is not seen, and a broken file about another policy is never even parsed.
 - A candidate that cannot be used (binary, not UTF-8, not YAML as libyaml and so Flux reads it,
   contradictory markers) is skipped and reported in ``skipped``; it never fails the others.
-- YAML is read by libyaml (:mod:`controller.gitops.scalar_scan`), as Flux's go-yaml reads it:
+- YAML is read by libyaml (:mod:`controller.gitops.edits.scalar_scan`), as Flux's go-yaml reads it:
   a tab is whitespace between tokens, never indentation.
-- Edits splice the scalar token in the original text (see :mod:`controller.gitops.splice`):
+- Edits splice the scalar token in the original text (see :mod:`controller.gitops.edits.splice`):
   every other byte of the file is unchanged, and a file is written only if it changed.
 - Editing is idempotent: a marker whose value already equals the wanted one is not touched,
   so an empty result means "already applied".
@@ -40,8 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
-from controller.gitops.scalar_scan import YAMLSyntaxError, lines_holding, scan_value_scalars
-from controller.gitops.splice import (
+from controller.gitops.edits.scalar_scan import YAMLSyntaxError, lines_holding, scan_value_scalars
+from controller.gitops.edits.splice import (
     ScalarSpan,
     decode_yaml,
     encode_yaml,
@@ -50,7 +50,7 @@ from controller.gitops.splice import (
     token_span,
     trailing_comment,
 )
-from controller.gitops.worktree_files import SkippedFile, manifest_files, read_regular, rewrite_regular
+from controller.gitops.edits.worktree_files import SkippedFile, manifest_files, read_regular, rewrite_regular
 
 MarkerKind = Literal["imagepolicy", "gitcanary"]
 MarkerField = Literal["image", "tag", "name", "digest"]

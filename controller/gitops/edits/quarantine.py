@@ -1,7 +1,7 @@
 """Quarantine a failed tag in Git so Flux image automation cannot propose it again.
 
 For an ImagePolicy with ``spec.policy.semver.range``, the range gets ``!= X.Y.Z`` in every
-OR group (see :mod:`controller.gitops.semver_range`). For any other policy (alphabetical,
+OR group (see :mod:`controller.gitops.edits.semver_range`). For any other policy (alphabetical,
 numerical), the ImageRepository named by ``spec.imageRepositoryRef`` gets the anchored
 regex ``^<re.escape(tag)>$`` in ``spec.exclusionList``; a missing list is created with the
 CRD default ``^.*\\.sig$`` kept first, since an explicit list replaces that default.
@@ -14,7 +14,7 @@ Invariants:
 - Objects are matched by ``metadata.name`` and ``metadata.namespace``; a manifest without a
   namespace matches any (it gets one from the Kustomization that applies it).
 - Nothing is written unless every edit could be planned; otherwise :class:`QuarantineError`.
-- Files are read as the marker scan reads them (:mod:`controller.gitops.worktree_files`): no
+- Files are read as the marker scan reads them (:mod:`controller.gitops.edits.worktree_files`): no
   symlink is followed, and a candidate that is binary, not UTF-8 or not YAML is skipped and
   reported in ``skipped``. YAML that libyaml (so Flux) accepts but ruamel.yaml refuses because
   of tabs used as whitespace is composed with those tabs read as spaces (same offsets).
@@ -29,9 +29,9 @@ from pathlib import Path
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from controller.gitops.scalar_scan import scan_value_scalars
-from controller.gitops.semver_range import ConstraintError, exclude_version
-from controller.gitops.splice import (
+from controller.gitops.edits.scalar_scan import scan_value_scalars
+from controller.gitops.edits.semver_range import ConstraintError, exclude_version
+from controller.gitops.edits.splice import (
     child,
     child_key,
     compose_documents,
@@ -45,7 +45,7 @@ from controller.gitops.splice import (
     scalar_text,
     splice,
 )
-from controller.gitops.worktree_files import SkippedFile, manifest_files, read_regular, rewrite_regular
+from controller.gitops.edits.worktree_files import SkippedFile, manifest_files, read_regular, rewrite_regular
 
 IMAGE_API_GROUP = "image.toolkit.fluxcd.io/"
 DEFAULT_EXCLUSION = r"^.*\.sig$"

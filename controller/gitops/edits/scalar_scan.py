@@ -9,7 +9,7 @@ ones the caller asks for.
 
 Invariants:
 - Offsets are indices into the caller's ``str`` (libyaml counts characters and ``\\r\\n`` as
-  two, as :mod:`controller.gitops.splice` does; a leading BOM, which libyaml does not count,
+  two, as :mod:`controller.gitops.edits.splice` does; a leading BOM, which libyaml does not count,
   is added back).
 - Mapping keys are never yielded, nor anything inside a complex key; an alias yields nothing
   (its anchor's scalar is yielded once, where it is defined).

@@ -9,7 +9,7 @@ types :class:`RepoRef` and :class:`PullRequest`, and the :class:`ForgeError` hie
 Invariants:
 - A token is never part of a ``repr``, an exception message or a log line: adapters keep it
   in a ``repr=False`` field and every error text is passed through
-  :func:`controller.gitops.credentials.redact` before it is raised.
+  :func:`controller.gitops.plumbing.credentials.redact` before it is raised.
 - :class:`RepoRef` is parsed from the Git remote the Flux GitRepository points at (https,
   http, ``ssh://`` or scp-like ``git@host:path``); the path keeps every segment, so GitLab
   subgroups (``group/sub/project``) survive.

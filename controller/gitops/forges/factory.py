@@ -3,7 +3,7 @@
 Adding a forge is one module in this package (a class built from ``token=`` and ``api_url=``
 that implements :class:`controller.gitops.forges.base.Forge`), its name in
 :data:`~controller.gitops.forges.base.Provider`, one line in ``FORGES``, and its test.
-Adapters never import this module; the promotion workflow (``controller.gitops.proposals``) does.
+Adapters never import this module; the promotion workflow (``controller.gitops.workflow.proposals``) does.
 """
 
 from __future__ import annotations

@@ -23,8 +23,8 @@ from typing import Any
 
 import httpx
 
-from controller.gitops.credentials import redact
 from controller.gitops.forges.base import ForgeError
+from controller.gitops.plumbing.credentials import redact
 
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 USER_AGENT = "gitcanary"

@@ -1,7 +1,7 @@
 """The cached working clone behind a write-back: every git command the worker runs.
 
 Invariants:
-- Only the git CLI is used, through :func:`controller.gitops.gitproc.run_git` (hermetic
+- Only the git CLI is used, through :func:`controller.gitops.plumbing.gitproc.run_git` (hermetic
   configuration, its own process group, killed as a whole on timeout). Every call runs with
   ``-C <clone>``: network commands (fetch, push) get ``timeout_s``, local ones at least
   :data:`LOCAL_TIMEOUT_FLOOR_S`, and no call outlives :attr:`WorkingClone.deadline` (the total
@@ -13,7 +13,7 @@ Invariants:
   without it is rebuilt.
 - The environment is set per call: prompts are off, repository discovery never climbs above
   the cache directory, and credentials arrive only through the environment prepared by
-  :class:`~controller.gitops.credentials.GitAuth`.
+  :class:`~controller.gitops.plumbing.credentials.GitAuth`.
 - Callers hold :meth:`WorkingClone.locked` (an ``flock`` on ``<clone>.lock``) around any
   sequence of commands; while it is held, lock files left in ``.git`` by a killed git are
   stale and removed.
@@ -29,9 +29,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from controller.gitops.credentials import redact
-from controller.gitops.gitproc import ProcessTimeout, run_git
-from controller.gitops.trailers import intent_grep_pattern, intent_ids
+from controller.gitops.plumbing.credentials import redact
+from controller.gitops.plumbing.gitproc import ProcessTimeout, run_git
+from controller.gitops.workflow.trailers import intent_grep_pattern, intent_ids
 
 __all__ = ["LOCAL_TIMEOUT_FLOOR_S", "WorkingClone", "WriteBackError"]
 

@@ -35,7 +35,7 @@ from types import TracebackType
 from typing import Literal
 from urllib.parse import quote, urlsplit
 
-from controller.gitops.gitproc import ProcessTimeout, run_process
+from controller.gitops.plumbing.gitproc import ProcessTimeout, run_process
 
 __all__ = [
     "CommitSigning",
@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 REDACTED = "***"
 SUBPROCESS_TIMEOUT_S = 30.0
 """Total deadline for each local helper (gpg, gpgconf) run while preparing signing; its whole
-process group is killed when it passes (:func:`controller.gitops.gitproc.run_process`)."""
+process group is killed when it passes (:func:`controller.gitops.plumbing.gitproc.run_process`)."""
 
 
 class CredentialsError(ValueError):

@@ -19,10 +19,10 @@ Invariants:
   ``core.symlinks=false`` on every command. The caller's environment (credentials) is added
   before the hardening, so it cannot turn the hardening off.
 - Paths and refs that come from users follow ``--`` (callers' duty; see
-  :mod:`controller.gitops.clone`).
+  :mod:`controller.gitops.plumbing.clone`).
 
 A process that git detaches from its group on purpose (a gpg-agent daemon) is not killed
-here; :class:`~controller.gitops.credentials.CommitSigning` stops it with ``gpgconf``.
+here; :class:`~controller.gitops.plumbing.credentials.CommitSigning` stops it with ``gpgconf``.
 """
 
 from __future__ import annotations

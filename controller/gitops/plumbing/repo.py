@@ -32,7 +32,7 @@ Invariants:
   URL under ``cache_dir/<sha256(url)[:16]>``.
 - One call has a total deadline (``total_timeout_s``, counted once the repository lock is
   held): no git command outlives it, and a command that hits it has its whole process group
-  killed (:mod:`controller.gitops.gitproc`). The error says "timed out" and is retriable.
+  killed (:mod:`controller.gitops.plumbing.gitproc`). The error says "timed out" and is retriable.
 """
 
 from __future__ import annotations
@@ -48,10 +48,10 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from controller.gitops.clone import LOCAL_TIMEOUT_FLOOR_S, Config, WorkingClone, WriteBackError
-from controller.gitops.credentials import CommitSigning, CredentialsError, GitAuth, SigningKey
-from controller.gitops.intents import Intent
-from controller.gitops.trailers import build_message
+from controller.gitops.plumbing.clone import LOCAL_TIMEOUT_FLOOR_S, Config, WorkingClone, WriteBackError
+from controller.gitops.plumbing.credentials import CommitSigning, CredentialsError, GitAuth, SigningKey
+from controller.gitops.workflow.intents import Intent
+from controller.gitops.workflow.trailers import build_message
 
 __all__ = [
     "ApplyIntent",

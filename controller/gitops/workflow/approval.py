@@ -28,7 +28,7 @@ from typing import Literal
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
 
-from controller.gitops.splice import (
+from controller.gitops.edits.splice import (
     child,
     child_key,
     compose_documents,

@@ -9,7 +9,7 @@ tick's RunWebhooks requests for those types are answered here (``controller.reco
   makes sure the PR exists: it pushes ``gitcanary/promote/<ns>/<canary>/<revision>`` from the
   Canary's branch with the promotion edits (``$gitcanary`` pins under the gitops path, the record
   file) plus the annotation on the Canary's manifest in the repository, then opens or adopts the
-  PR with the analysis summary (:mod:`controller.gitops.proposals`).
+  PR with the analysis summary (:mod:`controller.gitops.workflow.proposals`).
 - **rollback** is requested when the PR was closed without merging, or when it stayed open past
   ``timeout`` with ``onTimeout: rollback`` (a comment on the PR says why).
 
@@ -39,8 +39,12 @@ from typing import Any, Literal, cast
 
 from controller.api.duration import parse_duration
 from controller.events import record_event
-from controller.flux import SourceNotFound
-from controller.gitops.approval import (
+from controller.flux.correlation import SourceNotFound
+from controller.gitops.edits.apply import EditPolicy
+from controller.gitops.forges import ForgeError, PullRequest
+from controller.gitops.plumbing.credentials import CredentialsError
+from controller.gitops.plumbing.repo import WriteBackError
+from controller.gitops.workflow.approval import (
     APPROVED_REVISION_ANNOTATION,
     ApprovalEditError,
     MetricRow,
@@ -50,19 +54,15 @@ from controller.gitops.approval import (
     pr_body,
     pr_title,
 )
-from controller.gitops.credentials import CredentialsError
-from controller.gitops.edits import EditPolicy
-from controller.gitops.forges import ForgeError, PullRequest
-from controller.gitops.intents import Intent
-from controller.gitops.proposals import (
+from controller.gitops.workflow.intents import Intent
+from controller.gitops.workflow.proposals import (
     ForgeSettingsError,
     ForgeTarget,
     ProposalEdits,
     forge_target,
     open_proposal,
 )
-from controller.gitops.repo import WriteBackError
-from controller.gitops.worker import open_repository
+from controller.gitops.workflow.worker import open_repository
 from controller.kube import Kube, KubeError
 
 __all__ = ["APPROVAL_HOOK", "ApprovalGate", "GateAnswer", "approval_enabled"]

@@ -1,7 +1,7 @@
 """Write-back intents: decisions that need a Git commit, recorded before any Git I/O.
 
 A decision that needs Git is first stored in the Canary's ``status.gitops.pending`` as an
-:class:`Intent`; a per-repository worker (:mod:`controller.gitops.repo`) applies it and the
+:class:`Intent`; a per-repository worker (:mod:`controller.gitops.plumbing.repo`) applies it and the
 controller then calls :func:`mark_applied`. The status shape this module reads and writes::
 
     status:
@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast, get_args
 
-from controller.gitops.trailers import TrailerBlock, describe_image_change
+from controller.gitops.workflow.trailers import TrailerBlock, describe_image_change
 
 __all__ = [
     "APPLIED_HISTORY",

@@ -1,6 +1,6 @@
 """``spec.gitops.promoteTo``: after a promotion reaches Git, propose the image to other environments.
 
-Flow, driven by :func:`controller.gitops.worker.write_back`:
+Flow, driven by :func:`controller.gitops.workflow.worker.write_back`:
 1. once the ``promotion`` intent of a revision is done (committed, or found already in Git),
    :func:`queue_promote_to` adds one ``promoteTo`` intent per entry to ``status.gitops.pending``;
 2. the next write-back splits them (:func:`split_intents`): entries with ``approval: none`` on
@@ -28,13 +28,18 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from controller.gitops.approval import branch_name, pr_body, pr_title
-from controller.gitops.credentials import GitAuth, SigningKey
-from controller.gitops.edits import EditPolicy, apply_intent
+from controller.gitops.edits.apply import EditPolicy, apply_intent
 from controller.gitops.forges import ForgeError
-from controller.gitops.intents import Intent, intent_id, rfc3339
-from controller.gitops.proposals import ForgeSettingsError, ProposalEdits, forge_target, open_proposal
-from controller.gitops.repo import WriteBackError, WriteBackRepo
+from controller.gitops.plumbing.credentials import GitAuth, SigningKey
+from controller.gitops.plumbing.repo import WriteBackError, WriteBackRepo
+from controller.gitops.workflow.approval import branch_name, pr_body, pr_title
+from controller.gitops.workflow.intents import Intent, intent_id, rfc3339
+from controller.gitops.workflow.proposals import (
+    ForgeSettingsError,
+    ProposalEdits,
+    forge_target,
+    open_proposal,
+)
 from controller.kube import Kube
 
 __all__ = ["PromoteToOutcome", "deliver", "promote_to_id", "queue_promote_to", "split_intents"]

@@ -1,7 +1,7 @@
 """Propose a change by pull request: push a branch with the edits, then open (or adopt) the PR.
 
-Shared by promotion approval (:mod:`controller.gitops.approval_gate`) and ``promoteTo`` entries
-with ``approval: pullRequest`` (:mod:`controller.gitops.promote_to`).
+Shared by promotion approval (:mod:`controller.gitops.workflow.approval_gate`) and ``promoteTo`` entries
+with ``approval: pullRequest`` (:mod:`controller.gitops.workflow.promote_to`).
 
 Steps, each idempotent and restart-safe:
 1. :meth:`WriteBackRepo.propose_branch` pushes a deterministic branch name created from the
@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from controller.gitops.approval import ApprovalEditError, approval_annotation_patch
-from controller.gitops.edits import EditPolicy, apply_intent
+from controller.gitops.edits.apply import EditPolicy, apply_intent
 from controller.gitops.forges import Forge, PullRequest, RepoRef
 from controller.gitops.forges.factory import forge_for
-from controller.gitops.intents import Intent
-from controller.gitops.repo import WriteBackRepo
+from controller.gitops.plumbing.repo import WriteBackRepo
+from controller.gitops.workflow.approval import ApprovalEditError, approval_annotation_patch
+from controller.gitops.workflow.intents import Intent
 from controller.kube import Kube
 
 __all__ = [

@@ -1,8 +1,8 @@
 """Apply a Canary's pending write-back intents to its Git repository, exactly once.
 
-Flow for one Canary (run by the per-repository task of :mod:`controller.gitops.writeback_queue`,
+Flow for one Canary (run by the per-repository task of :mod:`controller.gitops.workflow.writeback_queue`,
 never inside a Canary's analysis loop, after a tick left intents pending):
-1. resolve the repository, branch and path from ``spec.gitops`` and Flux (``controller.flux``);
+1. resolve the repository, branch and path from ``spec.gitops`` and Flux (``controller.flux.correlation``);
 2. read the GitRepository's credentials Secret (HTTPS basic/bearer, or SSH identity);
 3. ``WriteBackRepo.apply_intents`` fetches, skips intents already in history, edits, commits one
    batch with trailers, and pushes with a bounded retry;
@@ -10,9 +10,9 @@ never inside a Canary's analysis loop, after a tick left intents pending):
    Event reports the commit; Flux is asked to reconcile at once (``spec.gitops.reconcileFlux``).
 
 After a ``promotion`` intent is done, one ``promoteTo`` intent per ``spec.gitops.promoteTo`` entry
-is queued in ``pending`` (:mod:`controller.gitops.promote_to`); a later call commits or proposes
+is queued in ``pending`` (:mod:`controller.gitops.workflow.promote_to`); a later call commits or proposes
 them. :func:`open_repository` is the shared "reach this Canary's repository" step (also used by
-promotion approval, :mod:`controller.gitops.approval_gate`).
+promotion approval, :mod:`controller.gitops.workflow.approval_gate`).
 
 A failure keeps the intents pending (so a later call retries them), records a Warning Event and
 ``status.gitops.lastWriteBack`` with a redacted message. A remote that does not answer before the
@@ -34,13 +34,13 @@ from pathlib import Path
 from typing import Any
 
 from controller.events import record_event
-from controller.flux import GitSource, SourceNotFound, request_reconcile, resolve_source
-from controller.gitops.credentials import CredentialsError, GitAuth, SigningKey
-from controller.gitops.edits import EditPolicy, apply_intent
-from controller.gitops.intents import Intent
-from controller.gitops.promote_to import DeliveryContext, deliver, queue_promote_to, split_intents
-from controller.gitops.repo import WriteBackError, WriteBackRepo, WriteBackResult
-from controller.gitops.worktree_files import SkippedFile
+from controller.flux.correlation import GitSource, SourceNotFound, request_reconcile, resolve_source
+from controller.gitops.edits.apply import EditPolicy, apply_intent
+from controller.gitops.edits.worktree_files import SkippedFile
+from controller.gitops.plumbing.credentials import CredentialsError, GitAuth, SigningKey
+from controller.gitops.plumbing.repo import WriteBackError, WriteBackRepo, WriteBackResult
+from controller.gitops.workflow.intents import Intent
+from controller.gitops.workflow.promote_to import DeliveryContext, deliver, queue_promote_to, split_intents
 from controller.kube import Kube, KubeError
 
 log = logging.getLogger(__name__)

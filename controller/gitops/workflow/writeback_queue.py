@@ -2,9 +2,9 @@
 
 A tick that leaves intents in ``status.gitops.pending`` calls :meth:`WriteBackQueue.submit`,
 which returns at once: the analysis loop never awaits Git. The queue names the Canary's
-repository (URL + branch, from Kubernetes objects only: :func:`~controller.gitops.worker.repository_key`)
+repository (URL + branch, from Kubernetes objects only: :func:`~controller.gitops.workflow.worker.repository_key`)
 and hands the Canary to that repository's task, which runs
-:func:`~controller.gitops.worker.write_back` for one Canary at a time.
+:func:`~controller.gitops.workflow.worker.write_back` for one Canary at a time.
 
 Invariants:
 - The queue holds Canary keys only, in memory. Intents stay in ``status.gitops.pending`` until
@@ -12,7 +12,7 @@ Invariants:
   ``write_back``: after a restart, the first tick of each Canary submits it again.
 - Write-backs to one repository run one at a time, in submission order; different repositories
   run concurrently. A remote that hangs holds only its own task, and only until the git deadline
-  (:mod:`controller.gitops.gitproc` kills git's process group): then its intents stay pending,
+  (:mod:`controller.gitops.plumbing.gitproc` kills git's process group): then its intents stay pending,
   ``write_back`` records a ``WriteBackTimedOut`` Event, and the Canary is tried again after
   ``retry_s`` (each tick also submits it again while intents are pending).
 - A Canary is queued at most once per repository; a submit while it is being written back queues
@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller import telemetry
-from controller.gitops.repo import WriteBackResult
-from controller.gitops.worker import CANARY_API, repository_key, write_back
+from controller.gitops.plumbing.repo import WriteBackResult
+from controller.gitops.workflow.worker import CANARY_API, repository_key, write_back
 from controller.kube import Kube, KubeError
 
 __all__ = ["MAX_ROUNDS", "RETRY_S", "RepositoryKey", "WriteBackQueue"]

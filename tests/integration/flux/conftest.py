@@ -43,7 +43,7 @@ def flux_controller_process(
             [
                 sys.executable,
                 "-m",
-                "controller.cli",
+                "controller.cli.main",
                 "run",
                 f"--kubeconfig={flux_sandbox.kubeconfig}",
                 f"--health=http://127.0.0.1:{health}/healthz",

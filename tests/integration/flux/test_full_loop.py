@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 import yaml
 
-from controller.flux import REQUESTED_AT, sha_of_revision
+from controller.flux.correlation import REQUESTED_AT, sha_of_revision
 from gitcanary_sandbox import processes, registry
 from gitcanary_sandbox.client import SandboxClient
 from gitcanary_sandbox.flux_binaries import CONTROLLER_NAMES

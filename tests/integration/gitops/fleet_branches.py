@@ -21,8 +21,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from controller.gitops.credentials import GitAuth
-from controller.gitops.intents import Intent, make_intent, rfc3339
+from controller.gitops.plumbing.credentials import GitAuth
+from controller.gitops.workflow.intents import Intent, make_intent, rfc3339
 from controller.kube import Kube
 from gitcanary_sandbox.client import SandboxClient
 from tests.builders import canary

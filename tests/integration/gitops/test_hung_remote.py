@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[3]
 IMAGE = "ghcr.io/stefanprodan/podinfo:{}"
 INTERVAL_S = 10  # the shortest analysis interval (as Flagger)
 ITERATIONS = 3
-GIT_TIMEOUT_S = 30  # controller.gitops.repo.DEFAULT_TIMEOUT_S: one fetch against the hung remote
+GIT_TIMEOUT_S = 30  # controller.gitops.plumbing.repo.DEFAULT_TIMEOUT_S: one fetch against the hung remote
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def controller_without_procps(sandbox: SandboxClient, tmp_path: Path, namespace:
             [
                 sys.executable,
                 "-m",
-                "controller.cli",
+                "controller.cli.main",
                 "run",
                 f"--kubeconfig={sandbox.kubeconfig}",
                 f"--health=http://127.0.0.1:{port}/healthz",

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from controller.gitops import worker
-from controller.gitops.clone import WorkingClone
-from controller.gitops.credentials import GitAuth
-from controller.gitops.edits import apply_intent
-from controller.gitops.repo import WriteBackError, WriteBackRepo
-from controller.gitops.worktree_files import SkippedFile
+from controller.gitops.edits.apply import apply_intent
+from controller.gitops.edits.worktree_files import SkippedFile
+from controller.gitops.plumbing.clone import WorkingClone
+from controller.gitops.plumbing.credentials import GitAuth
+from controller.gitops.plumbing.repo import WriteBackError, WriteBackRepo
+from controller.gitops.workflow import worker
 from controller.kube import Kube
 from gitcanary_sandbox import processes
 from gitcanary_sandbox.client import SandboxClient

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.gitops.credentials import GitAuth
-from controller.gitops.intents import Intent
-from controller.gitops.repo import WriteBackError, WriteBackRepo
+from controller.gitops.plumbing.credentials import GitAuth
+from controller.gitops.plumbing.repo import WriteBackError, WriteBackRepo
+from controller.gitops.workflow.intents import Intent
 from gitcanary_sandbox.client import SandboxClient
 
 

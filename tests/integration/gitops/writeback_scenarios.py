@@ -15,9 +15,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from controller.gitops.edits import apply_intent, record_file
-from controller.gitops.intents import Intent
-from controller.gitops.repo import WriteBackError, WriteBackRepo, WriteBackResult
+from controller.gitops.edits.apply import apply_intent, record_file
+from controller.gitops.plumbing.repo import WriteBackError, WriteBackRepo, WriteBackResult
+from controller.gitops.workflow.intents import Intent
 from gitcanary_sandbox import processes
 from gitcanary_sandbox.client import SandboxClient
 from tests.integration.gitops.fleet_branches import ANALYSIS, DEPLOYMENT_YAML, bare_git, git, image

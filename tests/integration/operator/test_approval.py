@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from controller.gitops.approval import APPROVED_REVISION_ANNOTATION, BRANCH_PREFIX
+from controller.gitops.workflow.approval import APPROVED_REVISION_ANNOTATION, BRANCH_PREFIX
 from gitcanary_sandbox.client import SandboxClient
 from tests.builders import canary, metric_template, secret
 from tests.integration.operator.test_canary_lifecycle import _apply, _wait

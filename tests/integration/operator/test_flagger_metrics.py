@@ -76,7 +76,7 @@ def scraped_controller(sandbox: SandboxClient, log: Path, namespace: str) -> Ite
             [
                 sys.executable,
                 "-m",
-                "controller.cli",
+                "controller.cli.main",
                 "run",
                 f"--kubeconfig={sandbox.kubeconfig}",
                 f"--health=http://127.0.0.1:{health}/healthz",

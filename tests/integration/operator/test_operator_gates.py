@@ -15,8 +15,8 @@ from typing import Any
 
 from click.testing import CliRunner, Result
 
-from controller.cli import main
-from controller.gates import GATE_ANNOTATIONS, GATE_URL, ROLLBACK_ANNOTATION, ROLLBACK_URL
+from controller.cli.main import main
+from controller.hooks.gates import GATE_ANNOTATIONS, GATE_URL, ROLLBACK_ANNOTATION, ROLLBACK_URL
 from gitcanary_sandbox.client import SandboxClient
 from tests.builders import canary, deployment
 from tests.integration.operator.test_canary_lifecycle import _apply, _get, _wait

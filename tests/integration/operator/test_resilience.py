@@ -46,7 +46,7 @@ def controller(
             [
                 sys.executable,
                 "-m",
-                "controller.cli",
+                "controller.cli.main",
                 "run",
                 f"--kubeconfig={sandbox.kubeconfig}",
                 f"--health=http://127.0.0.1:{port}/healthz",

@@ -44,7 +44,7 @@ from typing import Any
 import pytest
 import yaml
 
-from controller.cli_convert import convert_text
+from controller.cli.convert import convert_text
 from controller.metrics.template import TemplateContext, render_query
 from controller.scalers.keda_http import ROUTING_HEADER
 from gitcanary_sandbox.client import SandboxClient

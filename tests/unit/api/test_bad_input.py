@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from controller.api import validate_alert_provider, validate_canary, validate_metric_template
 from controller.api.validation import MAX_WEBHOOK_RETRIES
-from controller.cli import main
+from controller.cli.main import main
 from controller.outbound import MAX_RETRIES
 from tests.builders import canary
 

@@ -1,6 +1,6 @@
 """Files the YAML fuzz campaign (bench/chaos/fuzz_yaml.py) found, kept as regressions.
 
-The contract (controller.gitops.markers): a file that cannot be edited is reported in
+The contract (controller.gitops.edits.markers): a file that cannot be edited is reported in
 ``skipped`` and never fails the others, so one odd marker cannot block a rollback.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from controller.gitops.markers import revert_image_policy
-from controller.gitops.worktree_files import SkippedFile
+from controller.gitops.edits.markers import revert_image_policy
+from controller.gitops.edits.worktree_files import SkippedFile
 
 DIGEST_ONLY = "ghcr.io/acme/app@sha256:" + "b" * 64
 

@@ -1,6 +1,6 @@
 """ImagePolicies the quarantine fuzz campaign (bench/chaos/fuzz_semver.py) found, as regressions.
 
-The contract (controller.gitops.quarantine): the edited file still parses, and the range now
+The contract (controller.gitops.edits.quarantine): the edited file still parses, and the range now
 excludes the tag.
 """
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from controller.gitops.quarantine import quarantine_tag
-from controller.gitops.semver_range import satisfies
+from controller.gitops.edits.quarantine import quarantine_tag
+from controller.gitops.edits.semver_range import satisfies
 
 POLICY = """\
 apiVersion: image.toolkit.fluxcd.io/v1beta2

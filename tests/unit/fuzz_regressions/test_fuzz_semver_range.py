@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from controller.gitops.semver_range import ConstraintError, exclude_version, parse_constraint
+from controller.gitops.edits.semver_range import ConstraintError, exclude_version, parse_constraint
 
 # Whitespace-separated comparators that end in an invalid one: the group regex backtracked over
 # every way of splitting the runs of spaces between them (3^n), so 10 comparators took 30 s and
@@ -28,7 +28,7 @@ def test_an_invalid_range_is_refused_quickly(range_text: str) -> None:
     # A subprocess, so that catastrophic backtracking fails this test instead of hanging the run.
     program = (
         "import sys\n"
-        "from controller.gitops.semver_range import ConstraintError, parse_constraint\n"
+        "from controller.gitops.edits.semver_range import ConstraintError, parse_constraint\n"
         "try:\n"
         "    parse_constraint(sys.argv[1])\n"
         "except ConstraintError:\n"

@@ -19,10 +19,10 @@ from typing import Any, cast
 
 import pytest
 
-from controller.gitops.approval import APPROVED_REVISION_ANNOTATION, branch_name
-from controller.gitops.approval_gate import ApprovalGate
-from controller.gitops.intents import make_intent
-from controller.gitops.promote_to import queue_promote_to, split_intents
+from controller.gitops.workflow.approval import APPROVED_REVISION_ANNOTATION, branch_name
+from controller.gitops.workflow.approval_gate import ApprovalGate
+from controller.gitops.workflow.intents import make_intent
+from controller.gitops.workflow.promote_to import queue_promote_to, split_intents
 from controller.kube import Kube
 from gitcanary_sandbox.githttp import make_handler
 from tests.unit.gitops.forges.fake_github import FakeGitHub

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.gitops.credentials import (
+from controller.gitops.plumbing.credentials import (
     CommitSigning,
     CredentialsError,
     GitAuth,

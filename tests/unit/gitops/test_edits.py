@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from controller.gitops.edits import EditPolicy, apply_intent, policies_pointing_at, record_file
-from controller.gitops.intents import Intent, make_intent
-from controller.gitops.semver_range import satisfies
+from controller.gitops.edits.apply import EditPolicy, apply_intent, policies_pointing_at, record_file
+from controller.gitops.edits.semver_range import satisfies
+from controller.gitops.workflow.intents import Intent, make_intent
 
 FAILED = "ghcr.io/stefanprodan/podinfo:6.0.2"
 PRIMARY = "ghcr.io/stefanprodan/podinfo:6.0.1"

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.gitops.markers import revert_image_policy
-from controller.gitops.worktree_files import SkippedFile
+from controller.gitops.edits.markers import revert_image_policy
+from controller.gitops.edits.worktree_files import SkippedFile
 from gitcanary_sandbox.flux_binaries import CONTROLLERS
 
 MODULE = "github.com/fluxcd/image-automation-controller"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.gitops.gitproc import ProcessTimeout, git_environment, run_git, run_process
+from controller.gitops.plumbing.gitproc import ProcessTimeout, git_environment, run_git, run_process
 from tests.process_table import kill_leftovers, processes_mentioning
 
 

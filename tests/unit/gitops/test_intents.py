@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from controller.gitops.intents import (
+from controller.gitops.workflow.intents import (
     APPLIED_HISTORY,
     Intent,
     intent_id,

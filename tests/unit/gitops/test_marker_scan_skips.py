@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from controller.gitops.edits import apply_intent, policies_pointing_at
-from controller.gitops.intents import Intent, make_intent
-from controller.gitops.markers import find_markers, revert_image_policy, set_image
-from controller.gitops.worktree_files import SkippedFile
+from controller.gitops.edits.apply import apply_intent, policies_pointing_at
+from controller.gitops.edits.markers import find_markers, revert_image_policy, set_image
+from controller.gitops.edits.worktree_files import SkippedFile
+from controller.gitops.workflow.intents import Intent, make_intent
 
 FAILED = "ghcr.io/acme/app:2.0.0"
 PRIMARY = "ghcr.io/acme/app:1.0.0"

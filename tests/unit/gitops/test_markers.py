@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from controller.gitops.markers import (
+from controller.gitops.edits.markers import (
     ImageReferenceError,
     Marker,
     MarkerFileError,
@@ -23,7 +23,7 @@ from controller.gitops.markers import (
     scan_text,
     set_image,
 )
-from controller.gitops.worktree_files import SkippedFile
+from controller.gitops.edits.worktree_files import SkippedFile
 
 CORPUS = Path(__file__).parent / "corpus"
 DIGEST = "sha256:" + "9f" * 32

@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 import yaml
 
-from controller.gitops.quarantine import (
+from controller.gitops.edits.quarantine import (
     DEFAULT_EXCLUSION,
     MAX_EXCLUSIONS,
     QuarantineError,
     quarantine_tag,
     tag_exclusion,
 )
-from controller.gitops.semver_range import satisfies
+from controller.gitops.edits.semver_range import satisfies
 
 SEMVER_POLICY = """\
 # podinfo policy

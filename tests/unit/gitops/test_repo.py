@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from controller.gitops.clone import WorkingClone
-from controller.gitops.credentials import GitAuth, SigningKey
-from controller.gitops.intents import Intent, make_intent
-from controller.gitops.repo import WriteBackError, WriteBackRepo, WriteBackResult, clone_dir_for
-from controller.gitops.trailers import parse_trailers
+from controller.gitops.plumbing.clone import WorkingClone
+from controller.gitops.plumbing.credentials import GitAuth, SigningKey
+from controller.gitops.plumbing.repo import WriteBackError, WriteBackRepo, WriteBackResult, clone_dir_for
+from controller.gitops.workflow.intents import Intent, make_intent
+from controller.gitops.workflow.trailers import parse_trailers
 from tests.process_table import kill_leftovers
 
 OLD = "ghcr.io/stefanprodan/podinfo:6.0.2"

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from controller.gitops.semver_range import (
+from controller.gitops.edits.semver_range import (
     ConstraintError,
     exclude_version,
     parse_constraint,

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from controller.gitops.trailers import (
+from controller.gitops.workflow.trailers import (
     TrailerBlock,
     build_message,
     describe_image_change,

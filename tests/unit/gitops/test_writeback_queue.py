@@ -12,9 +12,9 @@ from typing import Any, cast
 
 import pytest
 
-from controller.flux import SourceNotFound
-from controller.gitops.repo import WriteBackResult
-from controller.gitops.writeback_queue import MAX_ROUNDS, WriteBackQueue
+from controller.flux.correlation import SourceNotFound
+from controller.gitops.plumbing.repo import WriteBackResult
+from controller.gitops.workflow.writeback_queue import MAX_ROUNDS, WriteBackQueue
 from controller.kube import Kube
 
 Obj = dict[str, Any]

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 from click.testing import CliRunner
 
-from controller.cli import main
+from controller.cli.main import main
 from controller.loadtester.gates import STATE_FILE
 
 GITCANARY = Path(sys.executable).parent / "gitcanary"

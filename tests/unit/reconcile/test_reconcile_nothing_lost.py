@@ -11,7 +11,7 @@ from memory_kube import MemoryKube
 from controller import analysis as eng
 from controller.api import Canary
 from controller.errors import TemporaryError
-from controller.gates import ROLLBACK_ANNOTATION, ROLLBACK_URL
+from controller.hooks.gates import ROLLBACK_ANNOTATION, ROLLBACK_URL
 from controller.kube import Kube
 from controller.reconcile import spec_mapping
 from controller.reconcile.runner import _patch_status

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.flux import GitSource
+from controller.flux.correlation import GitSource
 from controller.reconcile.rollback_guard import needs_watch, reapplied_revision
 from controller.reconcile.status import intent_id
 

@@ -1,4 +1,4 @@
-"""Pure tests of controller.gitops.approval (kept beside the forge tests it pairs with)."""
+"""Pure tests of controller.gitops.workflow.approval (kept beside the forge tests it pairs with)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from controller.gitops.approval import (
+from controller.gitops.workflow.approval import (
     APPROVED_REVISION_ANNOTATION,
     ApprovalEditError,
     MetricRow,
