@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from controller.metrics.errors import UnknownProvider
+from controller.metrics.providers.cloudwatch import CloudWatchProvider
 from controller.metrics.providers.contract import MetricProvider, ProviderConfig
 from controller.metrics.providers.datadog import DatadogProvider
 from controller.metrics.providers.dynatrace import DynatraceProvider
@@ -24,6 +25,7 @@ _Factory = Callable[[ProviderConfig, Mapping[str, str] | None, str], MetricProvi
 
 _FACTORIES: dict[str, _Factory] = {
     "prometheus": lambda config, secret, _interval: PrometheusProvider(config, secret),
+    "cloudwatch": lambda config, secret, interval: CloudWatchProvider(config, secret, interval=interval),
     "datadog": lambda config, secret, interval: DatadogProvider(config, secret, interval=interval),
     "dynatrace": lambda config, secret, interval: DynatraceProvider(config, secret, interval=interval),
     "graphite": lambda config, secret, _interval: GraphiteProvider(config, secret),
