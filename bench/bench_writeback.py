@@ -1,8 +1,8 @@
 """Benchmark the Git write-back on a smart-HTTP remote: the worker's own code, a real rival writer.
 
-What runs is what ``controller.gitops.worker.write_back`` runs: ``WriteBackRepo.apply_intents``
+What runs is what ``controller.gitops.workflow.worker.write_back`` runs: ``WriteBackRepo.apply_intents``
 (fetch, skip what history holds, edit, one commit with trailers, push, bounded retry with the
-replay path) with the real marker editor ``controller.gitops.edits.apply_intent`` (default
+replay path) with the real marker editor ``controller.gitops.edits.apply.apply_intent`` (default
 ``EditPolicy``: revert the ``$imagepolicy`` marker, quarantine the failed tag in its ImagePolicy,
 write the ``.gitcanary/`` record). The remote is ``git http-backend`` behind basic auth
 (``writeback_remote.HttpRemote``); every fleet app is a Deployment on a failed image plus its
@@ -43,9 +43,9 @@ from pathlib import Path
 
 from writeback_remote import FAILED, GOOD, FixedRateWriter, HttpRemote, audit, http_remote, seed
 
-from controller.gitops.edits import EditPolicy, apply_intent
-from controller.gitops.intents import Intent, make_intent
-from controller.gitops.repo import WriteBackError, WriteBackRepo
+from controller.gitops.edits.apply import EditPolicy, apply_intent
+from controller.gitops.plumbing.repo import WriteBackError, WriteBackRepo
+from controller.gitops.workflow.intents import Intent, make_intent
 
 WORKER_MAX_ATTEMPTS = 5  # WriteBackRepo.apply_intents' default, which the worker uses
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-from controller.gitops.credentials import GitAuth
-from controller.gitops.trailers import intent_ids
+from controller.gitops.plumbing.credentials import GitAuth
+from controller.gitops.workflow.trailers import intent_ids
 from gitcanary_sandbox.githttp import make_handler
 
 IMAGE = "ghcr.io/stefanprodan/podinfo"
@@ -89,7 +89,7 @@ def http_remote(root: Path) -> Iterator[HttpRemote]:
         thread.join(timeout=10)
 
 
-def app_files(app: int, image: str = FAILED) -> dict[str, str]:
+def app_files(app: int, policy_namespace: str = POLICY_NAMESPACE) -> dict[str, str]:
     name = f"app{app}"
     deployment = f"""\
 apiVersion: apps/v1
@@ -107,7 +107,7 @@ spec:
     spec:
       containers:
         - name: podinfod
-          image: {image} # {{"$imagepolicy": "{POLICY_NAMESPACE}:{name}"}}
+          image: {FAILED} # {{"$imagepolicy": "{policy_namespace}:{name}"}}
           ports:
             - containerPort: 9898
 """
@@ -116,7 +116,7 @@ apiVersion: image.toolkit.fluxcd.io/v1
 kind: ImagePolicy
 metadata:
   name: {name}
-  namespace: {POLICY_NAMESPACE}
+  namespace: {policy_namespace}
 spec:
   imageRepositoryRef:
     name: {name}
@@ -127,7 +127,9 @@ spec:
     return {f"apps/{name}/deployment.yaml": deployment, f"apps/{name}/policy.yaml": policy}
 
 
-def seed(remote: HttpRemote, name: str, apps: int, work: Path) -> str:
+def seed(
+    remote: HttpRemote, name: str, apps: int, work: Path, policy_namespace: str = POLICY_NAMESPACE
+) -> str:
     """A bare repository ``name`` with ``apps`` apps, each on the failed image; returns its URL."""
     bare = remote.bare(name)
     bare.parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +138,7 @@ def seed(remote: HttpRemote, name: str, apps: int, work: Path) -> str:
     checkout = work / f"seed-{name}"
     must(git(work, "init", "--quiet", "-b", "main", str(checkout)))
     for app in range(apps):
-        for relative, text in app_files(app).items():
+        for relative, text in app_files(app, policy_namespace).items():
             (checkout / relative).parent.mkdir(parents=True, exist_ok=True)
             (checkout / relative).write_text(text)
     must(git(checkout, "add", "-A"))
