@@ -34,7 +34,15 @@ MetricProviderType = Literal[
     "splunk",
 ]
 
-SERVED_PROVIDER_TYPES: Final = ("cloudwatch", "datadog", "dynatrace", "graphite", "newrelic", "prometheus")
+SERVED_PROVIDER_TYPES: Final = (
+    "cloudwatch",
+    "datadog",
+    "dynatrace",
+    "graphite",
+    "influxdb",
+    "newrelic",
+    "prometheus",
+)
 """The provider types this controller can query: ``controller.metrics.providers.registry`` builds
 exactly these (a unit test pins it); the others are Flagger's, refused by validation."""
 

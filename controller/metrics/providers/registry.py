@@ -16,6 +16,7 @@ from controller.metrics.providers.contract import MetricProvider, ProviderConfig
 from controller.metrics.providers.datadog import DatadogProvider
 from controller.metrics.providers.dynatrace import DynatraceProvider
 from controller.metrics.providers.graphite import GraphiteProvider
+from controller.metrics.providers.influxdb import InfluxdbProvider
 from controller.metrics.providers.newrelic import NewRelicProvider
 from controller.metrics.providers.prometheus import PrometheusProvider
 
@@ -29,6 +30,7 @@ _FACTORIES: dict[str, _Factory] = {
     "datadog": lambda config, secret, interval: DatadogProvider(config, secret, interval=interval),
     "dynatrace": lambda config, secret, interval: DynatraceProvider(config, secret, interval=interval),
     "graphite": lambda config, secret, _interval: GraphiteProvider(config, secret),
+    "influxdb": lambda config, secret, _interval: InfluxdbProvider(config, secret),
     "newrelic": lambda config, secret, interval: NewRelicProvider(config, secret, interval=interval),
 }
 
