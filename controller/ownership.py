@@ -20,6 +20,9 @@ Obj = dict[str, Any]
 
 FLUX_OWNER_PREFIXES = ("kustomize.toolkit.fluxcd.io/", "helm.toolkit.fluxcd.io/")
 FLUX_RECONCILE_DISABLED = {"kustomize.toolkit.fluxcd.io/reconcile": "disabled"}
+# On the generated Services too, as Flagger's router.filterMetadata writes: a HelmRelease whose chart
+# renders the apex Service does not revert the selector gitcanary gives it.
+HELM_DRIFT_DETECTION_DISABLED = {"helm.toolkit.fluxcd.io/driftDetection": "disabled"}
 MANAGED_BY = {"app.kubernetes.io/managed-by": "gitcanary"}
 
 

@@ -22,7 +22,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from controller.errors import PermanentError
-from controller.ownership import FLUX_OWNER_PREFIXES, FLUX_RECONCILE_DISABLED, MANAGED_BY, owner_reference
+from controller.ownership import (
+    FLUX_OWNER_PREFIXES,
+    FLUX_RECONCILE_DISABLED,
+    HELM_DRIFT_DETECTION_DISABLED,
+    MANAGED_BY,
+    owner_reference,
+)
 from controller.workloads.configs import rename_config_refs
 
 Obj = dict[str, Any]
@@ -153,7 +159,11 @@ def services(canary: Obj, target: Obj) -> list[Obj]:
                     "name": f"{name}{suffix}",
                     "namespace": namespace,
                     "labels": {**(extra.get("labels") or {}), label: f"{name}{suffix}", **MANAGED_BY},
-                    "annotations": {**(extra.get("annotations") or {}), **FLUX_RECONCILE_DISABLED},
+                    "annotations": {
+                        **(extra.get("annotations") or {}),
+                        **FLUX_RECONCILE_DISABLED,
+                        **HELM_DRIFT_DETECTION_DISABLED,
+                    },
                     "ownerReferences": [owner_reference(canary)],
                 },
                 "spec": {"type": "ClusterIP", "selector": {label: selected}, "ports": _ports(service_spec)},

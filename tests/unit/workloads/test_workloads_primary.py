@@ -223,8 +223,9 @@ def test_service_name_override_and_per_service_metadata() -> None:
         "frontend-canary",
     )
     assert apex["metadata"]["labels"]["expose"] == "true"
-    assert apex["metadata"]["annotations"] == {"a": "1", FLUX_RECONCILE: "disabled"}
-    assert can["metadata"]["annotations"] == {"c": "3", FLUX_RECONCILE: "disabled"}
+    drift = "helm.toolkit.fluxcd.io/driftDetection"  # as Flagger's router.filterMetadata
+    assert apex["metadata"]["annotations"] == {"a": "1", FLUX_RECONCILE: "disabled", drift: "disabled"}
+    assert can["metadata"]["annotations"] == {"c": "3", FLUX_RECONCILE: "disabled", drift: "disabled"}
     assert "expose" not in prim["metadata"]["labels"]
 
 
