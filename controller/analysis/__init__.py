@@ -17,6 +17,7 @@ from controller.analysis.model import (
     CanaryState,
     Decision,
     HookType,
+    InconclusivePolicy,
     Phase,
     Strategy,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "Handler",
     "HookOutcome",
     "HookType",
+    "InconclusivePolicy",
     "InitializePrimary",
     "MetricsOutcome",
     "Notify",

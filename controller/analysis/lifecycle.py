@@ -70,6 +70,9 @@ def initialize(ctx: TickContext, state: CanaryState) -> PhaseStep:
         progress_started_at=None,
         last_failure="",
         halt_notified_at=None,
+        inconclusive_checks=0,
+        last_inconclusive="",
+        hold_started_at=None,
     )
     yield from notify(messages.initialization_done(spec), alert=messages.initialization_done_alert(spec))
     return ctx.wait_interval(state)
@@ -141,4 +144,7 @@ def _fresh_analysis(ctx: TickContext, state: CanaryState) -> CanaryState:
         progress_started_at=ctx.now,
         last_failure="",
         halt_notified_at=None,
+        inconclusive_checks=0,
+        last_inconclusive="",
+        hold_started_at=None,
     )

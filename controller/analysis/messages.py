@@ -3,7 +3,9 @@
 Invariants:
 - Flagger names some events after the Canary (`name.namespace`) and others after the target
   workload (`target.namespace`); each function here uses the same one Flagger does.
-- The only messages without a Flagger counterpart are `revision_matches_primary` and the
+- Messages about inconclusive checks have no Flagger counterpart (Flagger has no such outcome):
+  `checks_answer_again`, `rolling_back_inconclusive`, `rolling_back_hold_deadline`.
+- The other messages without a Flagger counterpart are `revision_matches_primary` and the
   kubernetes-provider notices' one-shot timing (Flagger repeats them every tick).
 """
 
@@ -17,6 +19,7 @@ __all__ = [
     "advance_primary_weight",
     "analysis_skipped_alert",
     "canary_failed",
+    "checks_answer_again",
     "copying_spec",
     "external_check_failed",
     "halt_not_ready",
@@ -35,6 +38,8 @@ __all__ = [
     "restarting_analysis",
     "revision_matches_primary",
     "rolling_back_deadline",
+    "rolling_back_hold_deadline",
+    "rolling_back_inconclusive",
     "rolling_back_manual",
     "rolling_back_threshold",
     "starting_analysis",
@@ -161,3 +166,18 @@ def promotion_skipped(spec: AnalysisSpec) -> str:
 
 def analysis_skipped_alert() -> str:
     return "Canary analysis was skipped, promotion finished."
+
+
+def checks_answer_again(spec: AnalysisSpec, held: int) -> str:
+    return f"Checks of {_canary(spec)} answer again after {held} inconclusive interval(s): resuming"
+
+
+def rolling_back_inconclusive(spec: AnalysisSpec, count: int) -> str:
+    return f"Rolling back {_canary(spec)} inconclusive checks threshold reached {count}"
+
+
+def rolling_back_hold_deadline(spec: AnalysisSpec, held: float) -> str:
+    return (
+        f"Rolling back {_canary(spec)} checks inconclusive for {held:.0f}s, "
+        f"past the progress deadline of {spec.progress_deadline_seconds:.0f}s"
+    )

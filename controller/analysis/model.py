@@ -6,6 +6,9 @@ Invariants:
 - `CanaryState` is the engine's only memory. It mirrors Flagger's Canary status, plus the few
   fields Flagger keeps elsewhere (the routes it reads back from the mesh, the start of a
   readiness wait), and round-trips through JSON via `to_dict` / `from_dict`.
+- A check has three outcomes: passed, failed, inconclusive (the check could not measure). What an
+  inconclusive result does is `AnalysisSpec.on_inconclusive` (`InconclusivePolicy`); whatever the
+  policy, only failed checks make a rollback a verdict on the release (see `analysis.checks`).
 - `canary_weight` and `iterations` follow Flagger's status semantics (a phase change to anything
   but Progressing or Waiting shows weight 0). The traffic actually routed is tracked separately in
   `primary_route_weight`, `canary_route_weight` and `mirrored`, which play the role of Flagger's
@@ -24,6 +27,7 @@ __all__ = [
     "CanaryState",
     "Decision",
     "HookType",
+    "InconclusivePolicy",
     "Phase",
     "Strategy",
 ]
@@ -56,6 +60,24 @@ class Strategy(StrEnum):
     BLUE_GREEN = "blue-green"
 
 
+class InconclusivePolicy(StrEnum):
+    """What an inconclusive check does to the analysis (`analysis.onInconclusive`).
+
+    - `count` (the default, Flagger's behaviour): it counts as a failed check toward `threshold`
+      (`failedChecks`, as in Flagger); the canary does not advance in that interval.
+    - `hold`: it is counted apart (`inconclusiveChecks`, consecutive: a conclusive interval resets
+      it); the canary keeps its weight until the checks answer again, and the analysis gives up
+      after `inconclusiveThreshold` inconclusive intervals in a row, or once the hold lasted
+      `progressDeadlineSeconds`.
+
+    Either way a rollback whose failed checks alone did not reach `threshold` is written back as
+    `inconclusive`, which never quarantines the tag.
+    """
+
+    COUNT = "count"
+    HOLD = "hold"
+
+
 class HookType(StrEnum):
     """Flagger's webhook types."""
 
@@ -75,8 +97,8 @@ class AnalysisSpec:
 
     `name` is the Canary's name and `target_name` the target workload's (Flagger uses one or the
     other depending on the message); an empty `target_name` means "same as `name`".
-    Zero means "unset" for `max_weight`, `step_weight`, `step_weight_promotion`, `iterations`
-    and `progress_deadline_seconds`. Readiness thresholds are applied by the caller.
+    Zero means "unset" for `max_weight`, `step_weight`, `step_weight_promotion`, `iterations`,
+    `progress_deadline_seconds` and `inconclusive_threshold` (which then equals `threshold`). Readiness thresholds are applied by the caller.
     """
 
     name: str
@@ -98,6 +120,8 @@ class AnalysisSpec:
     has_webhooks_of: frozenset[HookType] = frozenset()
     target_name: str = ""
     target_kind: str = "Deployment"
+    on_inconclusive: InconclusivePolicy = InconclusivePolicy.COUNT
+    inconclusive_threshold: int = 0
 
     @property
     def target(self) -> str:
@@ -108,6 +132,15 @@ class AnalysisSpec:
     def effective_threshold(self) -> int:
         """Flagger treats a threshold below 1 as 1."""
         return max(self.threshold, 1)
+
+    @property
+    def effective_inconclusive_threshold(self) -> int:
+        """Inconclusive intervals in a row that end a hold: `threshold` when unset."""
+        return self.inconclusive_threshold if self.inconclusive_threshold > 0 else self.effective_threshold
+
+    @property
+    def holds(self) -> bool:
+        return self.on_inconclusive is InconclusivePolicy.HOLD
 
     def has_hook(self, hook_type: HookType) -> bool:
         return hook_type in self.has_webhooks_of
@@ -124,6 +157,12 @@ class CanaryState:
     - `last_failure`: the latest failed check or rollback cause, used for write-back summaries.
     - `halt_notified_at`: when a readiness halt was last announced, so that fast polling does
       not flood events (at most one per analysis interval).
+    - `inconclusive_checks`: intervals whose checks were inconclusive (none failed). With the
+      `count` policy they are also in `failed_checks`, as in Flagger, and this counts how many of
+      those were inconclusive; with `hold` it counts the current run of them.
+    - `last_inconclusive`: the latest inconclusive check and its cause, e.g.
+      "request-success-rate inconclusive (timeout): ...".
+    - `hold_started_at`: when the current run of inconclusive intervals began (`hold` only).
     - `last_analysis_at`: when the checks and the strategy step last ran. Ticks may come more
       often than the interval (watch events wake the loop); the analysis step runs at most once
       per interval.
@@ -143,6 +182,9 @@ class CanaryState:
     last_failure: str = ""
     halt_notified_at: float | None = None
     last_analysis_at: float | None = None
+    inconclusive_checks: int = 0
+    last_inconclusive: str = ""
+    hold_started_at: float | None = None
 
     def with_phase(self, phase: Phase, now: float) -> CanaryState:
         """A copy in `phase`; `last_transition_time` moves only when the phase changes."""

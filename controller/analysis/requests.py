@@ -47,7 +47,8 @@ __all__ = [
 ]
 
 Severity = Literal["info", "warn", "error"]
-WriteBackResult = Literal["promoted", "rolled-back"]
+WriteBackResult = Literal["promoted", "rolled-back", "inconclusive"]
+"""`rolled-back` is a verdict (the tag may be quarantined); `inconclusive` gave up without one."""
 
 
 # --- results -------------------------------------------------------------------------------
@@ -76,19 +77,30 @@ class HookOutcome:
     a rollback). `webhook` names the deciding hook (or all of them, comma-separated, when all
     passed) and `message` carries the error text of a failure. For `rollback` hooks `ok=True`
     means "rollback requested".
+
+    `inconclusive` names the cause when the deciding hook gave no answer (e.g. "timeout",
+    "unreachable", "unavailable"): the hook is not passed, but that is no verdict on the release.
+    Empty means the hook answered (`ok` is its verdict).
     """
 
     ok: bool
     message: str = ""
     webhook: str = ""
+    inconclusive: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class MetricsOutcome:
-    """The result of the metric checks, e.g. failures=("error rate 69.17% > 1%",)."""
+    """The result of the metric checks, e.g. failures=("error rate 69.17% > 1%",).
+
+    `failures` are measured values out of range; `inconclusive` the checks that could not measure,
+    each naming its cause (e.g. "request-success-rate inconclusive (timeout): ..."). `ok` means
+    every check passed. A not-ok outcome with neither list counts as one failure.
+    """
 
     ok: bool
     failures: tuple[str, ...] = ()
+    inconclusive: tuple[str, ...] = ()
 
 
 # --- requests ------------------------------------------------------------------------------

@@ -11,8 +11,13 @@ Each ``MetricCheck`` is one of:
 A value outside ``thresholdRange`` fails with Flagger's event text, for example
 ``Halt podinfo.test advancement success rate 69.17% < 99%``,
 ``Halt podinfo.test advancement request duration 1.2s > 500ms`` and, for custom
-metrics, ``Halt podinfo.test advancement error-rate 5.25 > 1``. No values, a render
-error and a provider error all count as failures with a message that says so.
+metrics, ``Halt podinfo.test advancement error-rate 5.25 > 1``.
+
+Every result has one of three outcomes (``controller.metrics.errors.Outcome``): *passed* and
+*failed* are verdicts on a measured value; a check that could not measure (no values, a render
+error, a provider error, a misconfigured check, a non-finite value) is *inconclusive* and names
+its ``Cause``. ``ok`` is False for both failed and inconclusive results, and ``message`` keeps
+Flagger's wording; ``describe`` is the one-line detail with the outcome and cause.
 Checks run concurrently; results come back in the order of ``checks``.
 Messages never contain credentials: provider errors are already scrubbed.
 """
@@ -27,12 +32,12 @@ from dataclasses import dataclass, field, replace
 from controller import canary_metrics
 from controller.metrics.builtin import REQUEST_DURATION, REQUEST_SUCCESS_RATE, builtin_query, is_builtin
 from controller.metrics.durations import format_go_duration_ms, format_go_float
-from controller.metrics.errors import MetricsError, NoValuesFound
+from controller.metrics.errors import Cause, MetricsError, NoValuesFound, Outcome
 from controller.metrics.providers.contract import MetricProvider, ProviderConfig
 from controller.metrics.providers.registry import provider_for
 from controller.metrics.template import DEFAULT_METRIC_INTERVAL, TemplateContext, render_promql, render_query
 
-__all__ = ["MetricCheck", "MetricResult", "ProviderFactory", "TemplateSpec", "evaluate"]
+__all__ = ["MetricCheck", "MetricResult", "ProviderFactory", "TemplateSpec", "describe", "evaluate"]
 
 
 @dataclass(frozen=True)
@@ -62,12 +67,37 @@ class MetricCheck:
 
 @dataclass(frozen=True)
 class MetricResult:
-    """The outcome of one check. ``value`` is None when no value could be obtained."""
+    """The outcome of one check. ``value`` is None when no value could be obtained.
+
+    ``outcome`` is passed, failed (measured, out of range) or inconclusive (not measured, for
+    ``cause``); ``ok`` is ``outcome is Outcome.PASSED``."""
 
     name: str
     value: float | None
     ok: bool
     message: str
+    outcome: Outcome = Outcome.FAILED
+    cause: Cause | None = None
+
+    def __post_init__(self) -> None:
+        if self.ok and self.outcome is not Outcome.PASSED:
+            object.__setattr__(self, "outcome", Outcome.PASSED)
+        if self.outcome is Outcome.INCONCLUSIVE and self.cause is None:
+            object.__setattr__(self, "cause", Cause.MISCONFIGURED)
+
+
+def inconclusive(name: str, cause: Cause, message: str) -> MetricResult:
+    """A check that could not measure."""
+    return MetricResult(name, None, False, message, Outcome.INCONCLUSIVE, cause)
+
+
+def describe(result: MetricResult, halt_prefix: str = "") -> str:
+    """One line for Events and status: Flagger's message for a verdict (without ``halt_prefix``),
+    ``<metric> inconclusive (<cause>): <message>`` for a check that could not measure."""
+    message = result.message.removeprefix(halt_prefix) if halt_prefix else result.message
+    if result.outcome is Outcome.INCONCLUSIVE:
+        return f"{result.name} inconclusive ({result.cause}): {message}"
+    return message
 
 
 ProviderFactory = Callable[[TemplateSpec, str], MetricProvider]
@@ -132,27 +162,30 @@ async def _evaluate_one(
         return await _builtin_check(check, context, metrics_server, router)
     if check.query:
         return await _inline_check(check, context, metrics_server)
-    return MetricResult(check.name, None, False, f"Metric {check.name} has neither a query nor a templateRef")
+    return inconclusive(
+        check.name, Cause.MISCONFIGURED, f"Metric {check.name} has neither a query nor a templateRef"
+    )
 
 
 async def _builtin_check(
     check: MetricCheck, context: TemplateContext, server: MetricProvider | None, router: str
 ) -> MetricResult:
     if server is None:
-        return MetricResult(check.name, None, False, "Metrics server is not configured for built-in metrics")
+        return inconclusive(
+            check.name, Cause.MISCONFIGURED, "Metrics server is not configured for built-in metrics"
+        )
     built = builtin_query(check.name, router, context)
     try:
         raw = await server.run_query(built.query)
     except NoValuesFound:
-        return MetricResult(
+        return inconclusive(
             check.name,
-            None,
-            False,
+            Cause.NO_VALUES,
             f"Halt advancement no values found for {router} metric {check.name} "
             f"probably {context.target}.{context.namespace} is not receiving traffic",
         )
     except MetricsError as exc:
-        return MetricResult(check.name, None, False, f"Prometheus query failed: {exc}")
+        return inconclusive(check.name, exc.cause, f"Prometheus query failed: {exc}")
     halt = _halt(context)
     value = raw * 1000 if built.seconds_to_ms else raw
     if not math.isfinite(value):
@@ -166,15 +199,17 @@ async def _inline_check(
     check: MetricCheck, context: TemplateContext, server: MetricProvider | None
 ) -> MetricResult:
     if server is None:
-        return MetricResult(check.name, None, False, f"Metrics server is not configured for {check.name}")
+        return inconclusive(
+            check.name, Cause.MISCONFIGURED, f"Metrics server is not configured for {check.name}"
+        )
     try:
         value = await server.run_query(check.query or "")
     except NoValuesFound:
-        return MetricResult(
-            check.name, None, False, f"Halt advancement no values found for metric: {check.name}"
+        return inconclusive(
+            check.name, Cause.NO_VALUES, f"Halt advancement no values found for metric: {check.name}"
         )
     except MetricsError as exc:
-        return MetricResult(check.name, None, False, f"Prometheus query failed for {check.name}: {exc}")
+        return inconclusive(check.name, exc.cause, f"Prometheus query failed for {check.name}: {exc}")
     halt = _halt(context)
     if not math.isfinite(value):
         return _not_finite(check, value, halt)
@@ -191,24 +226,23 @@ async def _template_check(
     try:
         query = render(template.query, context)
     except MetricsError as exc:
-        return MetricResult(check.name, None, False, f"Metric template {where} query render error: {exc}")
+        return inconclusive(check.name, exc.cause, f"Metric template {where} query render error: {exc}")
     try:
         provider = provider_factory(template, interval)
     except MetricsError as exc:
-        return MetricResult(
-            check.name, None, False, f"Metric template {where} provider {template.provider.type} error: {exc}"
+        return inconclusive(
+            check.name, exc.cause, f"Metric template {where} provider {template.provider.type} error: {exc}"
         )
     try:
         value = await provider.run_query(query)
     except NoValuesFound as exc:
-        return MetricResult(
+        return inconclusive(
             check.name,
-            None,
-            False,
+            Cause.NO_VALUES,
             f"Halt advancement no values found for custom metric: {check.name}: {exc}",
         )
     except MetricsError as exc:
-        return MetricResult(check.name, None, False, f"Metric query failed for {check.name}: {exc}")
+        return inconclusive(check.name, exc.cause, f"Metric query failed for {check.name}: {exc}")
     halt = _halt(context)
     if not math.isfinite(value):
         return _not_finite(check, value, halt)
@@ -218,18 +252,14 @@ async def _template_check(
 _Describe = Callable[[float, str, float], str]
 
 
-def _failed(check: MetricCheck, message: str) -> MetricResult:
-    return MetricResult(check.name, None, False, message)
-
-
 def _halt(context: TemplateContext) -> str:
     return f"Halt {context.name}.{context.namespace} advancement"
 
 
 def _not_finite(check: MetricCheck, value: float, halt: str) -> MetricResult:
     shown = format_go_float(value)
-    return MetricResult(
-        check.name, None, False, f"{halt} {check.name} returned {shown} (not a finite number)"
+    return inconclusive(
+        check.name, Cause.MALFORMED, f"{halt} {check.name} returned {shown} (not a finite number)"
     )
 
 
@@ -238,7 +268,7 @@ def _judge(check: MetricCheck, value: float, describe: _Describe) -> MetricResul
         return MetricResult(check.name, value, False, describe(value, "<", check.threshold_min))
     if check.threshold_max is not None and value > check.threshold_max:
         return MetricResult(check.name, value, False, describe(value, ">", check.threshold_max))
-    return MetricResult(check.name, value, True, _passed_text(check.name, value))
+    return MetricResult(check.name, value, True, _passed_text(check.name, value), Outcome.PASSED)
 
 
 def _success_rate_text(halt: str) -> _Describe:
