@@ -38,8 +38,10 @@ SERVED_PROVIDER_TYPES: Final = (
     "cloudwatch",
     "datadog",
     "dynatrace",
+    "externalmetrics",
     "graphite",
     "influxdb",
+    "keptn",
     "newrelic",
     "prometheus",
 )

@@ -285,6 +285,10 @@ class CanaryWorld:
             context,
             metrics_server=server,
             router=spec_mapping.provider_name(self.canary, self.default_provider),
+            # externalmetrics and keptn read the cluster through the controller's own client
+            provider_factory=lambda t, interval: provider_for(
+                t.provider, t.secret, interval=interval, kube=self.kube
+            ),
         )
         # The engine words the halt ("Halt podinfo.test advancement ..."); keep only the detail.
         prefix = f"Halt {self.name}.{self.namespace} advancement "

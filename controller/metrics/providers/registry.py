@@ -15,23 +15,32 @@ from controller.metrics.providers.cloudwatch import CloudWatchProvider
 from controller.metrics.providers.contract import MetricProvider, ProviderConfig
 from controller.metrics.providers.datadog import DatadogProvider
 from controller.metrics.providers.dynatrace import DynatraceProvider
+from controller.metrics.providers.externalmetrics import ExternalMetricsProvider
 from controller.metrics.providers.graphite import GraphiteProvider
 from controller.metrics.providers.influxdb import InfluxdbProvider
+from controller.metrics.providers.keptn import KeptnProvider
+from controller.metrics.providers.kube_api import KubeClient
 from controller.metrics.providers.newrelic import NewRelicProvider
 from controller.metrics.providers.prometheus import PrometheusProvider
 
 __all__ = ["SUPPORTED_PROVIDERS", "provider_for"]
 
-_Factory = Callable[[ProviderConfig, Mapping[str, str] | None, str], MetricProvider]
+_Factory = Callable[[ProviderConfig, Mapping[str, str] | None, str, KubeClient | None], MetricProvider]
 
 _FACTORIES: dict[str, _Factory] = {
-    "prometheus": lambda config, secret, _interval: PrometheusProvider(config, secret),
-    "cloudwatch": lambda config, secret, interval: CloudWatchProvider(config, secret, interval=interval),
-    "datadog": lambda config, secret, interval: DatadogProvider(config, secret, interval=interval),
-    "dynatrace": lambda config, secret, interval: DynatraceProvider(config, secret, interval=interval),
-    "graphite": lambda config, secret, _interval: GraphiteProvider(config, secret),
-    "influxdb": lambda config, secret, _interval: InfluxdbProvider(config, secret),
-    "newrelic": lambda config, secret, interval: NewRelicProvider(config, secret, interval=interval),
+    "prometheus": lambda config, secret, _interval, _kube: PrometheusProvider(config, secret),
+    "cloudwatch": lambda config, secret, interval, _kube: CloudWatchProvider(
+        config, secret, interval=interval
+    ),
+    "datadog": lambda config, secret, interval, _kube: DatadogProvider(config, secret, interval=interval),
+    "dynatrace": lambda config, secret, interval, _kube: DynatraceProvider(config, secret, interval=interval),
+    "externalmetrics": lambda config, secret, _interval, kube: ExternalMetricsProvider(
+        config, secret, kube=kube
+    ),
+    "graphite": lambda config, secret, _interval, _kube: GraphiteProvider(config, secret),
+    "influxdb": lambda config, secret, _interval, _kube: InfluxdbProvider(config, secret),
+    "keptn": lambda config, _secret, _interval, kube: KeptnProvider(config, kube=kube),
+    "newrelic": lambda config, secret, interval, _kube: NewRelicProvider(config, secret, interval=interval),
 }
 
 SUPPORTED_PROVIDERS: tuple[str, ...] = tuple(sorted(_FACTORIES))
@@ -42,11 +51,14 @@ def provider_for(
     secret: Mapping[str, str] | None = None,
     *,
     interval: str = "1m",
+    kube: KubeClient | None = None,
 ) -> MetricProvider:
     """Build the provider for ``config.type``; raise ``UnknownProvider`` if unsupported.
 
     ``interval`` is the metric's query window; providers whose API takes a time range
-    (Datadog, New Relic, ...) derive it from this value.
+    (Datadog, New Relic, ...) derive it from this value. ``kube`` is the controller's Kubernetes
+    client, which ``externalmetrics`` (without an address) and ``keptn`` read through; without
+    it they raise ``ProviderConfigError``.
     """
     factory = _FACTORIES.get(config.type)
     if factory is None:
@@ -54,4 +66,4 @@ def provider_for(
             f"metric provider type {config.type!r} is not supported; "
             f"supported types: {', '.join(SUPPORTED_PROVIDERS)}"
         )
-    return factory(config, secret, interval)
+    return factory(config, secret, interval, kube)

@@ -135,7 +135,7 @@ def test_unservable_template_and_metadata_webhook_stop_at_valid_false(
 ) -> None:
     ns = namespace
     template = metric_template(ns, "latency", "http://unused:9090")
-    template["spec"]["provider"] = {"type": "cloudwatch", "region": "eu-west-1"}
+    template["spec"]["provider"] = {"type": "prometheus"}  # no address: nothing to query
     ssrf = canary(ns, "ssrf", iterations=3, threshold=2, template=None)
     ssrf["spec"]["analysis"]["webhooks"] = [
         {"name": "steal", "type": "rollout", "url": "http://169.254.169.254/latest/meta-data/iam/"}
@@ -149,7 +149,7 @@ def test_unservable_template_and_metadata_webhook_stop_at_valid_false(
         ssrf,
     )
     cloudy = _wait("cloudy Valid=False", lambda: _valid_false(sandbox, ns, "cloudy"), 60, controller_process)
-    assert "MetricTemplate" in cloudy["message"] and "'cloudwatch' is not supported" in cloudy["message"]
+    assert "MetricTemplate" in cloudy["message"] and "address: required for prometheus" in cloudy["message"]
     stolen = _wait("ssrf Valid=False", lambda: _valid_false(sandbox, ns, "ssrf"), 60, controller_process)
     assert "169.254.169.254 is link-local or a metadata address" in stolen["message"]
     for name in ("cloudy", "ssrf"):

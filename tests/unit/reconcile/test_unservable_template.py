@@ -15,7 +15,7 @@ from tests.unit.reconcile.memory_kube import MemoryKube
 @pytest.mark.parametrize(
     ("provider", "reason"),
     [
-        ({"type": "cloudwatch", "region": "eu-west-1"}, "'cloudwatch' is not supported by this controller"),
+        ({"type": "opentsdb", "address": "http://tsdb:4242"}, "spec.provider.type: Input should be 'prometheus'"),
         ({"type": "prometheus"}, "spec.provider.address: required for prometheus"),
         ({"type": "prometheus", "address": "http://169.254.169.254"}, "link-local or a metadata address"),
     ],
