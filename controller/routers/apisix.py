@@ -24,20 +24,17 @@ Invariants:
 from __future__ import annotations
 
 import copy
-from typing import Any, ClassVar
+from typing import Any
 
 from controller.api.service import ServiceMetadata
-from controller.kube import Kube, KubeError
 from controller.routers.base import RouterError, Routes
 from controller.routers.route_objects import (
     KUBECTL_LAST_APPLIED,
     RouteContext,
     object_metadata,
-    owned_by,
-    route_context,
-    split_or_all_primary,
     unsupported,
 )
+from controller.routers.skeleton import RouteObjectRouter
 
 Obj = dict[str, Any]
 
@@ -143,72 +140,26 @@ def routes_of(route: Obj, primary: str, canary: str) -> Routes:
     return Routes(primary_weight, canary_weight, False)
 
 
-class ApisixRouter:
-    builtin_query_provider: ClassVar[str] = "apisix"
-    """The query set of the builtin metrics (request-success-rate, request-duration)."""
+class ApisixRouter(RouteObjectRouter):
+    provider = PROVIDER
+    route_kind = KIND
+    route_api_version = API_VERSION
 
-    def __init__(self, kube: Kube, canary: Obj) -> None:
-        self.kube = kube
-        self.canary = canary
-
-    def _context(self) -> RouteContext:
-        ctx = route_context(self.canary, PROVIDER)
+    def check_supported(self, ctx: RouteContext) -> None:
         check_supported(ctx)
-        return ctx
 
-    async def _get(self, ctx: RouteContext, name: str) -> Obj | None:
-        try:
-            return await self.kube.get(API_VERSION, KIND, ctx.namespace, name)
-        except KubeError as exc:
-            raise RouterError(f"ApisixRoute {ctx.namespace}/{name}: {exc}") from exc
+    def route_name(self, ctx: RouteContext) -> str:
+        return canary_route_name(ctx)
 
-    async def _write(self, ctx: RouteContext, weights: Routes) -> None:
-        source_name = route_ref_name(ctx)
-        source = await self._get(ctx, source_name)
-        if source is None:
-            raise RouterError(f"ApisixRoute {ctx.namespace}/{source_name} (spec.routeRef) not found")
-        desired = canary_route(ctx, source, weights)
-        try:
-            await self.kube.apply(desired)
-        except KubeError as exc:
-            raise RouterError(f"ApisixRoute {ctx.namespace}/{desired['metadata']['name']}: {exc}") from exc
-
-    async def reconcile(self) -> None:
-        ctx = self._context()
-        live = await self._get(ctx, canary_route_name(ctx))
-        weights = split_or_all_primary(live, lambda obj: routes_of(obj, ctx.names.primary, ctx.names.canary))
-        await self._write(ctx, weights)
-
-    async def set_routes(self, primary_weight: int, canary_weight: int, mirrored: bool) -> None:
-        if primary_weight < 0 or canary_weight < 0:
-            raise RouterError(
-                f"weights must not be negative: primary={primary_weight} canary={canary_weight}"
-            )
-        if primary_weight == 0 and canary_weight == 0:
-            raise RouterError("weights must not both be zero")
-        ctx = self._context()
-        if mirrored:
-            raise unsupported(ctx, PROVIDER, "traffic mirroring")
-        name = canary_route_name(ctx)
-        if await self._get(ctx, name) is None:
-            raise RouterError(f"ApisixRoute {ctx.namespace}/{name} not found; reconcile first")
-        await self._write(ctx, Routes(primary_weight, canary_weight, False))
-
-    async def get_routes(self) -> Routes:
-        ctx = route_context(self.canary, PROVIDER)
-        name = canary_route_name(ctx)
-        live = await self._get(ctx, name)
-        if live is None:
-            raise RouterError(f"ApisixRoute {ctx.namespace}/{name} not found")
+    def routes_of(self, ctx: RouteContext, live: Obj) -> Routes:
         return routes_of(live, ctx.names.primary, ctx.names.canary)
 
-    async def finalize(self) -> None:
-        ctx = route_context(self.canary, PROVIDER)
-        name = canary_route_name(ctx)
-        live = await self._get(ctx, name)
-        if live is None or not owned_by(live, ctx.uid):
-            return
-        try:
-            await self.kube.delete(API_VERSION, KIND, ctx.namespace, name)
-        except KubeError as exc:
-            raise RouterError(f"ApisixRoute {ctx.namespace}/{name}: {exc}") from exc
+    async def write_routes(self, ctx: RouteContext, live: Obj | None, weights: Routes) -> None:
+        source_name = route_ref_name(ctx)
+        source = await self.get(API_VERSION, KIND, ctx.namespace, source_name)
+        if source is None:
+            raise RouterError(f"ApisixRoute {ctx.namespace}/{source_name} (spec.routeRef) not found")
+        await self.apply(canary_route(ctx, source, Routes(weights.primary_weight, weights.canary_weight)))
+
+    async def hand_back(self, ctx: RouteContext, live: Obj) -> None:
+        await self.delete_if_owned(ctx, live)

@@ -26,10 +26,9 @@ Invariants:
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from controller.api.analysis import AbMatch
-from controller.kube import Kube, KubeError
 from controller.routers.base import RouterError, Routes
 from controller.routers.route_objects import (
     RouteContext,
@@ -37,10 +36,9 @@ from controller.routers.route_objects import (
     object_metadata,
     owned_by,
     prefix_regex,
-    route_context,
-    split_or_all_primary,
     unsupported,
 )
+from controller.routers.skeleton import RouteObjectRouter
 
 Obj = dict[str, Any]
 
@@ -157,58 +155,20 @@ def routes_of(proxy: Obj, primary: str, canary: str) -> Routes:
     return Routes(weights[primary], weights[canary], False)
 
 
-class ContourRouter:
-    builtin_query_provider: ClassVar[str] = "contour"
+class ContourRouter(RouteObjectRouter):
+    provider = PROVIDER
+    route_kind = KIND
+    route_api_version = API_VERSION
 
-    def __init__(self, kube: Kube, canary: Obj) -> None:
-        self.kube = kube
-        self.canary = canary
-
-    def _context(self) -> RouteContext:
-        ctx = route_context(self.canary, PROVIDER)
+    def check_supported(self, ctx: RouteContext) -> None:
         check_supported(ctx)
-        return ctx
 
-    async def _live(self, ctx: RouteContext) -> Obj | None:
-        try:
-            return await self.kube.get(API_VERSION, KIND, ctx.namespace, ctx.names.apex)
-        except KubeError as exc:
-            raise RouterError(f"HTTPProxy {ctx.namespace}/{ctx.names.apex}: {exc}") from exc
-
-    async def _apply(self, obj: Obj) -> None:
-        try:
-            await self.kube.apply(obj)
-        except KubeError as exc:
-            raise RouterError(
-                f"HTTPProxy {obj['metadata']['namespace']}/{obj['metadata']['name']}: {exc}"
-            ) from exc
-
-    async def reconcile(self) -> None:
-        ctx = self._context()
-        live = await self._live(ctx)
-        weights = split_or_all_primary(live, lambda obj: routes_of(obj, ctx.names.primary, ctx.names.canary))
-        await self._apply(http_proxy(ctx, weights))
-
-    async def set_routes(self, primary_weight: int, canary_weight: int, mirrored: bool) -> None:
-        if primary_weight < 0 or canary_weight < 0 or primary_weight + canary_weight == 0:
-            raise RouterError(f"invalid weights: primary={primary_weight} canary={canary_weight}")
-        ctx = self._context()
-        if mirrored:
-            raise unsupported(ctx, PROVIDER, "traffic mirroring")
-        if await self._live(ctx) is None:
-            raise RouterError(f"HTTPProxy {ctx.namespace}/{ctx.names.apex} not found; reconcile first")
-        await self._apply(http_proxy(ctx, Routes(primary_weight, canary_weight)))
-
-    async def get_routes(self) -> Routes:
-        ctx = route_context(self.canary, PROVIDER)
-        live = await self._live(ctx)
-        if live is None:
-            raise RouterError(f"HTTPProxy {ctx.namespace}/{ctx.names.apex} not found")
+    def routes_of(self, ctx: RouteContext, live: Obj) -> Routes:
         return routes_of(live, ctx.names.primary, ctx.names.canary)
 
-    async def finalize(self) -> None:
-        ctx = route_context(self.canary, PROVIDER)
-        live = await self._live(ctx)
-        if live is None or not owned_by(live, ctx.uid):
-            return
-        await self._apply(handover_proxy(ctx))
+    async def write_routes(self, ctx: RouteContext, live: Obj | None, weights: Routes) -> None:
+        await self.apply(http_proxy(ctx, Routes(weights.primary_weight, weights.canary_weight)))
+
+    async def hand_back(self, ctx: RouteContext, live: Obj) -> None:
+        if owned_by(live, ctx.uid):
+            await self.apply(handover_proxy(ctx))

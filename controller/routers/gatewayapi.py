@@ -19,92 +19,58 @@ Invariants:
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
-from controller.kube import Kube, KubeError
+from controller.kube import Kube
 from controller.routers import gatewayapi_routes as build
 from controller.routers.base import RouterError, Routes, provider_of
-from controller.routers.route_objects import RouteContext, owned_by, route_context, split_or_all_primary
+from controller.routers.route_objects import RouteContext, route_context
+from controller.routers.skeleton import RouteObjectRouter
 from controller.routers.sticky_sessions import StickyCookies, next_cookies, random_cookie_value
 
 Obj = dict[str, Any]
 
 
-class GatewayAPIRouter:
-    builtin_query_provider: ClassVar[str] = "istio"
-    """The query set of the builtin metrics; Flagger uses the Istio queries for Gateway API."""
+class GatewayAPIRouter(RouteObjectRouter):
+    provider = build.PROVIDER
+    route_kind = "HTTPRoute"
+    mirroring = True
 
     def __init__(self, kube: Kube, canary: Obj) -> None:
-        self.kube = kube
-        self.canary = canary
+        super().__init__(kube, canary)
         provider = provider_of(canary)
-        self.provider = "gatewayapi:v1" if provider == "gatewayapi" else provider
-
-    def _context(self) -> RouteContext:
-        ctx = route_context(self.canary, build.PROVIDER)
-        build.check_supported(ctx, self.provider)
-        return ctx
+        self.versioned_provider = "gatewayapi:v1" if provider == "gatewayapi" else provider
+        """``gatewayapi:<version>``: which Gateway API version the HTTPRoute is written in."""
 
     @property
-    def api_version(self) -> str:
-        return build.api_version(self.provider)
+    def route_api_version(self) -> str:  # type: ignore[override]
+        return build.api_version(self.versioned_provider)
 
-    async def _live(self, ctx: RouteContext) -> Obj | None:
-        try:
-            return await self.kube.get(self.api_version, "HTTPRoute", ctx.namespace, ctx.names.apex)
-        except KubeError as exc:
-            raise RouterError(f"HTTPRoute {ctx.namespace}/{ctx.names.apex}: {exc}") from exc
+    def check_supported(self, ctx: RouteContext) -> None:
+        build.check_supported(ctx, self.versioned_provider)
 
-    async def _apply(self, obj: Obj) -> Obj:
-        meta = obj["metadata"]
-        try:
-            return await self.kube.apply(obj)
-        except KubeError as exc:
-            raise RouterError(f"HTTPRoute {meta['namespace']}/{meta['name']}: {exc}") from exc
+    def routes_of(self, ctx: RouteContext, live: Obj) -> Routes:
+        return build.routes_of(live, ctx.names.primary, ctx.names.canary)
 
-    def _desired(self, ctx: RouteContext, live: Obj | None, weights: Routes) -> Obj:
+    async def write_routes(self, ctx: RouteContext, live: Obj | None, weights: Routes) -> None:
         cookies = StickyCookies()
         affinity = ctx.analysis.session_affinity
         if affinity is not None:
             names = ctx.names
             found = build.cookies_of(live, names.primary, names.canary) if live else StickyCookies()
             cookies = next_cookies(affinity, found, weights.canary_weight, random_cookie_value(), ctx.uid)
-        desired = build.http_route(ctx, self.provider, weights, cookies)
-        if live is not None and not owned_by(live, ctx.uid):
-            del desired["metadata"]["ownerReferences"]  # adopted, not generated: never collected
-        return desired
-
-    async def reconcile(self) -> None:
-        ctx = self._context()
-        live = await self._live(ctx)
-        weights = split_or_all_primary(
-            live, lambda obj: build.routes_of(obj, ctx.names.primary, ctx.names.canary)
-        )
-        await self._apply(self._desired(ctx, live, weights))
-
-    async def set_routes(self, primary_weight: int, canary_weight: int, mirrored: bool) -> None:
-        if primary_weight < 0 or canary_weight < 0:
-            raise RouterError(
-                f"weights must not be negative: primary={primary_weight} canary={canary_weight}"
-            )
-        ctx = self._context()
-        live = await self._live(ctx)
-        if live is None:
-            raise RouterError(f"HTTPRoute {ctx.namespace}/{ctx.names.apex} not found; reconcile first")
-        await self._apply(self._desired(ctx, live, Routes(primary_weight, canary_weight, mirrored)))
+        desired = build.http_route(ctx, self.versioned_provider, weights, cookies)
+        await self.apply(self.adopt(ctx, desired, live))
 
     async def get_routes(self) -> Routes:
-        ctx = route_context(self.canary, build.PROVIDER)
-        live = await self._live(ctx)
+        ctx = route_context(self.canary, self.provider)
+        live = await self.live(ctx)
         if live is None:
-            raise RouterError(f"HTTPRoute {ctx.namespace}/{ctx.names.apex} not found")
+            raise RouterError(f"{self.describe(ctx)} not found")
         reason = build.parents_not_ready(live)
         if reason is not None:
             raise RouterError(reason)
-        return build.routes_of(live, ctx.names.primary, ctx.names.canary)
+        return self.routes_of(ctx, live)
 
-    async def finalize(self) -> None:
-        ctx = route_context(self.canary, build.PROVIDER)
-        if await self._live(ctx) is None:
-            return
-        await self._apply(build.handover_route(ctx, self.provider))
+    async def hand_back(self, ctx: RouteContext, live: Obj) -> None:
+        await self.apply(build.handover_route(ctx, self.versioned_provider))

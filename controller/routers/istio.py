@@ -20,50 +20,38 @@ Invariants:
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+from typing import Any
 
-from controller.kube import Kube, KubeError
 from controller.routers import istio_routes as build
-from controller.routers.base import RouterError, Routes
+from controller.routers.base import Routes
 from controller.routers.route_objects import (
     ORIGINAL_CONFIGURATION,
     RouteContext,
     owned_by,
-    route_context,
-    split_or_all_primary,
 )
+from controller.routers.skeleton import RouteObjectRouter
 from controller.routers.sticky_sessions import StickyCookies, next_cookies, random_cookie_value
 
 Obj = dict[str, Any]
 
 
-class IstioRouter:
-    builtin_query_provider: ClassVar[str] = "istio"
-    """The query set of the builtin metrics (request-success-rate, request-duration)."""
+class IstioRouter(RouteObjectRouter):
+    provider = build.PROVIDER
+    route_kind = "VirtualService"
+    route_api_version = build.API_VERSION
+    mirroring = True
 
-    def __init__(self, kube: Kube, canary: Obj) -> None:
-        self.kube = kube
-        self.canary = canary
-
-    def _context(self) -> RouteContext:
-        ctx = route_context(self.canary, build.PROVIDER)
+    def check_supported(self, ctx: RouteContext) -> None:
         build.check_supported(ctx)
-        return ctx
 
-    async def _live(self, ctx: RouteContext) -> Obj | None:
-        try:
-            return await self.kube.get(build.API_VERSION, "VirtualService", ctx.namespace, ctx.names.apex)
-        except KubeError as exc:
-            raise RouterError(f"VirtualService {ctx.namespace}/{ctx.names.apex}: {exc}") from exc
+    def routes_of(self, ctx: RouteContext, live: Obj) -> Routes:
+        return build.routes_of(live, ctx.names.primary, ctx.names.canary)
 
-    async def _apply(self, obj: Obj) -> Obj:
-        meta = obj["metadata"]
-        try:
-            return await self.kube.apply(obj)
-        except KubeError as exc:
-            raise RouterError(f"{obj['kind']} {meta['namespace']}/{meta['name']}: {exc}") from exc
+    async def reconcile_dependencies(self, ctx: RouteContext) -> None:
+        for rule in build.destination_rules(ctx):
+            await self.apply(rule)
 
-    def _desired(self, ctx: RouteContext, live: Obj | None, weights: Routes) -> Obj:
+    async def write_routes(self, ctx: RouteContext, live: Obj | None, weights: Routes) -> None:
         cookies = StickyCookies()
         affinity = ctx.analysis.session_affinity
         if affinity is not None and not build.is_tcp(ctx):
@@ -77,48 +65,14 @@ class IstioRouter:
                 recorded = json.dumps(live.get("spec") or {}, sort_keys=True)
             if recorded is not None:
                 desired["metadata"]["annotations"][ORIGINAL_CONFIGURATION] = recorded
-            if not owned_by(live, ctx.uid):
-                del desired["metadata"]["ownerReferences"]  # adopted, not generated: never collected
-        return desired
+        await self.apply(self.adopt(ctx, desired, live))
 
-    async def reconcile(self) -> None:
-        ctx = self._context()
-        for rule in build.destination_rules(ctx):
-            await self._apply(rule)
-        live = await self._live(ctx)
-        weights = split_or_all_primary(
-            live, lambda obj: build.routes_of(obj, ctx.names.primary, ctx.names.canary)
-        )
-        await self._apply(self._desired(ctx, live, weights))
-
-    async def set_routes(self, primary_weight: int, canary_weight: int, mirrored: bool) -> None:
-        if primary_weight < 0 or canary_weight < 0:
-            raise RouterError(
-                f"weights must not be negative: primary={primary_weight} canary={canary_weight}"
-            )
-        ctx = self._context()
-        live = await self._live(ctx)
-        if live is None:
-            raise RouterError(f"VirtualService {ctx.namespace}/{ctx.names.apex} not found; reconcile first")
-        await self._apply(self._desired(ctx, live, Routes(primary_weight, canary_weight, mirrored)))
-
-    async def get_routes(self) -> Routes:
-        ctx = route_context(self.canary, build.PROVIDER)
-        live = await self._live(ctx)
-        if live is None:
-            raise RouterError(f"VirtualService {ctx.namespace}/{ctx.names.apex} not found")
-        return build.routes_of(live, ctx.names.primary, ctx.names.canary)
-
-    async def finalize(self) -> None:
-        ctx = route_context(self.canary, build.PROVIDER)
-        live = await self._live(ctx)
-        if live is None:
-            return
+    async def hand_back(self, ctx: RouteContext, live: Obj) -> None:
         original = build.original_spec(live)
         if original is None:
-            await self._apply(build.handover_virtual_service(ctx))
+            await self.apply(build.handover_virtual_service(ctx))
             return
-        await self._apply(
+        await self.apply(
             {
                 "apiVersion": build.API_VERSION,
                 "kind": "VirtualService",

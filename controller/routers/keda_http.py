@@ -51,16 +51,15 @@ class KedaHTTPRouter(GatewayAPIRouter):
     def __init__(self, kube: Kube, canary: Obj) -> None:
         super().__init__(kube, canary)
         provider = provider_of(canary)
-        self.provider = (
+        self.versioned_provider = (
             provider if provider in build.VERSIONS and provider != "gatewayapi" else "gatewayapi:v1"
         )
 
-    def _context(self) -> RouteContext:
-        ctx = super()._context()
+    def check_supported(self, ctx: RouteContext) -> None:
+        super().check_supported(ctx)
         ref = ctx.canary.spec.autoscaler_ref
         if ref is None or ref.kind != HTTP_SCALED_OBJECT:
             raise unsupported(ctx, PROVIDER, "a Canary without spec.autoscalerRef of kind HTTPScaledObject")
-        return ctx
 
     async def _interceptors(self, ctx: RouteContext) -> backends.Interceptors:
         try:
@@ -83,14 +82,14 @@ class KedaHTTPRouter(GatewayAPIRouter):
         primary = backends.scaling_set_interceptor(kind, scaling_set.name, ctx.namespace, addon, obj)
         return backends.Interceptors(primary=primary, canary=addon)
 
-    async def _live(self, ctx: RouteContext) -> Obj | None:
-        live = await super()._live(ctx)
+    async def live(self, ctx: RouteContext) -> Obj | None:
+        live = await super().live(ctx)
         if live is None:
             return None
         interceptors = await self._interceptors(ctx)
         return backends.to_services(live, ctx.names, ctx.service.port, interceptors)
 
-    async def _apply(self, obj: Obj) -> Obj:
+    async def apply(self, obj: Obj) -> Obj:
         ctx = route_context(self.canary, PROVIDER)
         interceptors = await self._interceptors(ctx)
-        return await super()._apply(backends.to_interceptors(obj, ctx.names, interceptors))
+        return await super().apply(backends.to_interceptors(obj, ctx.names, interceptors))

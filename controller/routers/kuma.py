@@ -23,19 +23,17 @@ Invariants:
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+from typing import Any
 
-from controller.kube import Kube, KubeError
 from controller.ownership import FLUX_RECONCILE_DISABLED, MANAGED_BY
 from controller.routers.base import RouterError, Routes
 from controller.routers.route_objects import (
     KUBECTL_LAST_APPLIED,
     ORIGINAL_CONFIGURATION,
     RouteContext,
-    route_context,
-    split_or_all_primary,
     unsupported,
 )
+from controller.routers.skeleton import RouteObjectRouter
 
 Obj = dict[str, Any]
 
@@ -184,82 +182,35 @@ def desired_route(ctx: RouteContext, live: Obj | None, weights: Routes) -> Obj:
     return desired
 
 
-class KumaRouter:
-    builtin_query_provider: ClassVar[str] = "kuma"
-    """The query set of the builtin metrics (request-success-rate, request-duration)."""
+class KumaRouter(RouteObjectRouter):
+    provider = PROVIDER
+    route_kind = KIND
+    route_api_version = API_VERSION
+    route_namespaced = False
 
-    def __init__(self, kube: Kube, canary: Obj) -> None:
-        self.kube = kube
-        self.canary = canary
-
-    def _context(self) -> RouteContext:
-        ctx = route_context(self.canary, PROVIDER)
+    def check_supported(self, ctx: RouteContext) -> None:
         check_supported(ctx)
-        return ctx
 
-    async def _live(self, ctx: RouteContext) -> Obj | None:
-        try:
-            return await self.kube.get(API_VERSION, KIND, None, ctx.names.apex)
-        except KubeError as exc:
-            raise RouterError(f"TrafficRoute {ctx.names.apex}: {exc}") from exc
+    def routes_of(self, ctx: RouteContext, live: Obj) -> Routes:
+        return routes_of(live, ctx.names.primary, ctx.names.canary)
 
-    async def _live_of_this_canary(self, ctx: RouteContext) -> Obj | None:
-        live = await self._live(ctx)
+    async def write_routes(self, ctx: RouteContext, live: Obj | None, weights: Routes) -> None:
         if live is not None:
             other = managed_by_other(live, ctx)
             if other is not None:
                 raise RouterError(
                     f"canary {canary_identity(ctx)}: TrafficRoute {ctx.names.apex} is managed by canary {other}"
                 )
-        return live
+        await self.apply(desired_route(ctx, live, Routes(weights.primary_weight, weights.canary_weight)))
 
-    async def _apply(self, obj: Obj) -> None:
-        try:
-            await self.kube.apply(obj)
-        except KubeError as exc:
-            raise RouterError(f"TrafficRoute {obj['metadata']['name']}: {exc}") from exc
-
-    async def reconcile(self) -> None:
-        ctx = self._context()
-        live = await self._live_of_this_canary(ctx)
-        weights = split_or_all_primary(live, lambda obj: routes_of(obj, ctx.names.primary, ctx.names.canary))
-        await self._apply(desired_route(ctx, live, weights))
-
-    async def set_routes(self, primary_weight: int, canary_weight: int, mirrored: bool) -> None:
-        if primary_weight < 0 or canary_weight < 0:
-            raise RouterError(
-                f"weights must not be negative: primary={primary_weight} canary={canary_weight}"
-            )
-        if primary_weight == 0 and canary_weight == 0:
-            raise RouterError("weights must not both be zero")
-        ctx = self._context()
-        if mirrored:
-            raise unsupported(ctx, PROVIDER, "traffic mirroring")
-        live = await self._live_of_this_canary(ctx)
-        if live is None:
-            raise RouterError(f"TrafficRoute {ctx.names.apex} not found; reconcile first")
-        await self._apply(desired_route(ctx, live, Routes(primary_weight, canary_weight, False)))
-
-    async def get_routes(self) -> Routes:
-        ctx = route_context(self.canary, PROVIDER)
-        live = await self._live(ctx)
-        if live is None:
-            raise RouterError(f"TrafficRoute {ctx.names.apex} not found")
-        return routes_of(live, ctx.names.primary, ctx.names.canary)
-
-    async def finalize(self) -> None:
-        ctx = route_context(self.canary, PROVIDER)
-        live = await self._live(ctx)
-        if live is None or managed_by_other(live, ctx) is not None:
+    async def hand_back(self, ctx: RouteContext, live: Obj) -> None:
+        if managed_by_other(live, ctx) is not None:
             return
         if CANARY_ANNOTATION not in (live["metadata"].get("annotations") or {}):
             return  # never taken over by a Canary
         original = original_configuration(live)
         if original is None:
-            try:
-                await self.kube.delete(API_VERSION, KIND, None, ctx.names.apex)
-            except KubeError as exc:
-                raise RouterError(f"TrafficRoute {ctx.names.apex}: {exc}") from exc
+            await self.delete(API_VERSION, KIND, None, ctx.names.apex)
             return
         restored: Obj = {
             "apiVersion": API_VERSION,
@@ -269,4 +220,4 @@ class KumaRouter:
         }
         if original.get("mesh") is not None:
             restored["mesh"] = original["mesh"]
-        await self._apply(restored)
+        await self.apply(restored)

@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any, ClassVar
+from typing import Any
 
-from controller.kube import Kube, KubeError
 from controller.routers.base import RouterError, Routes
 from controller.routers.nginx_routes import (
     INGRESS_API,
@@ -35,7 +34,8 @@ from controller.routers.nginx_routes import (
     ingress_name,
     routes_to,
 )
-from controller.routers.route_objects import RouteContext, owned_by, route_context, unsupported
+from controller.routers.route_objects import RouteContext, unsupported
+from controller.routers.skeleton import RouteObjectRouter
 
 Obj = dict[str, Any]
 
@@ -109,74 +109,26 @@ def routes_of(ingress: Obj, primary: str, canary: str) -> Routes:
     return Routes(int(weights[primary]), int(weights[canary]), False)
 
 
-class SkipperRouter:
-    builtin_query_provider: ClassVar[str] = "skipper"
+class SkipperRouter(RouteObjectRouter):
+    provider = PROVIDER
+    route_kind = "Ingress"
+    route_api_version = INGRESS_API
 
-    def __init__(self, kube: Kube, canary: Obj) -> None:
-        self.kube = kube
-        self.canary = canary
-
-    def _context(self) -> RouteContext:
-        ctx = route_context(self.canary, PROVIDER)
+    def check_supported(self, ctx: RouteContext) -> None:
         check_supported(ctx)
-        return ctx
 
-    async def _get(self, ctx: RouteContext, name: str) -> Obj | None:
-        try:
-            return await self.kube.get(INGRESS_API, "Ingress", ctx.namespace, name)
-        except KubeError as exc:
-            raise RouterError(f"Ingress {ctx.namespace}/{name}: {exc}") from exc
+    def route_name(self, ctx: RouteContext) -> str:
+        return canary_ingress_name(ctx, PROVIDER)
 
-    async def _write(self, ctx: RouteContext, weights: Routes) -> None:
-        source_name = ingress_name(ctx, PROVIDER)
-        source = await self._get(ctx, source_name)
-        if source is None:
-            raise RouterError(f"Ingress {ctx.namespace}/{source_name} (spec.ingressRef) not found")
-        desired = canary_ingress(ctx, source, weights)
-        try:
-            await self.kube.apply(desired)
-        except KubeError as exc:
-            raise RouterError(f"Ingress {ctx.namespace}/{desired['metadata']['name']}: {exc}") from exc
-
-    async def reconcile(self) -> None:
-        ctx = self._context()
-        live = await self._get(ctx, canary_ingress_name(ctx, PROVIDER))
-        weights = Routes(100, 0)
-        if live is not None:
-            try:
-                weights = routes_of(live, ctx.names.primary, ctx.names.canary)
-            except RouterError:
-                weights = Routes(100, 0)
-        await self._write(ctx, weights)
-
-    async def set_routes(self, primary_weight: int, canary_weight: int, mirrored: bool) -> None:
-        if primary_weight < 0 or canary_weight < 0:
-            raise RouterError(
-                f"weights must not be negative: primary={primary_weight} canary={canary_weight}"
-            )
-        ctx = self._context()
-        if mirrored:
-            raise unsupported(ctx, PROVIDER, "traffic mirroring")
-        name = canary_ingress_name(ctx, PROVIDER)
-        if await self._get(ctx, name) is None:
-            raise RouterError(f"Ingress {ctx.namespace}/{name} not found; reconcile first")
-        await self._write(ctx, Routes(primary_weight, canary_weight))
-
-    async def get_routes(self) -> Routes:
-        ctx = route_context(self.canary, PROVIDER)
-        name = canary_ingress_name(ctx, PROVIDER)
-        live = await self._get(ctx, name)
-        if live is None:
-            raise RouterError(f"Ingress {ctx.namespace}/{name} not found")
+    def routes_of(self, ctx: RouteContext, live: Obj) -> Routes:
         return routes_of(live, ctx.names.primary, ctx.names.canary)
 
-    async def finalize(self) -> None:
-        ctx = route_context(self.canary, PROVIDER)
-        name = canary_ingress_name(ctx, PROVIDER)
-        live = await self._get(ctx, name)
-        if live is None or not owned_by(live, ctx.uid):
-            return
-        try:
-            await self.kube.delete(INGRESS_API, "Ingress", ctx.namespace, name)
-        except KubeError as exc:
-            raise RouterError(f"Ingress {ctx.namespace}/{name}: {exc}") from exc
+    async def write_routes(self, ctx: RouteContext, live: Obj | None, weights: Routes) -> None:
+        source_name = ingress_name(ctx, PROVIDER)
+        source = await self.get(INGRESS_API, "Ingress", ctx.namespace, source_name)
+        if source is None:
+            raise RouterError(f"Ingress {ctx.namespace}/{source_name} (spec.ingressRef) not found")
+        await self.apply(canary_ingress(ctx, source, Routes(weights.primary_weight, weights.canary_weight)))
+
+    async def hand_back(self, ctx: RouteContext, live: Obj) -> None:
+        await self.delete_if_owned(ctx, live)

@@ -23,16 +23,14 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from controller.kube import Kube, KubeError
+from controller.kube import Kube
 from controller.routers.base import RouterError, Routes
 from controller.routers.route_objects import (
     RouteContext,
     object_metadata,
-    owned_by,
-    route_context,
-    split_or_all_primary,
     unsupported,
 )
+from controller.routers.skeleton import RouteObjectRouter
 
 Obj = dict[str, Any]
 
@@ -123,64 +121,25 @@ def routes_of(split: Obj, primary: str, canary: str) -> Routes:
     return Routes(primary_weight, canary_weight, False)
 
 
-class SmiRouter:
+class SmiRouter(RouteObjectRouter):
+    route_kind = KIND
+
     def __init__(self, kube: Kube, canary: Obj) -> None:
-        self.kube = kube
-        self.canary = canary
+        super().__init__(kube, canary)
         self.provider = str(canary["spec"].get("provider") or "linkerd")
         self.version = split_version(self.provider)
-        self.api_version = f"{GROUP}/{self.version}"
-        self.builtin_query_provider = QUERY_SETS.get(self.provider.split(":", 1)[0], "istio")
-        """The builtin metrics' query set: ``linkerd``, ``osm``, else Istio's (Flagger's default)."""
+        self.route_api_version = f"{GROUP}/{self.version}"
 
-    def _context(self) -> RouteContext:
-        ctx = route_context(self.canary, self.provider)
+    def check_supported(self, ctx: RouteContext) -> None:
         check_supported(ctx, self.provider)
-        return ctx
 
-    async def _live(self, ctx: RouteContext) -> Obj | None:
-        try:
-            return await self.kube.get(self.api_version, KIND, ctx.namespace, ctx.names.apex)
-        except KubeError as exc:
-            raise RouterError(f"TrafficSplit {ctx.namespace}/{ctx.names.apex}: {exc}") from exc
-
-    async def _apply(self, ctx: RouteContext, weights: Routes) -> None:
-        try:
-            await self.kube.apply(traffic_split(ctx, self.version, weights))
-        except KubeError as exc:
-            raise RouterError(f"TrafficSplit {ctx.namespace}/{ctx.names.apex}: {exc}") from exc
-
-    async def reconcile(self) -> None:
-        ctx = self._context()
-        live = await self._live(ctx)
-        weights = split_or_all_primary(live, lambda obj: routes_of(obj, ctx.names.primary, ctx.names.canary))
-        await self._apply(ctx, weights)
-
-    async def set_routes(self, primary_weight: int, canary_weight: int, mirrored: bool) -> None:
-        if primary_weight < 0 or canary_weight < 0:
-            raise RouterError(
-                f"weights must not be negative: primary={primary_weight} canary={canary_weight}"
-            )
-        ctx = self._context()
-        if mirrored:
-            raise unsupported(ctx, self.provider, "traffic mirroring")
-        if await self._live(ctx) is None:
-            raise RouterError(f"TrafficSplit {ctx.namespace}/{ctx.names.apex} not found; reconcile first")
-        await self._apply(ctx, Routes(primary_weight, canary_weight, False))
-
-    async def get_routes(self) -> Routes:
-        ctx = route_context(self.canary, self.provider)
-        live = await self._live(ctx)
-        if live is None:
-            raise RouterError(f"TrafficSplit {ctx.namespace}/{ctx.names.apex} not found")
+    def routes_of(self, ctx: RouteContext, live: Obj) -> Routes:
         return routes_of(live, ctx.names.primary, ctx.names.canary)
 
-    async def finalize(self) -> None:
-        ctx = route_context(self.canary, self.provider)
-        live = await self._live(ctx)
-        if live is None or not owned_by(live, ctx.uid):
-            return
-        try:
-            await self.kube.delete(self.api_version, KIND, ctx.namespace, ctx.names.apex)
-        except KubeError as exc:
-            raise RouterError(f"TrafficSplit {ctx.namespace}/{ctx.names.apex}: {exc}") from exc
+    async def write_routes(self, ctx: RouteContext, live: Obj | None, weights: Routes) -> None:
+        await self.apply(
+            traffic_split(ctx, self.version, Routes(weights.primary_weight, weights.canary_weight))
+        )
+
+    async def hand_back(self, ctx: RouteContext, live: Obj) -> None:
+        await self.delete_if_owned(ctx, live)

@@ -132,4 +132,3 @@ def test_unsupported_features_are_refused(analysis: Obj, what: str) -> None:
 def test_registered_for_contour_with_its_query_set() -> None:
     router = router_for(Kube(client.Configuration()), make_canary())
     assert isinstance(router, contour.ContourRouter)
-    assert router.builtin_query_provider == "contour"

@@ -356,7 +356,6 @@ async def test_router_for_selects_the_gateway_api_router() -> None:
     try:
         router = router_for(kube, make_canary(provider="gatewayapi:v1beta1"))
         assert isinstance(router, GatewayAPIRouter)
-        assert router.api_version == "gateway.networking.k8s.io/v1beta1"
-        assert GatewayAPIRouter.builtin_query_provider == "istio"
+        assert router.route_api_version == "gateway.networking.k8s.io/v1beta1"
     finally:
         await kube.close()

@@ -165,6 +165,6 @@ def test_wants_interceptor_and_the_registry() -> None:
 def test_a_canary_without_http_scaled_object_is_unsupported() -> None:
     router = KedaHTTPRouter(KUBE, make_canary(autoscaler=False))
     with pytest.raises(UnsupportedFeature, match="HTTPScaledObject"):
-        router._context()
-    assert KedaHTTPRouter(KUBE, make_canary()).provider == "gatewayapi:v1"
-    assert KedaHTTPRouter(KUBE, make_canary(provider="gatewayapi:v1beta1")).provider == "gatewayapi:v1beta1"
+        router.context()
+    assert KedaHTTPRouter(KUBE, make_canary()).versioned_provider == "gatewayapi:v1"
+    assert KedaHTTPRouter(KUBE, make_canary(provider="gatewayapi:v1beta1")).versioned_provider == "gatewayapi:v1beta1"

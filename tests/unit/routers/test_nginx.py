@@ -194,4 +194,3 @@ def test_what_nginx_cannot_express_is_refused(canary: Obj, what: str) -> None:
 def test_registered_with_its_query_set() -> None:
     router = router_for(Kube(client.Configuration()), make_canary())
     assert isinstance(router, NginxRouter)
-    assert router.builtin_query_provider == "nginx"

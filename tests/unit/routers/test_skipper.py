@@ -121,4 +121,3 @@ def test_unsupported_features_are_refused(canary: Obj, what: str) -> None:
 def test_registered_with_its_query_set() -> None:
     router = router_for(Kube(client.Configuration()), make_canary())
     assert isinstance(router, skipper.SkipperRouter)
-    assert router.builtin_query_provider == "skipper"

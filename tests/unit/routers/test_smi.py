@@ -55,15 +55,12 @@ def test_router_for_returns_the_smi_router_with_the_right_api_version() -> None:
     kube = Kube(client.Configuration())
     router = router_for(kube, make_canary("smi:v1alpha3"))
     assert isinstance(router, smi.SmiRouter)
-    assert router.api_version == "split.smi-spec.io/v1alpha3"
-    assert router.builtin_query_provider == "istio"
+    assert router.route_api_version == "split.smi-spec.io/v1alpha3"
     osm = router_for(kube, make_canary("osm"))
     assert isinstance(osm, smi.SmiRouter)
-    assert osm.builtin_query_provider == "osm"
     linkerd = router_for(kube, make_canary("linkerd"))
     assert isinstance(linkerd, smi.SmiRouter)
-    assert linkerd.builtin_query_provider == "linkerd"
-    assert linkerd.api_version == "split.smi-spec.io/v1alpha1"
+    assert linkerd.route_api_version == "split.smi-spec.io/v1alpha1"
 
 
 def test_v1alpha1_weights_are_quantity_strings_and_backends_list_the_canary_first() -> None:
