@@ -43,7 +43,7 @@ from controller.api.canary import API_VERSION, Canary, CanarySpec
 from controller.api.duration import parse_duration
 from controller.api.metric_template import SERVED_PROVIDER_TYPES, MetricTemplate
 from controller.api.model import plain, shape_problem
-from controller.outbound import static_refusal
+from controller.url_policy import static_refusal
 
 __all__ = ["validate_alert_provider", "validate_canary", "validate_metric_template"]
 

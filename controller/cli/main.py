@@ -142,7 +142,7 @@ def run(
 
     import controller.operator  # noqa: F401 - registers the handlers
     from controller import runtime, sharding
-    from controller.outbound import ALLOWED_URLS_ENV, UrlPolicy, allow_list_entries
+    from controller.url_policy import ALLOWED_URLS_ENV, UrlPolicy, allow_list_entries
 
     if kubeconfig:
         os.environ["KUBECONFIG"] = kubeconfig

@@ -27,7 +27,7 @@ import yaml
 
 from controller import sharding
 from controller.cli.main import run as run_command
-from controller.outbound import UrlPolicy
+from controller.url_policy import UrlPolicy
 from gitcanary_sandbox.helm_binary import helm_path
 
 REPO = Path(__file__).resolve().parents[2]

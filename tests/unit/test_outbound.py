@@ -12,18 +12,16 @@ from click.testing import CliRunner
 
 from controller.cli.main import main
 from controller.outbound import (
-    ALLOWED_URLS_ENV,
     DeadlineExceeded,
     OutboundResponse,
     ResponseTooLarge,
     TransportFailed,
-    UrlPolicy,
     URLRefused,
-    allow_list_entries,
     body_fragment,
     fetch,
     fetch_retrying,
 )
+from controller.url_policy import ALLOWED_URLS_ENV, UrlPolicy, allow_list_entries
 from tests.hostile_http import serve_hostile
 
 OPEN = UrlPolicy()
