@@ -8,16 +8,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
+from moto import server as moto_server
 
 from controller.metrics.errors import NoValuesFound, ProviderConfigError, ProviderError
 from controller.metrics.providers.cloudwatch import CloudWatchProvider, credentials_from
 from controller.metrics.providers.contract import ProviderConfig
 from controller.metrics.providers.sigv4 import AwsCredentials, sign
 from tests.recording_http import RecordingServer, Reply
-
-boto3 = pytest.importorskip("boto3")
-moto_server = pytest.importorskip("moto.server")
 
 REGION = "eu-west-1"
 VECTOR_KEY = AwsCredentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
