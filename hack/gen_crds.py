@@ -7,6 +7,8 @@ Invariants:
   change, and our additions are injected:
   - Canary `spec.gitops` and `status.gitops` (write-back), and the `Revision` and `WriteBack`
     printer columns at priority 1;
+  - Canary `spec.analysis.onInconclusive` and `inconclusiveThreshold`, and
+    `status.inconclusiveChecks` (checks that could not measure);
   - Canary `spec.autoscalerRef`: kind `HTTPScaledObject` and `primaryScalingSet` (KEDA HTTP add-on);
   - the category `gitcanary` next to Flagger's `all`.
 - The output is deterministic; `--check` exits 1 when crds/ differs from what would be written.
@@ -92,6 +94,17 @@ properties:
         description: Exclude the failed tag from image automation
         type: boolean
         default: true
+  onInconclusive:
+    description: >-
+      What giving up on inconclusive checks (no verdict on the release) writes to Git; the tag is
+      never quarantined
+    type: object
+    default: {{}}
+    properties:
+      revert:
+        description: Set the $imagepolicy fields back to the image the primary runs
+        type: boolean
+        default: true
   onPromotion:
     description: What a promotion writes to Git
     type: object
@@ -169,6 +182,12 @@ properties:
   revision:
     description: The target revision (pod template and tracked configs) last observed.
     type: string
+  lastInconclusive:
+    description: The latest check that could not measure, and why.
+    type: string
+  holdStartedAt:
+    description: When the current run of inconclusive intervals began (onInconclusive hold).
+    type: number
   rollbackRequest:
     description: >-
       The revision a manual rollback request (the gitcanary.io/rollback annotation) was made for,
@@ -254,6 +273,28 @@ properties:
       openedAt: {type: string, format: date-time}
 """
 
+ANALYSIS_INCONCLUSIVE = {
+    "onInconclusive": {
+        "description": (
+            "What a check that could not measure does: count (default, as Flagger) counts it as a failed"
+            " check; hold keeps the weight until the checks answer, up to inconclusiveThreshold intervals"
+            " in a row or progressDeadlineSeconds. Either way the tag is never quarantined for it"
+        ),
+        "type": "string",
+        "enum": ["count", "hold"],
+    },
+    "inconclusiveThreshold": {
+        "description": "With onInconclusive hold: inconclusive intervals in a row before giving up (default threshold)",
+        "type": "integer",
+        "minimum": 1,
+    },
+}
+
+INCONCLUSIVE_CHECKS = {
+    "description": "Inconclusive check count of the current canary analysis (checks that could not measure)",
+    "type": "number",
+}
+
 PRIMARY_SCALING_SET = """
 description: KEDA HTTP add-on scaling set for the primary HTTPScaledObject
 type: object
@@ -302,7 +343,13 @@ def _extend_canary(crd: dict[str, Any]) -> None:
     root = version["schema"]["openAPIV3Schema"]["properties"]
     spec = root["spec"]
     spec["properties"] = _insert_after(spec["properties"], "analysis", "gitops", _gitops_spec())
+    analysis = spec["properties"]["analysis"]
+    for key, value in ANALYSIS_INCONCLUSIVE.items():
+        analysis["properties"] = _insert_after(analysis["properties"], "threshold", key, copy.deepcopy(value))
     status = root["status"]
+    status["properties"] = _insert_after(
+        status["properties"], "failedChecks", "inconclusiveChecks", copy.deepcopy(INCONCLUSIVE_CHECKS)
+    )
     status["properties"]["gitops"] = yaml.safe_load(GITOPS_STATUS)
     status["properties"]["engine"] = yaml.safe_load(ENGINE_STATUS)
     autoscaler = spec["properties"]["autoscalerRef"]

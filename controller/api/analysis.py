@@ -6,6 +6,9 @@ Invariants:
 - Other fields are `None` when absent; the `effective_*` methods apply Flagger's runtime
   defaults (interval never below 10s and 60s if unparsable, threshold 1 if not positive, max
   weight 100, readiness 100%, metric interval 1m) so that every consumer agrees on them.
+- `onInconclusive` (`count`, Flagger's behaviour, by default, or `hold`) and
+  `inconclusiveThreshold` (default `threshold`) are gitcanary's: what a check that could not
+  measure does to the analysis (see `controller.analysis.model.InconclusivePolicy`).
 - The strategy is derived, never stored: `match` with `iterations` is A/B testing,
   `iterations` alone is blue/green, anything else shifts weights. `mirror` adds shadow traffic.
 """
@@ -23,6 +26,7 @@ __all__ = [
     "ANALYSIS_INTERVAL_SECONDS",
     "DEFAULT_MAX_WEIGHT",
     "DEFAULT_METRIC_INTERVAL",
+    "INCONCLUSIVE_POLICIES",
     "MIN_ANALYSIS_INTERVAL_SECONDS",
     "WEBHOOK_TYPES",
     "AbMatch",
@@ -61,6 +65,9 @@ WebhookType = Literal[
 WEBHOOK_TYPES: tuple[str, ...] = typing.get_args(WebhookType)
 
 Strategy = Literal["canary", "ab-testing", "blue-green"]
+
+InconclusivePolicy = Literal["count", "hold"]
+INCONCLUSIVE_POLICIES: tuple[str, ...] = typing.get_args(InconclusivePolicy)
 
 
 class HeaderMatch(ApiModel):
@@ -151,6 +158,8 @@ class CanaryAnalysis(ApiModel):
     interval: str = Field(pattern=r"^[0-9]+(m|s)")
     iterations: int | None = None
     threshold: int
+    on_inconclusive: InconclusivePolicy | None = None
+    inconclusive_threshold: int | None = Field(default=None, ge=1)
     max_weight: int | None = None
     step_weight: int | None = None
     # None rather than []: an empty list would count as set for the CRD's oneOf.
@@ -177,6 +186,16 @@ class CanaryAnalysis(ApiModel):
     def effective_threshold(self) -> int:
         """Failed checks that trigger a rollback: 1 when unset or not positive."""
         return self.threshold if self.threshold > 0 else 1
+
+    def effective_on_inconclusive(self) -> InconclusivePolicy:
+        """`count` (Flagger's behaviour) unless the Canary opts in to `hold`."""
+        return self.on_inconclusive or "count"
+
+    def effective_inconclusive_threshold(self) -> int:
+        """Inconclusive intervals in a row that end a hold: `threshold` when unset."""
+        if self.inconclusive_threshold is not None and self.inconclusive_threshold > 0:
+            return self.inconclusive_threshold
+        return self.effective_threshold()
 
     def effective_max_weight(self) -> int:
         """The last step of `stepWeights`, else `maxWeight`, else 100."""

@@ -31,6 +31,7 @@ __all__ = [
     "IntentKind",
     "KustomizationRef",
     "LastWriteBack",
+    "OnInconclusive",
     "OnPromotion",
     "OnRollback",
     "PromoteTarget",
@@ -76,6 +77,12 @@ class OnRollback(ApiModel):
     quarantine: bool = True
 
 
+class OnInconclusive(ApiModel):
+    """What giving up on inconclusive checks writes: revert the image (never a quarantine)."""
+
+    revert: bool = True
+
+
 class OnPromotion(ApiModel):
     """What a promotion writes: pin the image to `$gitcanary` markers, record the result."""
 
@@ -110,6 +117,7 @@ class GitOpsSpec(ApiModel):
     path: str | None = None
     commit: CommitSpec | None = None
     on_rollback: OnRollback = Field(default_factory=OnRollback)
+    on_inconclusive: OnInconclusive = Field(default_factory=OnInconclusive)
     on_promotion: OnPromotion = Field(default_factory=OnPromotion)
     approval: ApprovalSpec = Field(default_factory=ApprovalSpec)
     promote_to: list[PromoteTarget] = []

@@ -61,12 +61,15 @@ class EngineStatus(ApiModel):
     stable_images: dict[str, str] | None = None
     revision: str | None = None
     rollback_request: str | None = None
+    last_inconclusive: str | None = None
+    hold_started_at: float | None = None
 
 
 class CanaryStatus(ApiModel):
     # The CRD also allows "" for phase; it reads as unset (None).
     phase: CanaryPhase | None = Field(default=None, strict=False)
     failed_checks: int = 0
+    inconclusive_checks: int = 0
     canary_weight: int = 0
     iterations: int = 0
     tracked_configs: dict[str, str] = {}

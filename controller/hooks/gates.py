@@ -152,6 +152,8 @@ class HooksAnswer:
     message: str = ""
     webhook: str = ""
     consumes_rollback: bool = False
+    inconclusive: str = ""
+    """Why the deciding hook gave no verdict (see ``HookResult.cause``); empty: it answered."""
 
 
 async def answer_hooks(
@@ -178,7 +180,8 @@ async def answer_hooks(
                 return HooksAnswer(True, detail, hook.name, consumes_rollback=builtin is not None)
             continue
         if not outcome.ok:
-            return HooksAnswer(False, detail, hook.name)
+            cause = outcome.results[-1].cause if outcome.results else ""
+            return HooksAnswer(False, detail, hook.name, inconclusive=cause)
         passed.append(detail)
     if hook_type == "rollback":
         return HooksAnswer(False, "no rollback requested", names)

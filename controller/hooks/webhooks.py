@@ -7,6 +7,10 @@ Contract (Flagger's):
 * Success means HTTP 200, 201 or 202. Any other status, or a timeout, is a failure whose
   message is a short sanitized fragment of the response body (``body_fragment``: at most
   ``FRAGMENT_CHARS`` printable characters on one line), so Events never echo a response.
+* A failure is the hook's verdict only when the hook answered. No answer (unreachable, timed
+  out, refused address, answer too large) or a 502/503/504 (a gateway that could not reach it,
+  or a hook that is not up) is *inconclusive*: ``HookResult.cause`` names why, and the analysis
+  does not take it as "the release is bad" (Flagger's load tester answers 500 for a failed check).
 * The default timeout is ``DEFAULT_WEBHOOK_TIMEOUT`` (10s, as in Flagger). It is a total
   deadline per attempt: a hook that trickles its answer fails at the timeout. An answer
   larger than ``DEFAULT_MAX_BYTES`` (1 MiB) is a failure.
@@ -36,6 +40,7 @@ from controller.outbound import (
     DeadlineExceeded,
     OutboundError,
     OutboundResponse,
+    ResponseTooLarge,
     TransportFailed,
     URLRefused,
     body_fragment,
@@ -83,6 +88,8 @@ DEFAULT_WEBHOOK_TIMEOUT: Final = 10.0
 DEFAULT_RETRY_BACKOFF: Final = 1.0
 """Seconds before the first retry; doubled for each further retry."""
 SUCCESS_CODES: Final = frozenset({200, 201, 202})
+UNAVAILABLE_CODES: Final = frozenset({502, 503, 504})
+"""Answers that say the hook was not reached (or not up): no verdict."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,9 @@ class HookResult:
     ok: bool
     status_code: int | None
     message: str
+    cause: str = ""
+    """Why the hook gave no verdict (``timeout``, ``unreachable``, ``unavailable``,
+    ``misconfigured``, ``malformed``); empty when it answered."""
 
 
 @dataclass(frozen=True)
@@ -186,16 +196,19 @@ async def call_webhook(
             verify=not hook.disable_tls,
         )
     except URLRefused as exc:
-        return HookResult(False, None, f"refused: {exc}")
+        return HookResult(False, None, f"refused: {exc}", "misconfigured")
     except DeadlineExceeded:
-        return HookResult(False, None, f"timeout after {timeout:g}s")
+        return HookResult(False, None, f"timeout after {timeout:g}s", "timeout")
+    except ResponseTooLarge as exc:
+        return HookResult(False, None, str(exc), "malformed")
     except OutboundError as exc:
-        return HookResult(False, None, str(exc))
+        return HookResult(False, None, str(exc), "unreachable")
     code = response.status_code
     fragment = body_fragment(response.content)
     if code in SUCCESS_CODES:
         return HookResult(True, code, fragment)
-    return HookResult(False, code, fragment or f"HTTP {code}")
+    cause = "unavailable" if code in UNAVAILABLE_CODES else ""
+    return HookResult(False, code, fragment or f"HTTP {code}", cause)
 
 
 def _retriable(outcome: OutboundResponse | OutboundError) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from controller.analysis import AnalysisSpec, HookType, Strategy
+from controller.analysis import AnalysisSpec, HookType, InconclusivePolicy, Strategy
 from controller.api import Canary, strategy_of
 from controller.api.duration import parse_duration
 from controller.hooks.webhooks import HOOK_TYPES, WebhookSpec
@@ -72,6 +72,8 @@ def analysis_spec(canary: Canary, default_provider: str = "kubernetes") -> Analy
         has_webhooks_of=hook_types(canary),
         target_name=spec.target_ref.name,
         target_kind=spec.target_ref.kind,
+        on_inconclusive=InconclusivePolicy(analysis.effective_on_inconclusive()),
+        inconclusive_threshold=analysis.effective_inconclusive_threshold(),
     )
 
 

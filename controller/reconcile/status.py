@@ -78,6 +78,9 @@ def state_from_status(status: Obj | None) -> CanaryState:
         "last_failure": engine.get("lastFailure", ""),
         "halt_notified_at": engine.get("haltNotifiedAt"),
         "last_analysis_at": engine.get("lastAnalysisAt"),
+        "inconclusive_checks": status.get("inconclusiveChecks", 0),
+        "last_inconclusive": engine.get("lastInconclusive", ""),
+        "hold_started_at": engine.get("holdStartedAt"),
     }
     return CanaryState.from_dict(raw)
 
@@ -99,6 +102,10 @@ def condition(phase: Phase, kind: str, existing: Sequence[Obj], now: float) -> O
     }
 
 
+ROLLBACK_RESULTS = ("rolled-back", "inconclusive")
+"""Write-back results that revert Git (kind ``rollback``); only ``rolled-back`` quarantines."""
+
+
 def intent_id(canary_key: str, kind: str, revision: str, image: str, path: str = "") -> str:
     payload = json.dumps([canary_key, kind, revision, image, path], separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
@@ -117,7 +124,7 @@ def intents_for(
     ``previousImage`` what Git held before (the failed canary image, on rollback)."""
     out = []
     for wb in write_backs:
-        rollback = wb.result == "rolled-back"
+        rollback = wb.result in ROLLBACK_RESULTS
         kind = "rollback" if rollback else "promotion"
         if rollback:
             image, previous = primary_image, target_image
@@ -168,6 +175,7 @@ def status_patch(
         "phase": state.phase.value,
         "canaryWeight": state.canary_weight,
         "failedChecks": state.failed_checks,
+        "inconclusiveChecks": state.inconclusive_checks,
         "iterations": state.iterations,
         "lastAppliedSpec": state.last_applied_spec,
         "lastPromotedSpec": state.last_promoted_spec,
@@ -185,6 +193,8 @@ def status_patch(
             "lastFailure": state.last_failure,
             "haltNotifiedAt": state.halt_notified_at,
             "lastAnalysisAt": state.last_analysis_at,
+            "lastInconclusive": state.last_inconclusive,
+            "holdStartedAt": state.hold_started_at,
             "revision": revision,
         },
     }
@@ -204,8 +214,8 @@ def decision_intents(
 ) -> list[Obj]:
     """One intent per promotion (the first changed image), one per changed image per rollback."""
     first = analysed_image(target, primary, stable_images)
-    rollbacks = [wb for wb in write_backs if wb.result == "rolled-back"]
-    others = [wb for wb in write_backs if wb.result != "rolled-back"]
+    rollbacks = [wb for wb in write_backs if wb.result in ROLLBACK_RESULTS]
+    others = [wb for wb in write_backs if wb.result not in ROLLBACK_RESULTS]
     intents = intents_for(key, others, first.target, first.primary, now, first.stable, introduced_by)
     for image in changed_images(target, primary, stable_images) or [first]:
         intents += intents_for(key, rollbacks, image.target, image.primary, now, image.stable, introduced_by)

@@ -45,7 +45,8 @@ from controller.hooks.gates import (
 from controller.hooks.webhooks import WebhookPayload, WebhookSpec, send_event
 from controller.kube import Kube
 from controller.metrics.builtin import canary_context
-from controller.metrics.checks import MetricCheck, MetricResult, TemplateSpec, evaluate
+from controller.metrics.checks import MetricCheck, MetricResult, TemplateSpec, describe, evaluate
+from controller.metrics.errors import Outcome
 from controller.metrics.providers.contract import ProviderConfig
 from controller.metrics.providers.registry import provider_for
 from controller.reconcile import spec_mapping
@@ -200,7 +201,7 @@ class CanaryWorld:
                     return eng.HookOutcome(
                         verdict.ok, verdict.message, names if verdict.ok else APPROVAL_HOOK
                     )
-                return eng.HookOutcome(answer.ok, answer.message, answer.webhook)
+                return eng.HookOutcome(answer.ok, answer.message, answer.webhook, answer.inconclusive)
             case eng.RunMetricChecks():
                 return await self._run_metrics()
             case eng.Notify():
@@ -293,8 +294,9 @@ class CanaryWorld:
         # The engine words the halt ("Halt podinfo.test advancement ..."); keep only the detail.
         prefix = f"Halt {self.name}.{self.namespace} advancement "
         self.metric_results = tuple(results)  # for the approval pull request's metrics table
-        failures = tuple(r.message.removeprefix(prefix) for r in results if not r.ok)
-        return eng.MetricsOutcome(not failures, failures)
+        failures = tuple(describe(r, prefix) for r in results if r.outcome is Outcome.FAILED)
+        unmeasured = tuple(describe(r, prefix) for r in results if r.outcome is Outcome.INCONCLUSIVE)
+        return eng.MetricsOutcome(not failures and not unmeasured, failures, unmeasured)
 
     async def _notify(self, request: eng.Notify) -> None:
         event_type: EventType = "Normal" if request.severity == "info" else "Warning"

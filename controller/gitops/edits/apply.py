@@ -5,6 +5,11 @@
   quarantined on those ImagePolicies (semver range or ImageRepository exclusionList), found
   anywhere in the repository. A failed revision that kept the primary's image (a config change)
   is only recorded: there is no image to revert, and its tag is the primary's, never quarantined.
+- **inconclusive** (a rollback intent whose result is ``inconclusive``: the analysis gave up because
+  its checks could not measure): the markers are reverted as on a rollback when
+  ``onInconclusive.revert`` is on (the default), and the tag is **never** quarantined, whatever
+  ``onRollback.quarantine`` says: nothing showed that the release is bad, so image automation
+  may propose it again.
 - **promotion**: every ``$gitcanary`` marker for the Canary is pinned to the promoted image.
 - both write a small record file ``.gitcanary/<namespace>/<canary>.txt`` (plain text, so Flux
   never tries to apply it) holding the last result, so that the decision is in Git even when no
@@ -39,12 +44,25 @@ from controller.gitops.workflow.intents import Intent
 
 @dataclass(frozen=True)
 class EditPolicy:
-    """``spec.gitops.onRollback`` / ``onPromotion`` switches."""
+    """``spec.gitops.onRollback`` / ``onInconclusive`` / ``onPromotion`` switches."""
 
     revert: bool = True
     quarantine: bool = True
     pin: bool = True
     record: bool = True
+    revert_inconclusive: bool = True
+
+
+INCONCLUSIVE = "inconclusive"
+"""The ``result`` of a rollback intent that carries no verdict: never quarantined."""
+
+
+def rollback_edits(intent: Intent, policy: EditPolicy) -> tuple[bool, bool]:
+    """(revert, quarantine) for a rollback intent: a verdict follows ``onRollback``; an
+    inconclusive give-up reverts per ``onInconclusive.revert`` and never quarantines."""
+    if intent.result == INCONCLUSIVE:
+        return policy.revert_inconclusive, False
+    return policy.revert, policy.quarantine
 
 
 def _scope(worktree: Path, path: str) -> Path:
@@ -145,13 +163,14 @@ def _apply(
                 "Git is not reverted and no tag is quarantined; revert that change in Git"
             )
     elif intent.kind == "rollback":
+        revert, quarantine = rollback_edits(intent, policy)
         pointing = {
             root: policies_pointing_at(root, intent.previous_image, skipped) if intent.previous_image else []
             for root in roots
         }
         if (
             not any(pointing.values())
-            and policy.revert
+            and revert
             and notes is not None
             and not any(find_markers(root, kind="imagepolicy") for root in roots)
         ):
@@ -159,9 +178,9 @@ def _apply(
         tag = parse_image(intent.previous_image).value_for("tag") if intent.previous_image else None
         for root, refs in pointing.items():
             for ref in refs:
-                if policy.revert:
+                if revert:
                     changed += revert_image_policy(root, ref, intent.image, skipped)
-                if policy.quarantine and tag:
+                if quarantine and tag:
                     changed += quarantine_tag(worktree, ref, tag, skipped)
     elif intent.kind in ("promotion", "promoteTo") and policy.pin:
         namespace, name = intent.canary.split("/", 1)

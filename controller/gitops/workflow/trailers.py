@@ -96,7 +96,7 @@ class TrailerBlock:
     canary: str
     """``namespace/name`` of the Canary."""
     result: str
-    """``rolled-back``, ``promoted``, ``proposed`` ..."""
+    """``rolled-back`` (a verdict), ``inconclusive`` (gave up without one), ``promoted``, ``proposed`` ..."""
     image: str
     """``<old image> -> <new image or tag>``, see :func:`describe_image_change`."""
     source: str

@@ -66,6 +66,7 @@ def _edit_policy(gitops: Obj) -> EditPolicy:
         quarantine=on_rollback.get("quarantine", True),
         pin=on_promotion.get("pin", True),
         record=on_promotion.get("record", True),
+        revert_inconclusive=(gitops.get("onInconclusive") or {}).get("revert", True),
     )
 
 

@@ -43,6 +43,9 @@ def _remove_additions(kind: str, crd: dict[str, Any]) -> dict[str, Any]:
         del props["spec"]["properties"]["gitops"]
         del props["status"]["properties"]["gitops"]
         del props["status"]["properties"]["engine"]
+        del props["status"]["properties"]["inconclusiveChecks"]
+        del props["spec"]["properties"]["analysis"]["properties"]["onInconclusive"]
+        del props["spec"]["properties"]["analysis"]["properties"]["inconclusiveThreshold"]
         scaler = props["spec"]["properties"]["autoscalerRef"]["properties"]
         del scaler["primaryScalingSet"]
         scaler["kind"]["enum"].remove("HTTPScaledObject")
@@ -87,9 +90,7 @@ def test_check_mode_detects_a_stale_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_crd_is_flaggers_plus_our_additions(
-    kind: str, crd: Callable[[str], dict[str, Any]]
-) -> None:
+def test_crd_is_flaggers_plus_our_additions(kind: str, crd: Callable[[str], dict[str, Any]]) -> None:
     flagger = copy.deepcopy(_flagger_crds()[kind])
     flagger["metadata"].pop("annotations")  # Helm's resource-policy annotation is dropped
     assert flagger["metadata"]["name"] == FLAGGER_NAMES[kind]
