@@ -120,8 +120,20 @@ def _default_namespace(kubeconfig: str | None) -> str:
     return str((active or {}).get("context", {}).get("namespace") or "default")
 
 
+_CAUSE = re.compile(r"\binconclusive \(([a-z-]+)\)")
+
+
+def inconclusive_cell(status: Mapping[str, Any]) -> str:
+    """``status.inconclusiveChecks``, with the latest cause when there is one: ``2(timeout)``."""
+    count = int(status.get("inconclusiveChecks") or 0)
+    cause = _CAUSE.search(str((status.get("engine") or {}).get("lastInconclusive") or ""))
+    return f"{count}({cause.group(1)})" if count and cause else str(count)
+
+
 def status_row(canary: Mapping[str, Any]) -> tuple[str, ...]:
-    """One table row: NAMESPACE NAME STATUS WEIGHT FAILED LAST-WRITE-BACK REVISION LAST-TRANSITION."""
+    """One table row: NAMESPACE NAME STATUS WEIGHT FAILED INCONCLUSIVE LAST-WRITE-BACK REVISION
+    LAST-TRANSITION. INCONCLUSIVE is the count of checks that could not measure, with the cause of
+    the latest one, e.g. ``2(timeout)``."""
     meta, status = canary.get("metadata") or {}, canary.get("status") or {}
     gitops = status.get("gitops") or {}
     write_back = gitops.get("lastWriteBack") or {}
@@ -134,6 +146,7 @@ def status_row(canary: Mapping[str, Any]) -> tuple[str, ...]:
         str(status.get("phase") or "-"),
         str(status.get("canaryWeight", 0)),
         str(status.get("failedChecks", 0)),
+        inconclusive_cell(status),
         written or "-",
         str((gitops.get("source") or {}).get("revision") or "-"),
         str(status.get("lastTransitionTime") or "-"),
@@ -146,6 +159,7 @@ STATUS_HEADERS = (
     "STATUS",
     "WEIGHT",
     "FAILED",
+    "INCONCLUSIVE",
     "LAST-WRITE-BACK",
     "REVISION",
     "LAST-TRANSITION",

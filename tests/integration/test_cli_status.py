@@ -41,11 +41,12 @@ def test_status_lists_canaries_with_their_status(sandbox: SandboxClient, namespa
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split() == [
-        "NAMESPACE", "NAME", "STATUS", "WEIGHT", "FAILED", "LAST-WRITE-BACK", "REVISION", "LAST-TRANSITION",
+        "NAMESPACE", "NAME", "STATUS", "WEIGHT", "FAILED", "INCONCLUSIVE", "LAST-WRITE-BACK", "REVISION",
+        "LAST-TRANSITION",
     ]  # fmt: skip
     assert [line.split() for line in lines[1:]] == [
-        [namespace, "api", "-", "0", "0", "-", "-", "-"],
-        [namespace, "web", "Progressing", "30", "2", "applied", "fedcba9", "main@sha1:0123456789abcdef",
+        [namespace, "api", "-", "0", "0", "0", "-", "-", "-"],
+        [namespace, "web", "Progressing", "30", "2", "0", "applied", "fedcba9", "main@sha1:0123456789abcdef",
          "2024-05-01T10:00:00Z"],
     ]  # fmt: skip
 

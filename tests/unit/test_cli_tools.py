@@ -327,13 +327,31 @@ def test_status_row_and_table() -> None:
             "Progressing",
             "20",
             "1",
+            "0",
             "applied 89abcde",
             "main@sha1:0123abcd",
             "2024-05-01T10:00:00Z",
         ),
-        ("dev", "api-with-a-long-name", "-", "0", "0", "-", "-", "-"),
+        ("dev", "api-with-a-long-name", "-", "0", "0", "0", "-", "-", "-"),
     ]
     table = render_table(STATUS_HEADERS, rows).splitlines()
     assert table[0].split() == list(STATUS_HEADERS)
     assert [line.index("STATUS") for line in table[:1]] == [line.index("Progressing") for line in table[1:2]]
     assert all(line == line.rstrip() for line in table)
+
+
+def test_status_row_shows_inconclusive_checks_and_their_cause() -> None:
+    held = canary("prod", "web", step_weight=10)
+    held["status"] = {
+        "phase": "Progressing",
+        "failedChecks": 0,
+        "inconclusiveChecks": 2,
+        "engine": {
+            "lastInconclusive": "request-success-rate inconclusive (timeout): Prometheus query failed"
+        },
+        "gitops": {"lastWriteBack": {"result": "inconclusive", "commit": "89abcdef0123"}},
+    }
+    row = status_row(held)
+    assert row[STATUS_HEADERS.index("FAILED")] == "0"
+    assert row[STATUS_HEADERS.index("INCONCLUSIVE")] == "2(timeout)"
+    assert row[STATUS_HEADERS.index("LAST-WRITE-BACK")] == "inconclusive 89abcde"
