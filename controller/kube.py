@@ -41,12 +41,12 @@ class KubeError(TemporaryError, RuntimeError):
 def load_configuration(kubeconfig: str | None = None) -> client.Configuration:
     cfg = client.Configuration()
     if kubeconfig:
-        config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)  # type: ignore[no-untyped-call]
+        config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)  # type: ignore[no-untyped-call,unused-ignore]
         return cfg
     try:
-        config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+        config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call,unused-ignore]
     except config.ConfigException:
-        config.load_kube_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+        config.load_kube_config(client_configuration=cfg)  # type: ignore[no-untyped-call,unused-ignore]
     return cfg
 
 

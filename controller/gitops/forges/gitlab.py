@@ -16,21 +16,20 @@ Invariants:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 from urllib.parse import quote
-
-import httpx
 
 from controller.gitops.forges.base import (
     ForgeError,
+    Provider,
     PullRequest,
     PullRequestState,
     RepoRef,
-    default_api_url,
     pull_request_number,
 )
-from controller.gitops.forges.rest import DEFAULT_TIMEOUT, RestClient
+from controller.gitops.forges.rest import RestClient
+from controller.gitops.forges.skeleton import RestForge
 
 _STATES: dict[str, PullRequestState] = {
     "opened": "open",
@@ -41,55 +40,37 @@ _STATES: dict[str, PullRequestState] = {
 
 
 @dataclass(frozen=True)
-class GitLabForge:
+class GitLabForge(RestForge):
     """The GitLab adapter; ``api_url`` overrides the default for repositories without one."""
 
-    token: str = field(repr=False)
-    api_url: str | None = None
-    timeout: httpx.Timeout = field(default_factory=lambda: DEFAULT_TIMEOUT)
+    provider: ClassVar[Provider] = "gitlab"
+    exists_status: ClassVar[int] = 409
+    update_method: ClassVar[str] = "PUT"
+    description_field: ClassVar[str] = "description"
 
-    def _client(self, repo: RepoRef) -> RestClient:
-        base = repo.api_url or self.api_url or default_api_url("gitlab", repo)
-        return RestClient("gitlab", base, {"PRIVATE-TOKEN": self.token}, self.token, self.timeout)
+    def headers(self) -> dict[str, str]:
+        return {"PRIVATE-TOKEN": self.token}
 
-    @staticmethod
-    def _merge_requests(repo: RepoRef) -> str:
+    def pulls_path(self, repo: RepoRef) -> str:
         return f"/projects/{quote(repo.path, safe='')}/merge_requests"
 
-    async def open_or_adopt(self, repo: RepoRef, head: str, base: str, title: str, body: str) -> PullRequest:
-        client = self._client(repo)
-        existing = await self._find_open(client, repo, head, base)
-        if existing is None:
-            payload = {"source_branch": head, "target_branch": base, "title": title, "description": body}
-            try:
-                return _pull_request(await client.call("POST", self._merge_requests(repo), body=payload))
-            except ForgeError as error:
-                if error.status != 409:
-                    raise
-                existing = await self._find_open(client, repo, head, base)
-                if existing is None:
-                    raise
-        answer = await client.call(
-            "PUT", f"{self._merge_requests(repo)}/{existing}", body={"description": body}
-        )
-        return _pull_request(answer)
+    def comment_path(self, repo: RepoRef, number: int) -> str:
+        return f"{self.pulls_path(repo)}/{int(number)}/notes"
 
-    async def get(self, repo: RepoRef, number: int) -> PullRequest:
-        answer = await self._client(repo).call("GET", f"{self._merge_requests(repo)}/{int(number)}")
-        return _pull_request(answer)
+    def create_payload(self, head: str, base: str, title: str, body: str) -> dict[str, Any]:
+        return {"source_branch": head, "target_branch": base, "title": title, "description": body}
 
-    async def comment(self, repo: RepoRef, number: int, body: str) -> None:
-        path = f"{self._merge_requests(repo)}/{int(number)}/notes"
-        await self._client(repo).call("POST", path, body={"body": body})
+    def parse(self, item: Any) -> PullRequest:
+        return _pull_request(item)
 
-    async def _find_open(self, client: RestClient, repo: RepoRef, head: str, base: str) -> int | None:
+    async def find_open(self, client: RestClient, repo: RepoRef, head: str, base: str) -> int | None:
         params: dict[str, str | int] = {
             "state": "opened",
             "source_branch": head,
             "target_branch": base,
             "per_page": 100,
         }
-        answer = await client.call("GET", self._merge_requests(repo), params=params)
+        answer = await client.call("GET", self.pulls_path(repo), params=params)
         if not isinstance(answer, list):
             raise ForgeError("gitlab: listing merge requests did not return a list", retriable=False)
         for item in answer:
