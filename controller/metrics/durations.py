@@ -2,55 +2,25 @@
 
 Flagger writes intervals and timeouts as Go durations (``30s``, ``1m``, ``1h30m``) and
 prints durations in events with Go's ``Duration.String`` (``500ms``, ``1.2s``, ``1m30s``).
-Both directions are pure functions; parsing rejects anything Go would reject, except
-that a bare ``0`` is accepted as Go does.
+Parsing is :func:`controller.api.duration.parse_duration` (Go's grammar); formatting is here.
 """
 
 from __future__ import annotations
 
 import math
-import re
 
-__all__ = ["format_go_duration_ms", "format_go_float", "parse_go_duration"]
+from controller.api.duration import parse_duration
+from controller.metrics.errors import ProviderConfigError
 
-_UNIT_SECONDS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "μs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-}
-_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+__all__ = ["format_go_duration_ms", "format_go_float", "interval_seconds"]
 
 
-def parse_go_duration(text: str) -> float:
-    """Return the number of seconds in a Go duration string such as ``1m30s``.
-
-    Raises ``ValueError`` naming the input when it is not a valid Go duration.
-    """
-    raw = text.strip()
-    sign = 1.0
-    body = raw
-    if body[:1] in "+-" and body:
-        sign = -1.0 if body[0] == "-" else 1.0
-        body = body[1:]
-    if body == "0":
-        return 0.0
-    if not body:
-        raise ValueError(f"invalid duration {text!r}")
-    total = 0.0
-    position = 0
-    for match in _PART.finditer(body):
-        if match.start() != position:
-            raise ValueError(f"invalid duration {text!r}")
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        position = match.end()
-    if position != len(body):
-        raise ValueError(f"invalid duration {text!r}")
-    return sign * total
+def interval_seconds(interval: str) -> float:
+    """A metric interval (a Go duration) in seconds; ``ProviderConfigError`` when it is not one."""
+    try:
+        return parse_duration(interval)
+    except ValueError as exc:
+        raise ProviderConfigError(f"error parsing metric interval: {exc}") from None
 
 
 def format_go_duration_ms(milliseconds: int) -> str:

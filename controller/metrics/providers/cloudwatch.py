@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from controller.metrics.durations import parse_go_duration
+from controller.metrics.durations import interval_seconds
 from controller.metrics.errors import NoValuesFound, ProviderConfigError, ProviderError
 from controller.metrics.providers.contract import ProviderConfig
 from controller.metrics.providers.sigv4 import AwsCredentials, sign
@@ -84,10 +84,7 @@ class CloudWatchProvider:
         region = config.region.strip()
         if not region:
             raise ProviderConfigError("region not specified")
-        try:
-            window = parse_go_duration(interval)
-        except ValueError as exc:
-            raise ProviderConfigError(f"error parsing metric interval: {exc}") from None
+        window = interval_seconds(interval)
         self._credentials = credentials_from(secret, os.environ if environ is None else environ)
         suffix = ".com.cn" if region.startswith("cn-") else ".com"
         address = config.address.strip() or f"https://monitoring.{region}.amazonaws{suffix}"

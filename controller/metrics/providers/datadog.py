@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from controller.metrics.durations import parse_go_duration
+from controller.metrics.durations import interval_seconds
 from controller.metrics.errors import NoValuesFound, ProviderConfigError, ProviderError
 from controller.metrics.providers.contract import ProviderConfig
 from controller.metrics.providers.transport import backend_text, error_from_response, get, request_headers
@@ -48,10 +48,7 @@ class DatadogProvider:
             raise ProviderConfigError(f"datadog credentials does not contain {API_KEY_SECRET}")
         if not app_key:
             raise ProviderConfigError(f"datadog credentials does not contain {APPLICATION_KEY_SECRET}")
-        try:
-            window = parse_go_duration(interval)
-        except ValueError as exc:
-            raise ProviderConfigError(f"error parsing metric interval: {exc}") from None
+        window = interval_seconds(interval)
         address = (config.address or DEFAULT_ADDRESS).rstrip("/")
         self._config = config
         self._query_url = address + "/api/v1/query"

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from controller.metrics.durations import parse_go_duration
+from controller.metrics.durations import interval_seconds
 from controller.metrics.errors import NoValuesFound, ProviderConfigError, ProviderError
 from controller.metrics.providers.contract import ProviderConfig
 from controller.metrics.providers.transport import (
@@ -52,10 +52,7 @@ class DynatraceProvider:
         token = (secret or {}).get(TOKEN_SECRET)
         if not token:
             raise ProviderConfigError(f"dynatrace credentials does not contain {TOKEN_SECRET}")
-        try:
-            window = parse_go_duration(interval)
-        except ValueError as exc:
-            raise ProviderConfigError(f"error parsing metric interval: {exc}") from None
+        window = interval_seconds(interval)
         base = address.rstrip("/")
         self._config = config
         self._query_url = base + "/api/v2/metrics/query"

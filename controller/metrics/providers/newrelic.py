@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from controller.metrics.durations import parse_go_duration
+from controller.metrics.durations import interval_seconds
 from controller.metrics.errors import NoValuesFound, ProviderConfigError, ProviderError
 from controller.metrics.providers.contract import ProviderConfig
 from controller.metrics.providers.transport import (
@@ -47,10 +47,7 @@ class NewRelicProvider:
             raise ProviderConfigError(f"newrelic credentials does not contain the key {ACCOUNT_ID_SECRET!r}")
         if not key:
             raise ProviderConfigError(f"newrelic credentials does not contain the key {QUERY_KEY_SECRET!r}")
-        try:
-            window = parse_go_duration(interval)
-        except ValueError as exc:
-            raise ProviderConfigError(f"error parsing metric interval: {exc}") from None
+        window = interval_seconds(interval)
         address = (config.address or DEFAULT_ADDRESS).rstrip("/")
         self._config = config
         self._endpoint = f"{address}/v1/accounts/{quote(account, safe='')}/query"

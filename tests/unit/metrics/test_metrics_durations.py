@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from controller.metrics.durations import format_go_duration_ms, format_go_float, parse_go_duration
+from controller.metrics.durations import format_go_duration_ms, format_go_float, interval_seconds
+from controller.metrics.errors import ProviderConfigError
 
 
 @pytest.mark.parametrize(
@@ -19,14 +20,14 @@ from controller.metrics.durations import format_go_duration_ms, format_go_float,
         ("-2s", -2.0),
     ],
 )
-def test_parse_go_duration(text: str, seconds: float) -> None:
-    assert parse_go_duration(text) == pytest.approx(seconds)
+def test_interval_seconds(text: str, seconds: float) -> None:
+    assert interval_seconds(text) == pytest.approx(seconds)
 
 
 @pytest.mark.parametrize("text", ["", "1", "1x", "m", "1m junk", "1mm"])
-def test_parse_go_duration_rejects_invalid(text: str) -> None:
-    with pytest.raises(ValueError, match="invalid duration"):
-        parse_go_duration(text)
+def test_interval_seconds_rejects_invalid(text: str) -> None:
+    with pytest.raises(ProviderConfigError, match="error parsing metric interval: invalid duration"):
+        interval_seconds(text)
 
 
 @pytest.mark.parametrize(
