@@ -32,11 +32,14 @@ from controller.kube import Kube
 from controller.reconcile.runner import CANARY_API, ReconcileSettings, reconcile_canary
 from controller.reconcile.slots import AnalysisSlots
 from controller.routers.factory import router_for
+from controller.routers.kubernetes import KubernetesRouter
 from controller.workloads.target import TargetWorkload
 
 log = logging.getLogger(__name__)
 
 GROUP, VERSION, PLURAL = "gitcanary.io", "v1beta1", "canaries"
+REVERT_READY_SECONDS = 60.0
+"""revertOnDeletion: how long one attempt waits for the target to be Ready before kopf retries."""
 
 
 @dataclass
@@ -226,9 +229,17 @@ def config_changed(
     when=lambda spec, labels, **_: owned(labels) and bool(spec.get("revertOnDeletion")),
 )
 async def revert_on_deletion(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """Give traffic and replicas back to the target before the generated objects are collected."""
+    """Give replicas and traffic back to the target before the generated objects are collected,
+    as Flagger's finalizer: scale the target up, wait until it is Ready (else retry later, the
+    Canary staying), point the Services back at it, then let the mesh router hand its routes back."""
     raw = dict(body)
     kube: Kube = memo.kube
     workload = TargetWorkload(kube, raw)
     await workload.restore_target()
-    await router_for(kube, raw).finalize()
+    ready = await workload.wait_target_ready(REVERT_READY_SECONDS)
+    if not ready.ready:
+        raise kopf.TemporaryError(f"revertOnDeletion: the target is not Ready yet: {ready.message}", delay=10)
+    await KubernetesRouter(kube, raw).finalize()
+    router = router_for(kube, raw)
+    if not isinstance(router, KubernetesRouter):
+        await router.finalize()

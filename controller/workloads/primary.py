@@ -2,8 +2,7 @@
 
 Invariants:
 - the primary's selector and pod labels equal the target's, with the selector
-  label's value suffixed ``-primary``; apex and primary Services select the
-  primary pods, the canary Service selects the target's pods;
+  label's value suffixed ``-primary`` (the Services are built in ``workloads.services``);
 - generated objects carry ``kustomize.toolkit.fluxcd.io/reconcile: disabled``
   and never inherit Flux's ownership labels, so Flux neither prunes nor fights them;
 - the revision is a sha256 over canonical JSON (sorted keys, no whitespace) of
@@ -25,7 +24,6 @@ from controller.errors import PermanentError
 from controller.ownership import (
     FLUX_OWNER_PREFIXES,
     FLUX_RECONCILE_DISABLED,
-    HELM_DRIFT_DETECTION_DISABLED,
     MANAGED_BY,
     owner_reference,
 )
@@ -128,45 +126,3 @@ def primary_workload(
         },
         "spec": spec,
     }
-
-
-def _ports(service_spec: Mapping[str, Any]) -> list[Obj]:
-    port = int(service_spec.get("port", 80))
-    target = service_spec.get("targetPort", port)
-    name = service_spec.get("portName", "http")
-    ports: list[Obj] = [{"name": name, "port": port, "targetPort": target, "protocol": "TCP"}]
-    return ports
-
-
-def services(canary: Obj, target: Obj) -> list[Obj]:
-    """The apex, -primary and -canary Services (ClusterIP), as Flagger generates them."""
-    label, value = selector_label(target)
-    spec = canary["spec"]
-    service_spec = spec.get("service", {}) or {}
-    name = service_spec.get("name") or target["metadata"]["name"]
-    namespace = canary["metadata"]["namespace"]
-    out = []
-    for suffix, selected, extra in (
-        ("", f"{value}-primary", service_spec.get("apex", {}) or {}),
-        ("-primary", f"{value}-primary", service_spec.get("primary", {}) or {}),
-        ("-canary", value, service_spec.get("canary", {}) or {}),
-    ):
-        out.append(
-            {
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": {
-                    "name": f"{name}{suffix}",
-                    "namespace": namespace,
-                    "labels": {**(extra.get("labels") or {}), label: f"{name}{suffix}", **MANAGED_BY},
-                    "annotations": {
-                        **(extra.get("annotations") or {}),
-                        **FLUX_RECONCILE_DISABLED,
-                        **HELM_DRIFT_DETECTION_DISABLED,
-                    },
-                    "ownerReferences": [owner_reference(canary)],
-                },
-                "spec": {"type": "ClusterIP", "selector": {label: selected}, "ports": _ports(service_spec)},
-            }
-        )
-    return out

@@ -7,13 +7,14 @@ correctly by calling them again.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from controller.kube import Kube
 from controller.ownership import owner_reference
 from controller.scalers import PrimaryScaler
 from controller.scalers.factory import scaler_for
-from controller.workloads import configs, primary
+from controller.workloads import configs, primary, services
 from controller.workloads.readiness import Readiness, readiness
 
 Obj = dict[str, Any]
@@ -92,30 +93,42 @@ class TargetWorkload:
             await self.kube.apply(
                 primary.primary_workload(target, self.canary, replicas, configs.renames(tracked))
             )
-        for service in primary.services(self.canary, target):
-            await self._take_over_ports(service)
-            await self.kube.apply(service)
+        for service in services.services(self.canary, target):
+            await self._reconcile_service(service)
         return await self.scaler.reconcile_primary()
 
-    async def _take_over_ports(self, service: Obj) -> None:
+    async def _reconcile_service(self, desired: Obj) -> None:
+        """Create a Service, update one gitcanary created, or take over one it did not create
+        (selector and ports only, no ownerReference: deleting the Canary never deletes it)."""
+        meta = desired["metadata"]
+        live = await self.kube.get("v1", "Service", meta["namespace"], meta["name"])
+        if live is None:
+            await self.kube.apply(desired)
+            return
+        if services.is_ours(live, self.canary):
+            body = services.keep_unmanaged(self.canary, desired, live)
+            body["spec"].pop("clusterIP", None)  # immutable once the Service exists
+        else:
+            body = services.takeover(desired, live)
+        await self._replace_ports(live, body)
+        await self.kube.apply(body)
+
+    async def _replace_ports(self, live: Obj, desired: Obj) -> None:
         """An existing Service (e.g. the seed's own apex ``podinfo``) gets our ports, as in Flagger.
 
         Server-side apply would merge its port list with ours by port number and leave two ports
         named ``http``; a merge patch replaces the list instead.
         """
-        meta = service["metadata"]
-        live = await self.kube.get("v1", "Service", meta["namespace"], meta["name"])
-        if live is None:
-            return
-        ours = {(p["port"], p.get("protocol", "TCP")) for p in service["spec"]["ports"]}
+        ours = {(p["port"], p.get("protocol", "TCP")) for p in desired["spec"]["ports"]}
         theirs = {(p["port"], p.get("protocol", "TCP")) for p in live["spec"].get("ports") or []}
         if ours != theirs:
+            meta = live["metadata"]
             await self.kube.merge_patch(
                 "v1",
                 "Service",
                 meta["namespace"],
                 meta["name"],
-                {"spec": {"ports": service["spec"]["ports"]}},
+                {"spec": {"ports": desired["spec"]["ports"]}},
             )
 
     async def promote(self) -> None:
@@ -167,3 +180,13 @@ class TargetWorkload:
             await self.kube.merge_patch(
                 self.api_version, self.kind, self.namespace, self.name, {"spec": {"replicas": replicas}}
             )
+
+    async def wait_target_ready(self, timeout: float, poll: float = 2.0) -> Readiness:
+        """revertOnDeletion: the target's readiness once it is Ready, or after ``timeout`` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            state = readiness(await self.fetch())
+            if state.ready or state.deadline_exceeded or loop.time() + poll > deadline:
+                return state
+            await asyncio.sleep(poll)

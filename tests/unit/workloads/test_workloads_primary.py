@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from controller.scalers import hpa
-from controller.workloads import primary, target
+from controller.workloads import primary, services, target
 from tests.builders import canary, daemonset, deployment, flux_applied, owned
 
 Obj = dict[str, Any]
@@ -179,7 +179,7 @@ def test_scale_to_zero_selector_is_the_one_the_target_lifecycle_sets() -> None:
 
 # -- services --------------------------------------------------------------------------------------
 def test_services_select_primary_and_canary_pods() -> None:
-    out = primary.services(podinfo_canary(), podinfo())
+    out = services.services(podinfo_canary(), podinfo())
     by_name = {s["metadata"]["name"]: s for s in out}
     assert list(by_name) == ["podinfo", "podinfo-primary", "podinfo-canary"]
     assert by_name["podinfo"]["spec"]["selector"] == {"app": "podinfo-primary"}
@@ -194,7 +194,7 @@ def test_services_select_primary_and_canary_pods() -> None:
 
 
 def test_service_port_defaults_target_port_to_port_and_name_to_http() -> None:
-    out = primary.services(podinfo_canary(), podinfo())  # the builder sets service.port 9898
+    out = services.services(podinfo_canary(), podinfo())  # the builder sets service.port 9898
     for svc in out:
         assert svc["spec"]["ports"] == [{"name": "http", "port": 9898, "targetPort": 9898, "protocol": "TCP"}]
 
@@ -202,7 +202,7 @@ def test_service_port_defaults_target_port_to_port_and_name_to_http() -> None:
 def test_service_port_name_and_target_port() -> None:
     cd = podinfo_canary()
     cd["spec"]["service"] = {"port": 80, "targetPort": "http-web", "portName": "web"}
-    out = primary.services(cd, podinfo())
+    out = services.services(cd, podinfo())
     assert {json.dumps(s["spec"]["ports"]) for s in out} == {
         json.dumps([{"name": "web", "port": 80, "targetPort": "http-web", "protocol": "TCP"}])
     }
@@ -216,7 +216,7 @@ def test_service_name_override_and_per_service_metadata() -> None:
         "apex": {"labels": {"expose": "true"}, "annotations": {"a": "1"}},
         "canary": {"annotations": {"c": "3"}},
     }
-    apex, prim, can = primary.services(cd, podinfo())
+    apex, prim, can = services.services(cd, podinfo())
     assert (apex["metadata"]["name"], prim["metadata"]["name"], can["metadata"]["name"]) == (
         "frontend",
         "frontend-primary",
