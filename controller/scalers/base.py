@@ -22,11 +22,11 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from pydantic import ValidationError
 
-from controller.api.canary import AutoscalerRef
+from controller.api.canary import AutoscalerRef, PrimaryScalerReplicas
 from controller.errors import PermanentError
 from controller.kube import Kube, KubeError
 from controller.ownership import FLUX_OWNER_PREFIXES, FLUX_RECONCILE_DISABLED, MANAGED_BY, owner_reference
@@ -74,6 +74,61 @@ class NopScaler:
 
 ScalerFactory = Callable[[Kube, Obj, AutoscalerRef], PrimaryScaler]
 """How a scaler adapter is built: its class, called with the API client, the Canary and its reference."""
+
+
+class AutoscalerCopy:
+    """The skeleton of the adapters that copy one target autoscaler object for the primary.
+
+    Subclasses set ``kind`` and ``default_api_version``, build the copy in ``reconcile_primary``
+    and say how many replicas the autoscaler starts from (``min_replicas``); pausing the target is
+    a no-op unless they override it.
+    """
+
+    kind: ClassVar[str]
+    default_api_version: ClassVar[str]
+
+    def __init__(self, kube: Kube, canary: Obj, ref: AutoscalerRef) -> None:
+        self.kube = kube
+        self.canary = canary
+        self.ref = ref
+        self.namespace: str = canary["metadata"]["namespace"]
+        self.api_version = ref.api_version or self.default_api_version
+
+    @staticmethod
+    def min_replicas(target: Obj | None) -> int:
+        """The replicas a canary scaled up from zero starts with (at least 1)."""
+        raise NotImplementedError
+
+    async def target(self) -> Obj:
+        """The target's autoscaler; ``ScalerError`` when it is missing."""
+        return await fetch(self.kube, self.api_version, self.kind, self.namespace, self.ref.name)
+
+    async def pause_target(self) -> None:
+        return None
+
+    async def resume_target(self) -> None:
+        return None
+
+    async def replicas_hint(self) -> int | None:
+        found = await fetch_optional(self.kube, self.api_version, self.kind, self.namespace, self.ref.name)
+        return self.min_replicas(found)
+
+
+def override_bounds(
+    spec: Obj, replicas: PrimaryScalerReplicas | None, min_field: str, max_field: str
+) -> None:
+    """Set the primary copy's replica bounds from ``autoscalerRef.primaryScalerReplicas``."""
+    if replicas is not None and replicas.min_replicas is not None:
+        spec[min_field] = replicas.min_replicas
+    if replicas is not None and replicas.max_replicas is not None:
+        spec[max_field] = replicas.max_replicas
+
+
+def min_replicas_of(target: Obj | None, field: str) -> int:
+    """``spec.<field>`` of an autoscaler, at least 1 (1 when there is none)."""
+    if target is None:
+        return 1
+    return max(int(target.get("spec", {}).get(field) or 1), 1)
 
 
 def autoscaler_ref(canary: Obj) -> AutoscalerRef | None:

@@ -33,7 +33,5 @@ def scaler_for(kube: Kube, canary: Obj) -> PrimaryScaler:
         return NopScaler()
     factory = SCALERS.get(ref.kind)
     if factory is None:
-        raise ScalerError(
-            f"autoscalerRef kind {ref.kind} is not supported; use {', '.join(sorted(SCALERS))}"
-        )
+        raise ScalerError(f"autoscalerRef kind {ref.kind} is not supported; use {', '.join(sorted(SCALERS))}")
     return factory(kube, canary, ref)

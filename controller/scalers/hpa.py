@@ -11,8 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from controller.api.canary import AutoscalerRef, PrimaryScalerReplicas
-from controller.kube import Kube
+from controller.api.canary import PrimaryScalerReplicas
 from controller.scalers import base
 
 Obj = dict[str, Any]
@@ -27,10 +26,7 @@ def primary_hpa(
     """A copy of the target's HorizontalPodAutoscaler that scales the primary."""
     spec = copy.deepcopy(hpa["spec"])
     spec["scaleTargetRef"] = {**spec["scaleTargetRef"], "name": primary_name}
-    if replicas is not None and replicas.min_replicas is not None:
-        spec["minReplicas"] = replicas.min_replicas
-    if replicas is not None and replicas.max_replicas is not None:
-        spec["maxReplicas"] = replicas.max_replicas
+    base.override_bounds(spec, replicas, "minReplicas", "maxReplicas")
     return {
         "apiVersion": hpa["apiVersion"],
         "kind": KIND,
@@ -39,34 +35,18 @@ def primary_hpa(
     }
 
 
-def min_replicas(hpa: Obj | None) -> int:
-    if hpa is None:
-        return 1
-    return max(int(hpa.get("spec", {}).get("minReplicas") or 1), 1)
+def min_replicas(target: Obj | None) -> int:
+    return base.min_replicas_of(target, "minReplicas")
 
 
-class HPAScaler:
-    def __init__(self, kube: Kube, canary: Obj, ref: AutoscalerRef) -> None:
-        self.kube = kube
-        self.canary = canary
-        self.ref = ref
-        self.namespace: str = canary["metadata"]["namespace"]
-        self.api_version = ref.api_version or DEFAULT_API_VERSION
+class HPAScaler(base.AutoscalerCopy):
+    kind = KIND
+    default_api_version = DEFAULT_API_VERSION
+    min_replicas = staticmethod(min_replicas)
 
     async def reconcile_primary(self) -> str | None:
-        hpa = await base.fetch(self.kube, self.api_version, KIND, self.namespace, self.ref.name)
         desired = primary_hpa(
-            hpa, self.canary, base.primary_name(self.canary), self.ref.primary_scaler_replicas
+            await self.target(), self.canary, base.primary_name(self.canary), self.ref.primary_scaler_replicas
         )
         await base.apply(self.kube, desired)
         return None
-
-    async def pause_target(self) -> None:
-        return None
-
-    async def resume_target(self) -> None:
-        return None
-
-    async def replicas_hint(self) -> int | None:
-        hpa = await base.fetch_optional(self.kube, self.api_version, KIND, self.namespace, self.ref.name)
-        return min_replicas(hpa)

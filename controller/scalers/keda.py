@@ -18,8 +18,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from controller.api.canary import AutoscalerRef, PrimaryScalerReplicas
-from controller.kube import Kube
+from controller.api.canary import PrimaryScalerReplicas
 from controller.scalers import base
 
 Obj = dict[str, Any]
@@ -68,10 +67,7 @@ def primary_scaled_object(
         **(advanced.get("horizontalPodAutoscalerConfig") or {}),
         "name": primary,
     }
-    if replicas is not None and replicas.min_replicas is not None:
-        spec["minReplicaCount"] = replicas.min_replicas
-    if replicas is not None and replicas.max_replicas is not None:
-        spec["maxReplicaCount"] = replicas.max_replicas
+    base.override_bounds(spec, replicas, "minReplicaCount", "maxReplicaCount")
     return {
         "apiVersion": so["apiVersion"],
         "kind": KIND,
@@ -80,26 +76,18 @@ def primary_scaled_object(
     }
 
 
-def min_replicas(so: Obj | None) -> int:
-    if so is None:
-        return 1
-    return max(int(so.get("spec", {}).get("minReplicaCount") or 1), 1)
+def min_replicas(target: Obj | None) -> int:
+    return base.min_replicas_of(target, "minReplicaCount")
 
 
-class ScaledObjectScaler:
-    def __init__(self, kube: Kube, canary: Obj, ref: AutoscalerRef) -> None:
-        self.kube = kube
-        self.canary = canary
-        self.ref = ref
-        self.namespace: str = canary["metadata"]["namespace"]
-        self.api_version = ref.api_version or DEFAULT_API_VERSION
-
-    async def _target(self) -> Obj:
-        return await base.fetch(self.kube, self.api_version, KIND, self.namespace, self.ref.name)
+class ScaledObjectScaler(base.AutoscalerCopy):
+    kind = KIND
+    default_api_version = DEFAULT_API_VERSION
+    min_replicas = staticmethod(min_replicas)
 
     async def reconcile_primary(self) -> str | None:
         desired = primary_scaled_object(
-            await self._target(),
+            await self.target(),
             self.canary,
             self.canary["spec"]["targetRef"]["name"],
             self.ref.primary_scaler_queries,
@@ -109,11 +97,7 @@ class ScaledObjectScaler:
         return None
 
     async def pause_target(self) -> None:
-        await base.annotate(self.kube, await self._target(), {PAUSED_REPLICAS: "0"})
+        await base.annotate(self.kube, await self.target(), {PAUSED_REPLICAS: "0"})
 
     async def resume_target(self) -> None:
-        await base.annotate(self.kube, await self._target(), {PAUSED_REPLICAS: None})
-
-    async def replicas_hint(self) -> int | None:
-        so = await base.fetch_optional(self.kube, self.api_version, KIND, self.namespace, self.ref.name)
-        return min_replicas(so)
+        await base.annotate(self.kube, await self.target(), {PAUSED_REPLICAS: None})

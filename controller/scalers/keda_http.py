@@ -148,23 +148,24 @@ def applied_notes(desired: Obj, live: Obj) -> list[str]:
     return notes
 
 
-def min_replicas(httpso: Obj | None) -> int:
+def min_replicas(target: Obj | None) -> int:
     """A canary scaled up from zero gets at least one replica (``replicas.min`` may be 0)."""
-    if httpso is None:
+    if target is None:
         return 1
-    return max(int((httpso.get("spec", {}).get("replicas") or {}).get("min") or 0), 1)
+    return max(int((target.get("spec", {}).get("replicas") or {}).get("min") or 0), 1)
 
 
-class HTTPScaledObjectScaler:
+class HTTPScaledObjectScaler(base.AutoscalerCopy):
+    kind = KIND
+    default_api_version = DEFAULT_API_VERSION
+    min_replicas = staticmethod(min_replicas)
+
     def __init__(self, kube: Kube, canary: Obj, ref: AutoscalerRef) -> None:
-        self.kube = kube
-        self.canary = canary
-        self.ref = ref
-        self.namespace: str = canary["metadata"]["namespace"]
+        super().__init__(kube, canary, ref)
         self.api_version, self.group_note = resolve_api_version(ref.api_version)
 
     async def reconcile_primary(self) -> str | None:
-        httpso = await base.fetch(self.kube, self.api_version, KIND, self.namespace, self.ref.name)
+        httpso = await self.target()
         desired = primary_http_scaled_object(
             httpso, self.canary, self.ref.primary_scaler_replicas, self.ref.primary_scaling_set
         )
@@ -184,13 +185,3 @@ class HTTPScaledObjectScaler:
                 if field is None or field not in obj["spec"]:
                     raise
                 del obj["spec"][field]
-
-    async def pause_target(self) -> None:
-        return None
-
-    async def resume_target(self) -> None:
-        return None
-
-    async def replicas_hint(self) -> int | None:
-        httpso = await base.fetch_optional(self.kube, self.api_version, KIND, self.namespace, self.ref.name)
-        return min_replicas(httpso)
