@@ -44,6 +44,7 @@ SERVED_PROVIDER_TYPES: Final = (
     "keptn",
     "newrelic",
     "prometheus",
+    "stackdriver",
 )
 """The provider types this controller can query: ``controller.metrics.providers.registry`` builds
 exactly these (a unit test pins it); the others are Flagger's, refused by validation."""

@@ -8,10 +8,17 @@ provider that sends the wrong request shape fails its test with the reason.
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from tests.recording_http import Recorded, RecordingServer, Reply, _handler
 
@@ -70,3 +77,66 @@ def serve_contract() -> Iterator[RecordingServer]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+# --- Google service accounts (stackdriver) -------------------------------------------------------
+
+_RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+RSA_PUBLIC_KEY = _RSA_KEY.public_key()
+RSA_PEM = _RSA_KEY.private_bytes(
+    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+).decode()
+GOOGLE_ACCESS_TOKEN = "ya29.c.SECRET-ACCESS-TOKEN"
+
+
+def service_account_json(token_uri: str, email: str = "canary@my-project.iam.gserviceaccount.com") -> str:
+    """A service-account key file as the Google Cloud console writes it (with a test key)."""
+    return json.dumps(
+        {
+            "type": "service_account",
+            "project_id": "my-project",
+            "private_key_id": "0123456789abcdef",
+            "private_key": RSA_PEM,
+            "client_email": email,
+            "client_id": "100000000000000000001",
+            "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+            "token_uri": token_uri,
+        }
+    )
+
+
+def _unb64(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def jwt_bearer_problems(request: Recorded, token_uri: str, scope: str) -> list[str]:
+    """How a token request differs from the JWT bearer grant (RFC 7523) Google's endpoint takes."""
+    if request.method != "POST":
+        return [f"method {request.method}"]
+    if request.headers.get("content-type") != "application/x-www-form-urlencoded":
+        return [f"content-type {request.headers.get('content-type')}"]
+    form = parse_qs(request.body.decode())
+    if form.get("grant_type") != ["urn:ietf:params:oauth:grant-type:jwt-bearer"]:
+        return [f"grant_type {form.get('grant_type')}"]
+    parts = (form.get("assertion") or [""])[0].split(".")
+    if len(parts) != 3:
+        return ["assertion is not a JWT"]
+    try:
+        RSA_PUBLIC_KEY.verify(
+            _unb64(parts[2]), f"{parts[0]}.{parts[1]}".encode(), padding.PKCS1v15(), hashes.SHA256()
+        )
+    except InvalidSignature:
+        return ["assertion signature does not verify with the service account's public key"]
+    header, claims = json.loads(_unb64(parts[0])), json.loads(_unb64(parts[1]))
+    return [
+        *expect(header == {"alg": "RS256", "typ": "JWT", "kid": "0123456789abcdef"}, f"header {header}"),
+        *expect(claims.get("iss") == "canary@my-project.iam.gserviceaccount.com", "iss"),
+        *expect(claims.get("aud") == token_uri, f"aud {claims.get('aud')}"),
+        *expect(claims.get("scope") == scope, f"scope {claims.get('scope')}"),
+        *expect(claims.get("exp", 0) - claims.get("iat", 0) == 3600, "exp - iat"),
+    ]
+
+
+def token_answer(expires_in: int = 3599) -> Reply:
+    """The token endpoint's documented success answer."""
+    return Reply(body={"access_token": GOOGLE_ACCESS_TOKEN, "expires_in": expires_in, "token_type": "Bearer"})

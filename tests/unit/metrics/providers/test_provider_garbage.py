@@ -16,8 +16,8 @@ from controller.metrics.errors import MetricsError, ProviderError
 from controller.metrics.providers import ProviderConfig, provider_for
 from controller.metrics.providers.contract import MetricProvider
 from tests.hostile_http import HostileServer, serve_hostile
-from tests.recording_http import RecordingServer, Reply
-from tests.unit.metrics.providers.provider_fakes import GARBAGE_BODIES
+from tests.recording_http import RecordingServer, Reply, serve_recording
+from tests.unit.metrics.providers.provider_fakes import GARBAGE_BODIES, service_account_json
 
 SECRETS = {
     "newrelic": {"newrelic_account_id": "1", "newrelic_query_key": "hunter2"},
@@ -25,9 +25,20 @@ SECRETS = {
     "influxdb": {"token": "hunter2", "org": "o"},
     "cloudwatch": {"aws_access_key_id": "AKID", "aws_secret_access_key": "hunter2"},
     "externalmetrics": {"token": "hunter2"},
+    "stackdriver": {"project": "p"},  # serviceAccountKey: see _google_token_endpoint
 }
 QUERIES = {"cloudwatch": '[{"Id": "m1", "Expression": "m1"}]', "externalmetrics": "default/m"}
 TYPES = sorted(SECRETS)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _google_token_endpoint() -> Iterator[None]:
+    """Stackdriver's token endpoint answers well: the hostile answers come from the monitoring API."""
+    with serve_recording() as tokens:
+        tokens.reply_with(Reply(body={"access_token": "hunter2", "expires_in": 3599}))
+        SECRETS["stackdriver"]["serviceAccountKey"] = service_account_json(tokens.url + "/token")
+        yield
+        del SECRETS["stackdriver"]["serviceAccountKey"]
 
 
 @pytest.fixture
