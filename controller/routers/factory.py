@@ -21,6 +21,7 @@ from controller.routers.gatewayapi import GatewayAPIRouter
 from controller.routers.gloo import GlooRouter
 from controller.routers.istio import IstioRouter
 from controller.routers.keda_http import KedaHTTPRouter
+from controller.routers.knative import KnativeRouter
 from controller.routers.kubernetes import KubernetesRouter
 from controller.routers.kuma import KumaRouter
 from controller.routers.nginx import NginxRouter
@@ -40,6 +41,7 @@ ROUTERS: Mapping[str, RouterFactory] = {
     "gloo": GlooRouter,
     "istio": IstioRouter,
     keda_http.PROVIDER: KedaHTTPRouter,
+    "knative": KnativeRouter,
     "kubernetes": KubernetesRouter,
     kuma.PROVIDER: KumaRouter,
     "linkerd": SmiRouter,

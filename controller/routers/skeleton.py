@@ -108,22 +108,26 @@ class RouteObjectRouter(ABC):
         await self.write_routes(ctx, live, Routes(primary_weight, canary_weight, mirrored))
 
     async def get_routes(self) -> Routes:
-        ctx = route_context(self.canary, self.provider)
+        ctx = self.read_context()
         live = await self.live(ctx)
         if live is None:
             raise RouterError(f"{self.describe(ctx)} not found")
         return self.routes_of(ctx, live)
 
     async def finalize(self) -> None:
-        ctx = route_context(self.canary, self.provider)
+        ctx = self.read_context()
         live = await self.live(ctx)
         if live is not None:
             await self.hand_back(ctx, live)
 
     # helpers for adapters ----------------------------------------------------------------------
+    def read_context(self) -> RouteContext:
+        """The Canary read for routing (an adapter whose mesh needs no ``spec.service`` overrides it)."""
+        return route_context(self.canary, self.provider)
+
     def context(self) -> RouteContext:
         """The Canary read for routing, after :meth:`check_supported`."""
-        ctx = route_context(self.canary, self.provider)
+        ctx = self.read_context()
         self.check_supported(ctx)
         return ctx
 
