@@ -2,6 +2,10 @@
 
 Recording an Event is best effort by design: a failure to record one is logged
 and never fails a reconcile, because Events are an audit aid, not state.
+
+Listeners (``add_listener``) see every Event recorded here, whether or not the API server
+took it; ``gitcanary run --event-webhook`` forwards them (``controller.notify.event_webhook``).
+A listener must return at once (it schedules its own I/O) and never raise.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import socket
+from collections.abc import Callable
 from typing import Any, Literal
 
 from controller.kube import Kube, KubeError
@@ -17,6 +22,21 @@ log = logging.getLogger(__name__)
 
 EventType = Literal["Normal", "Warning"]
 COMPONENT = "gitcanary"
+
+EventListener = Callable[[Kube, dict[str, Any], EventType, str, str], None]
+"""Called as ``listener(kube, obj, event_type, reason, message)`` for every recorded Event."""
+_LISTENERS: list[EventListener] = []
+
+
+def add_listener(listener: EventListener) -> None:
+    """Call ``listener`` for every Event recorded from now on."""
+    _LISTENERS.append(listener)
+
+
+def remove_listener(listener: EventListener) -> None:
+    """Stop calling ``listener`` (no error when it was not added)."""
+    if listener in _LISTENERS:
+        _LISTENERS.remove(listener)
 
 
 def event_manifest(
@@ -61,3 +81,5 @@ async def record_event(
             obj["metadata"]["name"],
             exc,
         )
+    for listener in tuple(_LISTENERS):
+        listener(kube, obj, event_type, reason, message)

@@ -27,8 +27,11 @@ from typing import Any
 import kopf
 
 from controller import canary_metrics, sharding, telemetry
+from controller.events import add_listener, remove_listener
 from controller.gitops.workflow.writeback_queue import WriteBackQueue
 from controller.kube import Kube
+from controller.notify.settings import ControllerAlerts
+from controller.reconcile.alerts import AlertOutbox
 from controller.reconcile.runner import CANARY_API, ReconcileSettings, reconcile_canary
 from controller.reconcile.slots import AnalysisSlots
 from controller.routers.factory import router_for
@@ -82,9 +85,10 @@ def watch_only_own_shard(settings: kopf.OperatorSettings) -> None:
         settings.watching.label_selectors[GROUP, PLURAL] = selector
 
 
-def _settings_from_env() -> ReconcileSettings:
+def _settings_from_env(alerting: ControllerAlerts) -> ReconcileSettings:
     limit = os.environ.get("GITCANARY_MAX_CONCURRENT_CANARIES", "")
     return ReconcileSettings(
+        alerts=AlertOutbox(default=alerting.default_alert(), cluster_name=alerting.cluster_name),
         metrics_server=os.environ.get("GITCANARY_METRICS_SERVER", ReconcileSettings.metrics_server),
         default_provider=os.environ.get("GITCANARY_MESH_PROVIDER", ReconcileSettings.default_provider),
         slots=AnalysisSlots(int(limit) if limit else None),
@@ -100,7 +104,11 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.networking.request_timeout = 30
     watch_only_own_shard(settings)
     memo.kube = Kube.from_kubeconfig(os.environ.get("KUBECONFIG") or None)
-    memo.settings = _settings_from_env()
+    alerting = ControllerAlerts.from_env(os.environ)  # gitcanary run --slack-url, --event-webhook...
+    memo.settings = _settings_from_env(alerting)
+    memo.event_webhook = alerting.event_webhook_sink()
+    if memo.event_webhook is not None:
+        add_listener(memo.event_webhook.listener)
     memo.write_backs = WriteBackQueue(memo.kube)
     metrics_addr = os.environ.get("GITCANARY_METRICS_ADDR")
     if metrics_addr:
@@ -115,6 +123,9 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 
 @kopf.on.cleanup()
 async def close(memo: kopf.Memo, **_: Any) -> None:
+    if memo.event_webhook is not None:
+        remove_listener(memo.event_webhook.listener)
+        await memo.event_webhook.aclose()
     await memo.write_backs.close()
     await memo.kube.close()
 

@@ -17,8 +17,12 @@ __all__ = ["SERVED_NOTIFIER_TYPES", "AlertProvider", "AlertProviderSpec", "Alert
 
 AlertProviderType = Literal["slack", "msteams", "discord", "rocket", "gchat"]
 
-SERVED_NOTIFIER_TYPES: Final = ("discord", "gchat", "msteams", "rocket", "slack", "webhook")
-"""The notifier types this controller can send to (``controller.notify.registry`` serves these)."""
+SERVED_NOTIFIER_TYPES: Final = ("discord", "gchat", "msteams", "rocket", "slack")
+"""The notifier types this controller can send to (``controller.notify.registry`` serves these).
+
+The same five as Flagger 1.44's AlertProvider enum. Flagger has no generic JSON notifier; a
+generic endpoint receives the canary's events through ``type: event`` webhooks or the
+controller's ``--event-webhook`` instead."""
 
 
 class AlertProviderSpec(ApiModel):

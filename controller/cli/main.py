@@ -39,6 +39,34 @@ class _Commands(click.Group):
 PLUGIN_GROUP = "gitcanary.commands"
 
 
+def _alert_options(command: click.decorators.FC) -> click.decorators.FC:
+    """Flagger's controller-wide alert flags (``controller.notify.settings``; docs/alerting.md).
+
+    Each reads ``GITCANARY_<NAME>`` and, where Flagger has one, Flagger's variable (``SLACK_URL``):
+    give URLs with tokens through the environment from a Secret, so ``ps`` never shows them.
+    """
+    from controller.notify.settings import ENV, FLAGGER_ENV
+
+    helps = {
+        "slack_url": "Default alert: Slack incoming webhook URL, for Canaries without analysis.alerts.",
+        "slack_token": "Slack bot token (Authorization: Bearer), for the chat.postMessage API.",
+        "slack_proxy_url": "HTTP(S) proxy for the Slack default alert.",
+        "slack_user": "Username of the Slack or Discord default alert (default: gitcanary).",
+        "slack_channel": "Channel of the Slack default alert (required with --slack-url) or Discord's.",
+        "msteams_url": "Default alert: MS Teams incoming webhook URL (wins over --slack-url, as in Flagger).",
+        "msteams_proxy_url": "HTTP(S) proxy for the MS Teams default alert.",
+        "discord_url": "Default alert: Discord webhook URL (a gitcanary addition to Flagger's flags).",
+        "discord_proxy_url": "HTTP(S) proxy for the Discord default alert.",
+        "event_webhook": "POST every Event of every Canary here, as Flagger's event-webhook payload.",
+        "cluster_name": "Cluster name, shown as the first field (Cluster) of every alert.",
+    }
+    for name in reversed(list(ENV)):
+        names = [ENV[name], *([FLAGGER_ENV[name]] if name in FLAGGER_ENV else [])]
+        flag = "--" + name.replace("_", "-")
+        command = click.option(flag, name, envvar=names, default=None, help=helps[name])(command)
+    return command
+
+
 @click.group(cls=_Commands)
 def main() -> None:
     """gitcanary: progressive delivery for Flux, with every outcome written back to Git."""
@@ -116,6 +144,7 @@ def main() -> None:
     help="URL prefix or CIDR that tenant-supplied URLs (webhooks, metric servers) may reach; repeatable. "
     "Default: any address except link-local and cloud metadata, which are always refused.",
 )
+@_alert_options
 @click.option("--verbose", is_flag=True)
 def run(
     kubeconfig: str | None,
@@ -132,6 +161,7 @@ def run(
     watch_label_selector: str,
     allowed_urls: tuple[str, ...],
     verbose: bool,
+    **alerting: str | None,
 ) -> None:
     """Run the controller."""
     import asyncio
@@ -142,7 +172,14 @@ def run(
 
     import controller.operator  # noqa: F401 - registers the handlers
     from controller import runtime, sharding
+    from controller.notify.settings import ControllerAlerts
     from controller.url_policy import ALLOWED_URLS_ENV, UrlPolicy, allow_list_entries
+
+    try:
+        alerts = ControllerAlerts.from_options(**alerting)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    os.environ.update(alerts.env())  # the operator reads them there; argv is visible in ps
 
     if kubeconfig:
         os.environ["KUBECONFIG"] = kubeconfig
@@ -165,6 +202,8 @@ def run(
         raise click.BadParameter(str(exc), param_hint="--watch-label-selector") from None
     os.environ["GITCANARY_WATCH_LABEL_SELECTOR"] = watch_label_selector
     entries = allow_list_entries(allowed_urls, metrics_server)
+    if entries:  # the platform's own alert endpoints pass an allow-list, as --metrics-server does
+        entries += alerts.allowed_origins()
     try:
         UrlPolicy.from_entries(entries)
     except ValueError as exc:

@@ -8,6 +8,7 @@ from controller.notify.contract import (
     Severity,
     should_send,
 )
+from controller.notify.delivery import NotifyRefused
 from controller.notify.discord import DiscordNotifier
 from controller.notify.gchat import GChatNotifier
 from controller.notify.msteams import MSTeamsNotifier
@@ -15,7 +16,6 @@ from controller.notify.nop import NopNotifier
 from controller.notify.registry import SUPPORTED_NOTIFIERS, UnknownNotifier, notifier_for
 from controller.notify.rocket import RocketNotifier
 from controller.notify.slack import SlackNotifier
-from controller.notify.webhook import WebhookNotifier
 
 __all__ = [
     "DEFAULT_NOTIFY_TIMEOUT",
@@ -27,11 +27,11 @@ __all__ = [
     "NopNotifier",
     "Notifier",
     "NotifyError",
+    "NotifyRefused",
     "RocketNotifier",
     "Severity",
     "SlackNotifier",
     "UnknownNotifier",
-    "WebhookNotifier",
     "notifier_for",
     "should_send",
 ]

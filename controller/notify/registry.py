@@ -20,7 +20,6 @@ from controller.notify.msteams import MSTeamsNotifier
 from controller.notify.nop import NopNotifier
 from controller.notify.rocket import RocketNotifier
 from controller.notify.slack import SlackNotifier
-from controller.notify.webhook import WebhookNotifier
 
 __all__ = ["DEFAULT_CHANNEL", "DEFAULT_USERNAME", "SUPPORTED_NOTIFIERS", "UnknownNotifier", "notifier_for"]
 
@@ -66,6 +65,4 @@ def notifier_for(
         return RocketNotifier(url, username=user, channel=room, proxy=proxy_url)
     if provider_type == "msteams":
         return MSTeamsNotifier(url, proxy=proxy_url)
-    if provider_type == "gchat":
-        return GChatNotifier(url, proxy=proxy_url)
-    return WebhookNotifier(url, proxy=proxy_url)
+    return GChatNotifier(url, proxy=proxy_url)

@@ -4,56 +4,64 @@ Payload, as Flagger posts it: ``channel``, ``username``, ``icon_emoji: ":rocket:
 attachment with ``color`` (``danger`` for errors, ``good`` otherwise), ``author_name``
 ``<workload>.<namespace>``, ``text`` the message, ``mrkdwn_in: ["text"]`` and the fields as
 ``{title, value, short: false}``. With a token the same payload is sent with
-``Authorization: Bearer <token>``. Delivery succeeds only on HTTP 200.
+``Authorization: Bearer <token>``. Discord and Rocket.Chat take the same payload
+(``SlackStyleNotifier``); each of them sets only its colors and, for Discord, its endpoint.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import ClassVar
 
-from controller.notify.contract import DEFAULT_NOTIFY_TIMEOUT, Field, NotifyError, Severity
-from controller.notify.delivery import post_json
+from controller.notify.contract import DEFAULT_NOTIFY_TIMEOUT, NotifyError
+from controller.notify.skeleton import Alert, JsonNotifier
 
-__all__ = ["SlackNotifier", "slack_payload"]
-
-
-def slack_payload(
-    *,
-    channel: str,
-    username: str,
-    workload: str,
-    namespace: str,
-    message: str,
-    fields: Sequence[Field],
-    color: str,
-) -> dict[str, object]:
-    """The Slack-compatible message body shared by Slack, Discord and Rocket.Chat."""
-    return {
-        "channel": channel,
-        "username": username,
-        "icon_url": "",
-        "icon_emoji": ":rocket:",
-        "attachments": [
-            {
-                "color": color,
-                "author_name": f"{workload}.{namespace}",
-                "text": message,
-                "mrkdwn_in": ["text"],
-                "fields": [{"title": f.name, "value": f.value, "short": False} for f in fields],
-            }
-        ],
-    }
+__all__ = ["SlackNotifier", "SlackStyleNotifier"]
 
 
-def require_identity(kind: str, username: str, channel: str) -> None:
-    """Flagger refuses Slack-style notifiers without a username or channel."""
-    if not username:
-        raise NotifyError(f"empty {kind} username")
-    if not channel:
-        raise NotifyError(f"empty {kind} channel")
+class SlackStyleNotifier(JsonNotifier):
+    """The Slack attachment payload; Flagger refuses these notifiers without username or channel."""
+
+    kind: ClassVar[str] = "Slack"
+    error_color: ClassVar[str] = "danger"
+    color: ClassVar[str] = "good"
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        username: str,
+        channel: str,
+        proxy: str | None = None,
+        timeout: float = DEFAULT_NOTIFY_TIMEOUT,
+    ) -> None:
+        if not username:
+            raise NotifyError(f"empty {self.kind} username")
+        if not channel:
+            raise NotifyError(f"empty {self.kind} channel")
+        super().__init__(address, proxy=proxy, timeout=timeout)
+        self._username = username
+        self._channel = channel
+
+    def payload(self, alert: Alert) -> dict[str, object]:
+        return {
+            "channel": self._channel,
+            "username": self._username,
+            "icon_url": "",
+            "icon_emoji": ":rocket:",
+            "attachments": [
+                {
+                    "color": self.error_color if alert.severity == "error" else self.color,
+                    "author_name": alert.subject,
+                    "text": alert.message,
+                    "mrkdwn_in": ["text"],
+                    "fields": [{"title": f.name, "value": f.value, "short": False} for f in alert.fields],
+                }
+            ],
+        }
 
 
-class SlackNotifier:
+class SlackNotifier(SlackStyleNotifier):
     """Posts Flagger-style attachments to a Slack webhook or API endpoint."""
 
     def __init__(
@@ -66,33 +74,11 @@ class SlackNotifier:
         token: str | None = None,
         timeout: float = DEFAULT_NOTIFY_TIMEOUT,
     ) -> None:
-        require_identity("Slack", username, channel)
-        self._address = address
-        self._username = username
-        self._channel = channel
-        self._proxy = proxy
-        self._token = token
-        self._timeout = timeout
+        super().__init__(address, username=username, channel=channel, proxy=proxy, timeout=timeout)
+        self._token = token or ""
 
-    async def post(
-        self, workload: str, namespace: str, message: str, fields: Sequence[Field], severity: Severity
-    ) -> None:
-        """Send one alert; ``error`` severity is shown in red (``danger``)."""
-        payload = slack_payload(
-            channel=self._channel,
-            username=self._username,
-            workload=workload,
-            namespace=namespace,
-            message=message,
-            fields=fields,
-            color="danger" if severity == "error" else "good",
-        )
-        headers = {"Authorization": f"Bearer {self._token}"} if self._token else None
-        await post_json(
-            self._address,
-            payload,
-            proxy=self._proxy,
-            headers=headers,
-            timeout=self._timeout,
-            secrets=(self._token or "",),
-        )
+    def headers(self) -> Mapping[str, str]:
+        return {"Authorization": f"Bearer {self._token}"} if self._token else {}
+
+    def secrets(self) -> Sequence[str]:
+        return (self._token,)

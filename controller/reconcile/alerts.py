@@ -16,6 +16,10 @@ The outbox delivers each alert in a background task:
   at most a short sanitized fragment of a response body;
 - a configuration problem (provider or Secret missing, unknown type, not an http(s) URL) is a
   Warning Event at once, without retries: retrying cannot fix it;
+- a Canary without ``analysis.alerts`` gets every alert on the controller's default alert
+  (``default``: ``gitcanary run --slack-url``, ``--msteams-url`` or ``--discord-url``), with no
+  severity filter, as Flagger's global notifier; a Canary with alerts never uses it;
+- every alert's first field is ``Cluster`` when ``cluster_name`` (``--cluster-name``) is set;
 - at most ``concurrency`` sends run at once; ``drain`` waits for the deliveries in flight and
   ``aclose`` cancels them (at shutdown).
 """
@@ -39,10 +43,12 @@ from controller.notify import (
     Field,
     Notifier,
     NotifyError,
+    NotifyRefused,
     Severity,
     notifier_for,
     should_send,
 )
+from controller.notify.settings import DefaultAlert
 
 __all__ = ["ALERT_FAILED", "AlertOutbox", "PendingAlert", "alert_fields"]
 
@@ -61,11 +67,12 @@ class PendingAlert:
     severity: Severity
 
 
-def alert_fields(canary: Canary, raw: Obj) -> list[Field]:
-    """The fields every alert of this Canary carries: its target and the Flux revision."""
+def alert_fields(canary: Canary, raw: Obj, cluster_name: str = "") -> list[Field]:
+    """The fields every alert of this Canary carries: the cluster, its target and the Flux revision."""
     namespace = canary.metadata.namespace or ""
     target = canary.spec.target_ref
-    fields = [Field("Target", f"{target.kind}/{target.name}.{namespace}")]
+    fields = [Field("Cluster", cluster_name)] if cluster_name else []
+    fields.append(Field("Target", f"{target.kind}/{target.name}.{namespace}"))
     gitops = (raw.get("status") or {}).get("gitops") or {}
     revision = str((gitops.get("source") or {}).get("revision") or "")
     if revision:
@@ -89,14 +96,18 @@ class AlertOutbox:
     """Seconds before the second try; doubled before each further try."""
     concurrency: int = 32
     """Sends in flight at most, over all Canaries."""
+    default: DefaultAlert | None = None
+    """The controller's default alert, for Canaries without ``analysis.alerts``."""
+    cluster_name: str = ""
+    """Shown as the first field (``Cluster``) of every alert when set."""
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
     _sending: asyncio.Semaphore | None = field(default=None, init=False, repr=False)
 
     def send(self, kube: Kube, canary: Canary, raw: Obj, alerts: Sequence[PendingAlert]) -> None:
         """Start delivering ``alerts`` in the background; return at once."""
-        if not alerts or not canary.spec.analysis.alerts:
+        if not alerts or not (canary.spec.analysis.alerts or self.default):
             return
-        fields = tuple(alert_fields(canary, raw))
+        fields = tuple(alert_fields(canary, raw, self.cluster_name))
         for alert in alerts:
             task = asyncio.create_task(self._deliver_all(kube, canary, raw, alert, fields))
             self._tasks.add(task)
@@ -116,6 +127,8 @@ class AlertOutbox:
     async def _deliver_all(
         self, kube: Kube, canary: Canary, raw: Obj, alert: PendingAlert, fields: tuple[Field, ...]
     ) -> None:
+        if not canary.spec.analysis.alerts and self.default:  # Flagger's global notifier: no filter
+            await self._deliver(kube, canary, raw, self.default, alert, fields)
         for wanted in canary.spec.analysis.alerts:
             if should_send(wanted.severity or "info", alert.severity):
                 await self._deliver(kube, canary, raw, wanted, alert, fields)
@@ -125,13 +138,16 @@ class AlertOutbox:
         kube: Kube,
         canary: Canary,
         raw: Obj,
-        wanted: CanaryAlert,
+        wanted: CanaryAlert | DefaultAlert,
         alert: PendingAlert,
         fields: tuple[Field, ...],
     ) -> None:
         """Resolve the provider and post, at most ``attempts`` times; an Event if all fail."""
         namespace = canary.metadata.namespace or ""
-        named = f"{wanted.provider_ref.namespace or namespace}/{wanted.provider_ref.name}"
+        if isinstance(wanted, DefaultAlert):
+            named = wanted.flag
+        else:
+            named = f"{wanted.provider_ref.namespace or namespace}/{wanted.provider_ref.name}"
         provider = named
         wait, error, attempts = self.backoff, "", max(1, self.attempts)
         for attempt in range(1, attempts + 1):
@@ -139,11 +155,14 @@ class AlertOutbox:
                 await asyncio.sleep(wait)
                 wait *= 2
             try:
-                notifier, kind = await _notifier(kube, wanted, namespace)
+                if isinstance(wanted, DefaultAlert):
+                    notifier, kind = wanted.notifier, str(wanted.kind)
+                else:
+                    notifier, kind = await _notifier(kube, wanted, namespace)
                 provider = f"{named} ({kind})"
                 await self._post(notifier, canary, alert, fields)
                 return
-            except _ProviderProblem as exc:  # no retry can fix it
+            except (_ProviderProblem, NotifyRefused) as exc:  # no retry can fix it
                 await record_event(kube, raw, "Warning", ALERT_FAILED, f"alert provider {provider}: {exc}")
                 return
             except (NotifyError, TemporaryError) as exc:

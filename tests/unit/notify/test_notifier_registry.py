@@ -12,7 +12,6 @@ from controller.notify import (
     RocketNotifier,
     SlackNotifier,
     UnknownNotifier,
-    WebhookNotifier,
     notifier_for,
     should_send,
 )
@@ -27,7 +26,6 @@ from tests.recording_http import RecordingServer
         ("rocket", RocketNotifier),
         ("msteams", MSTeamsNotifier),
         ("gchat", GChatNotifier),
-        ("webhook", WebhookNotifier),
     ],
 )
 def test_registry_selects_by_type(kind: str, cls: type) -> None:
@@ -38,6 +36,12 @@ def test_registry_selects_by_type(kind: str, cls: type) -> None:
 
 def test_empty_address_gives_the_null_notifier() -> None:
     assert isinstance(notifier_for("slack"), NopNotifier)
+
+
+def test_the_generic_webhook_type_is_not_served_as_in_flagger() -> None:
+    """Flagger 1.44 has no generic JSON notifier: the AlertProvider enum and the registry agree."""
+    with pytest.raises(UnknownNotifier, match="'webhook' is not supported"):
+        notifier_for("webhook", address="https://hooks.example.com/x")
 
 
 def test_unknown_type_is_rejected() -> None:

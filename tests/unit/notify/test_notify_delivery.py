@@ -7,7 +7,7 @@ import time
 import pytest
 
 from controller.errors import BestEffortError, PermanentError, TemporaryError
-from controller.notify import NotifyError, UnknownNotifier, WebhookNotifier
+from controller.notify import MSTeamsNotifier, NotifyError, UnknownNotifier
 from controller.notify.delivery import MAX_BODY_IN_ERROR, post_json
 from tests.recording_http import RecordingServer, Reply
 from tests.stalling_http import silent_endpoint, trickling_endpoint
@@ -31,7 +31,7 @@ async def test_an_endpoint_that_never_answers_is_cut_at_the_deadline() -> None:
     with silent_endpoint() as url:
         started = time.monotonic()
         with pytest.raises(NotifyError, match=r"no answer within 0\.5s"):
-            await WebhookNotifier(url, timeout=0.5).post("podinfo", "test", "m", [], "error")
+            await MSTeamsNotifier(url, timeout=0.5).post("podinfo", "test", "m", [], "error")
         assert time.monotonic() - started < 2.0
 
 
