@@ -13,10 +13,8 @@ edits, so the batch commit is rebased onto the new tip with ``merge-tree`` and
 Otherwise it resets to the remote and re-applies, and the trailer check sees whatever a
 concurrent writer already pushed.
 
-:meth:`WriteBackRepo.propose_branch` is the pull-request variant: it applies a batch on top of
-``origin/<branch>`` and pushes it to a NEW branch (``gitcanary/promote/...``), never to
-``branch`` itself. A head branch that already exists on the remote is reused as it is (a
-restart, or a person who added commits to it), so proposing twice pushes once.
+:func:`controller.gitops.plumbing.proposal_branch.propose_branch` is the pull-request variant
+(a batch pushed to a new branch instead of ``branch``).
 
 Invariants:
 - Exactly once: an intent is committed only if no commit in the branch history carries
@@ -43,8 +41,8 @@ import os
 import random
 import time
 import weakref
-from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -55,7 +53,6 @@ from controller.gitops.workflow.trailers import build_message
 
 __all__ = [
     "ApplyIntent",
-    "Proposal",
     "WriteBackError",
     "WriteBackRepo",
     "WriteBackResult",
@@ -92,18 +89,6 @@ class WriteBackResult:
     @property
     def ok(self) -> bool:
         return self.error is None and not self.failed
-
-
-@dataclass(frozen=True)
-class Proposal:
-    """What :meth:`WriteBackRepo.propose_branch` left on the remote."""
-
-    head: str
-    """The proposal branch."""
-    commit: str
-    """Its tip."""
-    created: bool
-    """False when the branch already existed and was reused untouched."""
 
 
 @dataclass(frozen=True)
@@ -204,7 +189,7 @@ class WriteBackRepo:
         )
         """No call (every fetch, edit, commit and push attempt together) lasts longer."""
         self.worktree = clone_dir_for(Path(cache_dir), url)
-        self._clone = WorkingClone(url, branch, self.worktree, timeout_s)
+        self.clone = WorkingClone(url, branch, self.worktree, timeout_s)
 
     async def apply_intents(
         self,
@@ -221,83 +206,24 @@ class WriteBackRepo:
         unique = list({i.id: i for i in intents}.values())
         if not unique:
             return WriteBackResult(commit=None)
+        async with self.session(signing) as config:
+            return await self._attempt_until_pushed(unique, apply, config, subject, max_attempts)
+
+    @asynccontextmanager
+    async def session(self, signing: SigningKey | None) -> AsyncIterator[Config]:
+        """Hold the repository lock with the deadline started and credentials entered; yield the
+        ``-c`` settings for commits. Everything entered is left and forgotten on exit."""
         async with repository_lock(self.url):
             stack = ExitStack()
             try:
-                config = await asyncio.to_thread(self._prepare, stack, signing)
-                return await self._attempt_until_pushed(unique, apply, config, subject, max_attempts)
+                yield await asyncio.to_thread(self._prepare, stack, signing)
             finally:
                 await asyncio.to_thread(stack.close)
-                self._clone.env, self._clone.secrets, self._clone.deadline = {}, (), None
-
-    async def propose_branch(
-        self,
-        intents: Sequence[Intent],
-        apply: ApplyIntent,
-        head: str,
-        *,
-        signing: SigningKey | None = None,
-        subject: Callable[[Sequence[Intent]], str] = default_subject,
-    ) -> Proposal:
-        """Commit ``intents`` on top of ``origin/<branch>`` and push them to the new branch ``head``.
-
-        An existing ``head`` on the remote is reused untouched. Every intent must apply and the
-        batch must change something, else :class:`WriteBackError` (nothing is pushed).
-        """
-        if head == self.branch:
-            raise ValueError("the proposal branch must differ from the write-back branch")
-        unique = list({i.id: i for i in intents}.values())
-        if not unique:
-            raise ValueError("nothing to propose")
-        async with repository_lock(self.url):
-            stack = ExitStack()
-            try:
-                config = await asyncio.to_thread(self._prepare, stack, signing)
-                return await asyncio.to_thread(self._propose, unique, apply, head, config, subject)
-            finally:
-                await asyncio.to_thread(stack.close)
-                self._clone.env, self._clone.secrets, self._clone.deadline = {}, (), None
-
-    def _propose(
-        self,
-        intents: list[Intent],
-        apply: ApplyIntent,
-        head: str,
-        config: Config,
-        subject: Callable[[Sequence[Intent]], str],
-    ) -> Proposal:
-        clone = self._clone
-        with clone.locked():
-            clone.ensure()
-            existing = clone.fetch_branch(head)
-            if existing is not None:
-                return Proposal(head=head, commit=existing, created=False)
-            clone.reset_to(clone.fetch())
-            kept: dict[str, bytes | None] = {}
-            files: list[str] = []
-            for intent in intents:
-                try:
-                    files += self._apply_one(intent, apply, kept)
-                except Exception as exc:
-                    clone.restore({})
-                    raise WriteBackError(
-                        clone.redact(f"intent {intent.id}: {type(exc).__name__}: {exc}")
-                    ) from exc
-            if not clone.stage(sorted(set(files))):
-                raise WriteBackError(f"nothing to propose on {head}: the files already say so")
-            message = build_message(subject(intents), [i.trailer_block() for i in intents])
-            commit = clone.commit(message, config, sign=dict(config)["commit.gpgsign"] == "true")
-            rejection = clone.push_new_branch(commit, head)
-            if rejection is None:
-                return Proposal(head=head, commit=commit, created=True)
-            raced = clone.fetch_branch(head)  # created concurrently: reuse theirs
-            if raced is None:
-                raise WriteBackError(f"push of {head} to {self.url} rejected: {rejection}", retriable=True)
-            return Proposal(head=head, commit=raced, created=False)
+                self.clone.env, self.clone.secrets, self.clone.deadline = {}, (), None
 
     def _prepare(self, stack: ExitStack, signing: SigningKey | None) -> Config:
         """Start the deadline, enter credentials and signing; return the ``-c`` settings for commits."""
-        self._clone.deadline = time.monotonic() + self.total_timeout_s
+        self.clone.deadline = time.monotonic() + self.total_timeout_s
         env = {"GIT_CEILING_DIRECTORIES": str(self.worktree.parent.resolve())}
         if "GIT_SSH_COMMAND" not in os.environ:
             env["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes"
@@ -316,7 +242,7 @@ class WriteBackRepo:
             env.update(session.env)
             secrets.extend(session.secrets)
             config = (*config, ("commit.gpgsign", "true"), *session.config)
-        self._clone.env, self._clone.secrets = env, tuple(secrets)
+        self.clone.env, self.clone.secrets = env, tuple(secrets)
         return config
 
     async def _attempt_until_pushed(
@@ -358,7 +284,7 @@ class WriteBackRepo:
         subject: Callable[[Sequence[Intent]], str],
         unpushed: _Unpushed | None,
     ) -> WriteBackResult:
-        clone = self._clone
+        clone = self.clone
         with clone.locked():
             clone.ensure()
             tip = clone.fetch()
@@ -371,7 +297,7 @@ class WriteBackRepo:
 
     def _replay(self, unpushed: _Unpushed, tip: str, config: Config) -> _Unpushed | None:
         """Rebase the rejected batch onto ``tip`` when re-applying would change nothing."""
-        clone = self._clone
+        clone = self.clone
         if tip == unpushed.base:
             return unpushed  # lost a ref-lock race on an unchanged branch: push the same commit
         if clone.find_applied(unpushed.committed, f"{unpushed.base}..{tip}"):
@@ -394,7 +320,7 @@ class WriteBackRepo:
         subject: Callable[[Sequence[Intent]], str],
         base: str,
     ) -> WriteBackResult:
-        clone = self._clone
+        clone = self.clone
         result = WriteBackResult(commit=None)
         found = clone.find_applied([i.id for i in intents], "HEAD")
         edits: dict[str, list[str]] = {}  # intent id -> files it changed
@@ -405,7 +331,7 @@ class WriteBackRepo:
                 result.already_applied.append(intent.id)
                 continue
             try:
-                edits[intent.id] = self._apply_one(intent, apply, kept)
+                edits[intent.id] = self.apply_one(intent, apply, kept)
             except Exception as exc:
                 result.failed[intent.id] = clone.redact(f"{type(exc).__name__}: {exc}")
                 clone.restore(kept)
@@ -434,12 +360,12 @@ class WriteBackRepo:
         )
 
     def _push(self, unpushed: _Unpushed) -> WriteBackResult:
-        rejection = self._clone.push(unpushed.commit)
+        rejection = self.clone.push(unpushed.commit)
         if rejection is not None:
             raise _PushRejected(rejection, unpushed)
         return unpushed.result
 
-    def _apply_one(self, intent: Intent, apply: ApplyIntent, kept: dict[str, bytes | None]) -> list[str]:
+    def apply_one(self, intent: Intent, apply: ApplyIntent, kept: dict[str, bytes | None]) -> list[str]:
         """Run ``apply`` for one intent; remember the content it wrote (to survive a later failure)."""
         root = self.worktree.resolve()
         paths: list[str] = []
@@ -450,6 +376,6 @@ class WriteBackRepo:
             paths.append(full.relative_to(root).as_posix())
             if not full.is_dir():
                 kept[paths[-1]] = full.read_bytes() if full.is_file() else None
-        if links := self._clone.committed_symlinks(paths):
+        if links := self.clone.committed_symlinks(paths):
             raise ValueError(f"refusing to edit files Git holds as symbolic links: {', '.join(links)}")
         return paths

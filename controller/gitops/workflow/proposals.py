@@ -4,7 +4,7 @@ Shared by promotion approval (:mod:`controller.gitops.workflow.approval_gate`) a
 with ``approval: pullRequest`` (:mod:`controller.gitops.workflow.promote_to`).
 
 Steps, each idempotent and restart-safe:
-1. :meth:`WriteBackRepo.propose_branch` pushes a deterministic branch name created from the
+1. :func:`~controller.gitops.plumbing.proposal_branch.propose_branch` pushes a deterministic branch name created from the
    target branch; a branch that already exists on the remote is reused untouched;
 2. :meth:`Forge.open_or_adopt` opens the PR, or adopts the open one for the same head and base
    (refreshing its body), so a crash between the two steps never opens a second PR.
@@ -30,6 +30,7 @@ from typing import Any
 from controller.gitops.edits.apply import EditPolicy, apply_intent
 from controller.gitops.forges import Forge, PullRequest, RepoRef
 from controller.gitops.forges.factory import forge_for
+from controller.gitops.plumbing.proposal_branch import propose_branch
 from controller.gitops.plumbing.repo import WriteBackRepo
 from controller.gitops.workflow.approval import ApprovalEditError, approval_annotation_patch
 from controller.gitops.workflow.intents import Intent
@@ -176,7 +177,7 @@ async def open_proposal(
 
     ``body(manifest, branch_created)`` renders the PR description once the branch is known.
     """
-    proposal = await repo.propose_branch([intent], edits, head, signing=signing)
+    proposal = await propose_branch(repo, [intent], edits, head, signing=signing)
     manifest = edits.manifest if proposal.created else None
     pull_request = await target.forge.open_or_adopt(
         target.repo, head, repo.branch, title, body(manifest, proposal.created)
