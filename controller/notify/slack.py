@@ -11,7 +11,7 @@ attachment with ``color`` (``danger`` for errors, ``good`` otherwise), ``author_
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from controller.notify.contract import DEFAULT_NOTIFY_TIMEOUT, NotifyError
 from controller.notify.skeleton import Alert, JsonNotifier
@@ -64,17 +64,9 @@ class SlackStyleNotifier(JsonNotifier):
 class SlackNotifier(SlackStyleNotifier):
     """Posts Flagger-style attachments to a Slack webhook or API endpoint."""
 
-    def __init__(
-        self,
-        address: str,
-        *,
-        username: str,
-        channel: str,
-        proxy: str | None = None,
-        token: str | None = None,
-        timeout: float = DEFAULT_NOTIFY_TIMEOUT,
-    ) -> None:
-        super().__init__(address, username=username, channel=channel, proxy=proxy, timeout=timeout)
+    def __init__(self, address: str, *, token: str | None = None, **identity: Any) -> None:
+        """``identity``: ``username``, ``channel`` and optionally ``proxy`` and ``timeout``."""
+        super().__init__(address, **identity)
         self._token = token or ""
 
     def headers(self) -> Mapping[str, str]:
