@@ -44,6 +44,7 @@ SERVED_PROVIDER_TYPES: Final = (
     "keptn",
     "newrelic",
     "prometheus",
+    "splunk",
     "stackdriver",
 )
 """The provider types this controller can query: ``controller.metrics.providers.registry`` builds

@@ -22,6 +22,7 @@ from controller.metrics.providers.keptn import KeptnProvider
 from controller.metrics.providers.kube_api import KubeClient
 from controller.metrics.providers.newrelic import NewRelicProvider
 from controller.metrics.providers.prometheus import PrometheusProvider
+from controller.metrics.providers.splunk import SplunkProvider
 from controller.metrics.providers.stackdriver import StackdriverProvider
 
 __all__ = ["SUPPORTED_PROVIDERS", "provider_for"]
@@ -42,6 +43,7 @@ _FACTORIES: dict[str, _Factory] = {
     "influxdb": lambda config, secret, _interval, _kube: InfluxdbProvider(config, secret),
     "keptn": lambda config, _secret, _interval, kube: KeptnProvider(config, kube=kube),
     "newrelic": lambda config, secret, interval, _kube: NewRelicProvider(config, secret, interval=interval),
+    "splunk": lambda config, secret, interval, _kube: SplunkProvider(config, secret, interval=interval),
     "stackdriver": lambda config, secret, _interval, _kube: StackdriverProvider(config, secret),
 }
 

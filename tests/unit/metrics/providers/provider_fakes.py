@@ -11,10 +11,12 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import ThreadingHTTPServer
-from urllib.parse import parse_qs
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -140,3 +142,89 @@ def jwt_bearer_problems(request: Recorded, token_uri: str, scope: str) -> list[s
 def token_answer(expires_in: int = 3599) -> Reply:
     """The token endpoint's documented success answer."""
     return Reply(body={"access_token": GOOGLE_ACCESS_TOKEN, "expires_in": expires_in, "token_type": "Bearer"})
+
+
+# --- Server-Sent Events (splunk) ----------------------------------------------------------------
+
+
+@dataclass
+class SseReply:
+    """A streamed answer: ``chunks`` written one by one (flushed, ``delay`` seconds apart), then
+    the connection closed, unless ``hang`` keeps it open as a computation that never ends."""
+
+    status: int = 200
+    chunks: list[str] = field(default_factory=list)
+    content_type: str = "text/event-stream"
+    delay: float = 0.0
+    hang: bool = False
+
+
+@dataclass
+class SseServer:
+    url: str
+    requests: list[Recorded] = field(default_factory=list)
+    responder: Callable[[Recorded], SseReply] = lambda _request: SseReply()
+
+
+@contextmanager
+def serve_sse() -> Iterator[SseServer]:
+    """A real HTTP/1.1 server on 127.0.0.1 that streams its answer without a Content-Length."""
+    state = SseServer(url="")
+    stop = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            parts = urlsplit(self.path)
+            recorded = Recorded(
+                method=self.command,
+                path=parts.path,
+                query=parse_qs(parts.query, keep_blank_values=True),
+                headers={k.lower(): v for k, v in self.headers.items()},
+                body=body,
+            )
+            state.requests.append(recorded)
+            reply = state.responder(recorded)
+            try:
+                self.send_response(reply.status)
+                self.send_header("Content-Type", reply.content_type)
+                self.send_header("Cache-Control", "no-cache")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                for chunk in reply.chunks:
+                    self.wfile.write(chunk.encode())
+                    self.wfile.flush()
+                    if reply.delay:
+                        time.sleep(reply.delay)
+                while reply.hang and not stop.wait(0.05):
+                    self.wfile.write(b": keep-alive\n\n")
+                    self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                return
+            self.close_connection = True
+
+        do_GET = _serve
+        do_POST = _serve
+
+        def log_message(self, format: str, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def sse(event: str, payload: object, pretty: bool = True) -> str:
+    """One event as SignalFlow writes it: pretty-printed JSON, one ``data:`` line per line."""
+    text = json.dumps(payload, indent=2 if pretty else None)
+    return f"event: {event}\n" + "".join(f"data: {line}\n" for line in text.split("\n")) + "\n"

@@ -25,6 +25,7 @@ SECRETS = {
     "influxdb": {"token": "hunter2", "org": "o"},
     "cloudwatch": {"aws_access_key_id": "AKID", "aws_secret_access_key": "hunter2"},
     "externalmetrics": {"token": "hunter2"},
+    "splunk": {"sf_token_key": "hunter2"},
     "stackdriver": {"project": "p"},  # serviceAccountKey: see _google_token_endpoint
 }
 QUERIES = {"cloudwatch": '[{"Id": "m1", "Expression": "m1"}]', "externalmetrics": "default/m"}
