@@ -23,6 +23,28 @@ SUPPORTED_KINDS = {"Deployment": "apps/v1", "DaemonSet": "apps/v1"}
 SCALE_TO_ZERO_SELECTOR = primary.SCALE_TO_ZERO_SELECTOR
 
 
+KNATIVE_API_VERSION = "serving.knative.dev/v1"
+
+
+def unsupported_kind(ref: Obj) -> str:
+    """Why a ``targetRef`` kind cannot be a canary target, naming what Flagger does with it."""
+    kind, api_version = ref.get("kind"), ref.get("apiVersion") or ""
+    if kind == "Service" and api_version == KNATIVE_API_VERSION:
+        return (
+            "targetRef Service serving.knative.dev/v1 (a Knative Service) is not supported as a target yet: "
+            "the knative router splits traffic between its revisions, but the analysis promotes by copying "
+            "a pod template to a -primary workload, which a Knative Service does not have (Flagger pins a "
+            "revision instead); use a Deployment or DaemonSet target"
+        )
+    if kind == "Service":
+        return (
+            f"targetRef Service {api_version or 'v1'} (Flagger's Service canary, which copies the Service "
+            "to <name>-primary and <name>-canary and routes between them) is not supported: gitcanary "
+            "generates the Services from a Deployment or DaemonSet target; use one of those"
+        )
+    return f"targetRef.kind {kind} is not supported (use Deployment or DaemonSet)"
+
+
 class TargetWorkload:
     def __init__(self, kube: Kube, canary: Obj) -> None:
         self.kube = kube
@@ -30,9 +52,7 @@ class TargetWorkload:
         ref = canary["spec"]["targetRef"]
         self.kind: str = ref.get("kind", "Deployment")
         if self.kind not in SUPPORTED_KINDS:
-            raise primary.TargetError(
-                f"targetRef.kind {self.kind} is not supported (use Deployment or DaemonSet)"
-            )
+            raise primary.TargetError(unsupported_kind(ref))
         self.api_version = ref.get("apiVersion") or SUPPORTED_KINDS[self.kind]
         self.name: str = ref["name"]
         self.namespace: str = canary["metadata"]["namespace"]

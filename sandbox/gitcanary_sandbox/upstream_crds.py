@@ -6,8 +6,8 @@ command downloads the module into its module cache (``go env GOMODCACHE``),
 verifying it against the checksum database; we then compare the ``Sum`` it
 reports with the pinned hash, so a module that changed under the same version
 is refused instead of installed. The files are installed unmodified: every
-object the controller writes for Flux, KEDA, Gateway API, Istio, Contour or
-Traefik is validated by the schema a production cluster uses.
+object the controller writes for Flux, KEDA, Gateway API, Istio, Contour,
+Traefik or Knative is validated by the schema a production cluster uses.
 
 A project that publishes no Go module ships a faithful copy in
 ``sandbox/gitcanary_sandbox/crds/`` with its upstream release named in a header
@@ -177,6 +177,16 @@ SETS: dict[str, tuple[UpstreamModule, ...]] = {
             "v3.7.9",
             "h1:RxOqG3Wtvl1F5yCDr2ZxAg21YU3QCh/m0tae3Su4BZ8=",
             ("docs/content/reference/dynamic-configuration/kubernetes-crd-definition-v1.yml",),
+        ),
+    ),
+    # The Knative Serving release Flagger v1.44.0 builds against (its go.mod); Service and the
+    # Revisions it creates, as Flagger's Knative router and controller read them.
+    "knative": (
+        UpstreamModule(
+            "knative.dev/serving",
+            "v0.49.1",
+            "h1:he1NlNTnrLyamM4a2XL5mNeiTL8jTAuEqqf7y7WOoI8=",
+            ("config/core/300-resources/service.yaml", "config/core/300-resources/revision.yaml"),
         ),
     ),
 }

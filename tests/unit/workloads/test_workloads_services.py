@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from controller.kube import Kube
 from controller.ownership import ORIGINAL_CONFIGURATION
 from controller.workloads import services
+from controller.workloads.primary import TargetError
 from controller.workloads.target import TargetWorkload
 from tests.builders import canary, deployment, owned
 from tests.unit.workloads.fake_kube import FakeKube
@@ -142,3 +145,14 @@ async def test_an_owned_service_keeps_its_unmanaged_metadata_and_its_cluster_ip(
     assert applied[-1]["metadata"]["labels"]["ext/l"] == "kept"
     assert "clusterIP" not in applied[-1]["spec"], "an existing Service's clusterIP is immutable"
     assert applied[-1]["metadata"]["ownerReferences"][0]["uid"] == "uid-123"
+
+
+# -- targetRef kinds Flagger accepts that gitcanary cannot drive ---------------------------------
+def test_a_knative_or_plain_service_target_is_refused_with_the_reason() -> None:
+    cd = podinfo_canary()
+    cd["spec"]["targetRef"] = {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "podinfo"}
+    with pytest.raises(TargetError, match=r"Knative Service.*pins a revision"):
+        TargetWorkload(_as_kube(FakeKube()), cd)
+    cd["spec"]["targetRef"] = {"apiVersion": "v1", "kind": "Service", "name": "podinfo"}
+    with pytest.raises(TargetError, match=r"Service canary.*Deployment or DaemonSet"):
+        TargetWorkload(_as_kube(FakeKube()), cd)
