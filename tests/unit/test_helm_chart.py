@@ -36,7 +36,10 @@ ALL_VALUES = REPO / "tests" / "helm-values-all.yaml"
 RELEASE = "gitcanary"
 NAMESPACE = "gitcanary-system"
 # Options of `gitcanary run` that are no chart value, and why.
-NOT_VALUES = {"--kubeconfig": "in a Pod the controller uses its ServiceAccount (in-cluster config)"}
+NOT_VALUES = {
+    "--kubeconfig": "in a Pod the controller uses its ServiceAccount (in-cluster config)",
+    "--slack-token": "a credential: the key slack-token of controller.alerts.secretName, never an argument",
+}
 # values.yaml keys whose children are Kubernetes fields (documented upstream), not chart knobs.
 KUBERNETES_BLOCKS = {
     "strategy",
@@ -344,6 +347,16 @@ def test_all_values_render_exact_arguments() -> None:
         "--allowed-url=https://hooks.example.com/gitcanary/",
         "--allowed-url=10.0.0.0/8",
         "--verbose",
+        "--slack-url=https://hooks.slack.com/services/T0/B0/example",
+        "--slack-proxy-url=http://proxy.example.com:3128",
+        "--slack-user=gitcanary-prod",
+        "--slack-channel=deploys",
+        "--msteams-url=https://example.webhook.office.com/webhookb2/example",
+        "--msteams-proxy-url=http://proxy.example.com:3129",
+        "--discord-url=https://discord.com/api/webhooks/1/example",
+        "--discord-proxy-url=http://proxy.example.com:3130",
+        "--event-webhook=https://events.example.com/gitcanary",
+        "--cluster-name=prod-eu-1",
         "--verbose",
     ]
 

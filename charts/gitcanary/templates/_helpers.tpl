@@ -99,8 +99,33 @@ anything else -> ["--flag=value"] (whole numbers without a decimal point).
       (list "watch-label-selector" $c.watchLabelSelector)
       (list "allowed-url" $c.allowedUrls)
       (list "verbose" $c.verbose)
+      (list "slack-url" $c.alerts.slack.url)
+      (list "slack-proxy-url" $c.alerts.slack.proxyUrl)
+      (list "slack-user" $c.alerts.slack.user)
+      (list "slack-channel" $c.alerts.slack.channel)
+      (list "msteams-url" $c.alerts.msteams.url)
+      (list "msteams-proxy-url" $c.alerts.msteams.proxyUrl)
+      (list "discord-url" $c.alerts.discord.url)
+      (list "discord-proxy-url" $c.alerts.discord.proxyUrl)
+      (list "event-webhook" $c.alerts.eventWebhook)
+      (list "cluster-name" $c.alerts.clusterName)
 }}
 {{- $args = concat $args (include "gitcanary.flagArgs" $flag | fromJsonArray) }}
 {{- end }}
 {{- toYaml (concat $args (default (list) $c.extraArgs)) }}
+{{- end }}
+
+{{/* Environment variables from the optional alerts Secret (controller.alerts.secretName). */}}
+{{- define "gitcanary.alertsEnv" -}}
+{{- with .Values.controller.alerts.secretName }}
+{{- $secret := . }}
+{{- range $key := list "slack-url" "slack-token" "slack-proxy-url" "msteams-url" "msteams-proxy-url" "discord-url" "discord-proxy-url" "event-webhook" }}
+- name: GITCANARY_{{ $key | upper | replace "-" "_" }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ $key }}
+      optional: true
+{{- end }}
+{{- end }}
 {{- end }}
