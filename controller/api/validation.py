@@ -60,8 +60,17 @@ MAX_ITERATIONS = 1000
 MAX_PROGRESS_DEADLINE_SECONDS = 86400
 """Longest progress deadline (a day)."""
 _ECHO = 40
-_NEEDS_ADDRESS = frozenset({"prometheus", "graphite"})
-_NEEDS_SECRET = {"datadog": "datadog_api_key, datadog_application_key"}
+_NEEDS_ADDRESS = frozenset({"prometheus", "graphite", "dynatrace", "influxdb", "splunk"})
+"""Provider types Flagger refuses without ``address`` (no default endpoint)."""
+_NEEDS_SECRET = {
+    "datadog": "datadog_api_key, datadog_application_key",
+    "dynatrace": "dynatrace_token",
+    "newrelic": "newrelic_account_id, newrelic_query_key",
+    "splunk": "sf_token_key",
+    "stackdriver": "project, and serviceAccountKey unless the controller has GOOGLE_APPLICATION_CREDENTIALS",
+}
+"""Provider types whose credentials or settings only a ``secretRef`` can give, with its keys."""
+_NEEDS_REGION = frozenset({"cloudwatch"})
 
 _STRATEGY_KEYS = ("iterations", "stepWeight", "stepWeights")
 M = TypeVar("M", bound=BaseModel)
@@ -109,6 +118,8 @@ def validate_metric_template(obj: Any) -> list[str]:
         problems.append(
             f"spec.provider.secretRef: required for {provider.type} ({_NEEDS_SECRET[provider.type]})"
         )
+    if provider.type in _NEEDS_REGION and not (provider.region or "").strip():
+        problems.append(f"spec.provider.region: required for {provider.type}")
     return problems
 
 
