@@ -25,7 +25,7 @@ image-automation-controller beside gitcanary's write-back (``writeback_flux.py``
 Targets (DESIGN.md section 6): p50 < 2 s; >= 20 intents/s with a concurrent writer. Exit status 1
 when one is missed or the audit fails (``--smoke``: the audit only).
 
-Usage: ``.venv/bin/python bench/bench_writeback.py [--runs 5] [--intents 200] [--writer-rate 2]``;
+Usage: ``.venv/bin/python bench/bench_writeback.py [--runs 5] [--intents 100] [--writer-rate 2]``;
 ``--smoke`` for a run of a few seconds.
 """
 
@@ -227,7 +227,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--smoke", action="store_true", help="3 latency runs, 2 runs of 8 intents")
     parser.add_argument("--latency-runs", type=int, default=30)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--intents", type=int, default=200)
+    parser.add_argument("--intents", type=int, default=100)
     parser.add_argument("--batch", type=int, default=1, help="intents per commit (the worker: 1 per Canary)")
     parser.add_argument("--writer-rate", type=float, default=2.0, help="rival pushes per second")
     parser.add_argument("--vs-flux", action="store_true", help="also time image-automation-controller")

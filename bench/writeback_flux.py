@@ -23,6 +23,7 @@ is stopped.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import statistics
 import subprocess
@@ -35,7 +36,7 @@ from typing import Any
 
 from writeback_remote import FAILED, GOOD, IMAGE, HttpRemote, git, http_remote, must, seed
 
-from controller.gitops.workflow.intents import make_intent, rfc3339
+from controller.gitops.workflow.intents import make_intent
 from controller.gitops.workflow.writeback_queue import WriteBackQueue
 from controller.kube import Kube
 from gitcanary_sandbox import flux, processes
@@ -48,18 +49,35 @@ IAC = "image-automation-controller"
 IMAGE_API = "image.toolkit.fluxcd.io/v1"
 SOURCE_API = "source.toolkit.fluxcd.io/v1"
 CANARY_API = "gitcanary.io/v1beta1"
-TRIAL_TIMEOUT_S = 60.0
+TRIAL_TIMEOUT_S = 30.0
 Obj = dict[str, Any]
+Failure = Callable[[], Awaitable[str]]
+"""What went wrong on the writer's side, or "" while nothing did (checked while waiting)."""
+
+
+class Failures(logging.Handler):
+    """Errors the write-back queue logs (it retries them later; the benchmark stops at once)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(self.format(record))
 
 
 def head(bare: Path) -> str:
     return must(git(bare, "rev-parse", "main")).strip()
 
 
-async def until_pushed(bare: Path, before: str, started: float) -> float:
+async def until_pushed(bare: Path, before: str, started: float, failure: Failure) -> float:
+    polls = 0
     while (now := time.perf_counter()) - started < TRIAL_TIMEOUT_S:
         if await asyncio.to_thread(head, bare) != before:
             return now - started
+        polls += 1
+        if polls % 25 == 0 and (reason := await failure()):
+            raise RuntimeError(f"the write-back to {bare.name} failed: {reason}")
         await asyncio.sleep(0.01)
     raise TimeoutError(f"no commit on {bare.name} main {TRIAL_TIMEOUT_S:.0f}s after the decision")
 
@@ -175,7 +193,7 @@ def gitcanary_decides(queue: WriteBackQueue) -> Callable[[Kube, str, int], Await
             "previousImage": intent.previous_image,
             "result": intent.result,
             "analysis": intent.analysis,
-            "createdAt": rfc3339(time.time()),
+            "createdAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         patch = {"status": {"gitops": {"pending": [entry]}}}
         await kube.merge_patch(CANARY_API, "Canary", ns, "fleet", patch, "status")
@@ -185,14 +203,19 @@ def gitcanary_decides(queue: WriteBackQueue) -> Callable[[Kube, str, int], Await
 
 
 async def trials(
-    kube: Kube, ns: str, bare: Path, decide: Callable[[Kube, str, int], Awaitable[None]], runs: int
+    kube: Kube,
+    ns: str,
+    bare: Path,
+    decide: Callable[[Kube, str, int], Awaitable[None]],
+    runs: int,
+    failure: Failure,
 ) -> list[float]:
     samples = []
     for app in range(runs + 1):  # app 0 is the warm-up
         before = await asyncio.to_thread(head, bare)
         started = time.perf_counter()
         await decide(kube, ns, app)
-        took = await until_pushed(bare, before, started)
+        took = await until_pushed(bare, before, started, failure)
         await asyncio.to_thread(check_edit, bare, ns, app)
         if app:
             samples.append(took)
@@ -211,6 +234,21 @@ async def compare(kubeconfig: Path, work: Path, runs: int) -> bool:
     kube = Kube.from_kubeconfig(str(kubeconfig))
     proc: subprocess.Popen[bytes] | None = None
     queue = WriteBackQueue(kube)
+    logged = Failures()
+    logging.getLogger("controller").addHandler(logged)
+
+    async def iac_failure() -> str:
+        if proc is not None and proc.poll() is not None:
+            return f"{IAC} exited {proc.returncode}"
+        return ""
+
+    async def gitcanary_failure() -> str:
+        live = await kube.get(CANARY_API, "Canary", ns, "fleet") or {}
+        last = ((live.get("status") or {}).get("gitops") or {}).get("lastWriteBack") or {}
+        if last.get("result") == "error":
+            return str(last.get("message"))
+        return "\n".join(logged.records)
+
     try:
         await kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
         with http_remote(work / "vs-flux-remote") as remote:
@@ -220,11 +258,14 @@ async def compare(kubeconfig: Path, work: Path, runs: int) -> bool:
             await wire_flux(kube, ns, remote, iac_url, runs + 1)
             await wire_gitcanary(kube, ns, remote, gc_url)
             try:
-                iac = await trials(kube, ns, remote.bare("iac"), flux_decides, runs)
+                iac = await trials(kube, ns, remote.bare("iac"), flux_decides, runs, iac_failure)
             except TimeoutError as exc:
                 raise RuntimeError(f"{exc}\n{IAC} log:\n{processes.log_tail(log, 40)}") from exc
-            ours = await trials(kube, ns, remote.bare("gitcanary"), gitcanary_decides(queue), runs)
+            ours = await trials(
+                kube, ns, remote.bare("gitcanary"), gitcanary_decides(queue), runs, gitcanary_failure
+            )
     finally:
+        logging.getLogger("controller").removeHandler(logged)
         await queue.close()
         if proc is not None:
             proc.terminate()

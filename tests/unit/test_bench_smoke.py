@@ -2,7 +2,7 @@
 
 Each benchmark runs as its own process, as a user runs it (``--smoke``: small N, seconds), and
 must exit 0 and print its figures. The benchmarks that need the sandbox are smoke-tested in
-tests/integration/test_bench_smoke.py; the fuzz campaigns of bench/chaos in test_fuzz_smoke.py.
+tests/integration/test_bench_smoke_sandbox.py; the fuzz campaigns of bench/chaos in test_fuzz_smoke.py.
 """
 
 from __future__ import annotations
