@@ -260,3 +260,59 @@ def test_service_account_cannot_delete_a_secret(
     assert (
         sandbox.kubectl("get", "secret", "keep-me", "-n", namespace, "-o", "name").strip() == "secret/keep-me"
     )
+
+
+def may(sandbox: SandboxClient, verb: str, group: str, resource: str, namespace: str) -> bool:
+    """A SelfSubjectAccessReview as the service account: exact group and resource, which
+    ``kubectl auth can-i`` cannot give for a resource the API server does not serve (the Keptn
+    CRDs, or an external metrics API with no adapter registered)."""
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SelfSubjectAccessReview",
+        "spec": {
+            "resourceAttributes": {"verb": verb, "group": group, "resource": resource, "namespace": namespace}
+        },
+    }
+    proc = run_kubectl(
+        sandbox, f"--as={SERVICE_ACCOUNT}", "create", "-o", "json", "-f", "-", stdin=dump([review])
+    )
+    assert proc.returncode == 0, proc.stderr.strip()
+    return bool(yaml.safe_load(proc.stdout)["status"].get("allowed"))
+
+
+# Metric providers: keptn reads KeptnMetrics and runs Analyses; externalmetrics reads metrics.
+PROVIDER_ACCESS = [
+    ("get", "metrics.keptn.sh", "keptnmetrics", True),
+    ("create", "metrics.keptn.sh", "analyses", True),
+    ("get", "metrics.keptn.sh", "analyses", True),
+    ("delete", "metrics.keptn.sh", "analyses", True),
+    ("list", "external.metrics.k8s.io", "http_requests_per_second", True),
+    ("get", "external.metrics.k8s.io", "queue_depth", True),
+    ("delete", "metrics.keptn.sh", "keptnmetrics", False),
+    ("patch", "metrics.keptn.sh", "analyses", False),
+    ("create", "external.metrics.k8s.io", "http_requests_per_second", False),
+    ("list", "custom.metrics.k8s.io", "pods", False),
+]
+
+
+@pytest.mark.parametrize(("verb", "group", "resource", "allowed"), PROVIDER_ACCESS, ids=lambda a: str(a))
+def test_metric_provider_access(
+    sandbox: SandboxClient,
+    controller_rbac: None,
+    namespace: str,
+    verb: str,
+    group: str,
+    resource: str,
+    allowed: bool,
+) -> None:
+    assert may(sandbox, verb, group, resource, namespace) is allowed
+
+
+def test_service_account_may_read_an_external_metric(
+    sandbox: SandboxClient, controller_rbac: None, namespace: str
+) -> None:
+    """The externalmetrics provider's own request, impersonated: authorization passes (the answer
+    may be a 404 or 503 when no external metrics server is registered, never a 403)."""
+    path = f"/apis/external.metrics.k8s.io/v1beta1/namespaces/{namespace}/queue_depth?labelSelector=app%3Dpodinfo"
+    proc = run_kubectl(sandbox, f"--as={SERVICE_ACCOUNT}", "get", "--raw", path)
+    assert "forbidden" not in proc.stderr.lower(), proc.stderr

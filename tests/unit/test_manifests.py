@@ -371,10 +371,16 @@ def test_two_replicas_elect_one_leader_and_a_budget_keeps_one() -> None:
     assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
     role = one("flux", "Role", "gitcanary-leader-election")
     assert role["rules"] == [
-        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update", "patch"]}
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "verbs": ["get", "create", "update", "patch"],
+        }
     ]
     binding = one("flux", "RoleBinding", "gitcanary-leader-election")
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "gitcanary", "namespace": "gitcanary-system"}]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "gitcanary", "namespace": "gitcanary-system"}
+    ]
 
 
 def test_service_selects_the_controller() -> None:
@@ -403,6 +409,10 @@ def _group(api_version: str) -> str:
 def test_cluster_role_has_no_wildcards_and_no_destructive_access_to_secrets() -> None:
     for rule in _rules():
         for key in ("apiGroups", "resources", "verbs"):
+            if key == "resources" and rule["apiGroups"] == ["external.metrics.k8s.io"]:
+                # Each external metric is its own resource: read-only, in that group only.
+                assert set(rule["verbs"]) <= {"get", "list"}, rule
+                continue
             assert "*" not in rule[key], rule
     # Secrets are read by name and copied to -primary; never listed or watched cluster-wide.
     assert granted("", "secrets") == {"get", "create", "patch"}
@@ -459,6 +469,9 @@ def test_cluster_role_allows_server_side_apply(api_version: str, plural: str) ->
         ("apiextensions.k8s.io", "customresourcedefinitions", {"list", "watch"}),
         (_group(INGRESS_API), "ingresses", {"delete"}),
         (smi.GROUP, "trafficsplits", {"delete"}),
+        ("metrics.keptn.sh", "keptnmetrics", {"get"}),
+        ("metrics.keptn.sh", "analyses", {"get", "create", "delete"}),
+        ("external.metrics.k8s.io", "*", {"get", "list"}),
     ],
 )
 def test_cluster_role_allows_what_the_controller_does(group: str, plural: str, verbs: set[str]) -> None:
