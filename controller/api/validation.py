@@ -41,6 +41,8 @@ from controller.api.analysis import CanaryAnalysis
 from controller.api.builtin_hooks import is_builtin_url
 from controller.api.canary import API_VERSION, Canary, CanarySpec
 from controller.api.duration import parse_duration
+from controller.api.gotemplate.syntax import TemplateSyntaxError
+from controller.api.gotemplate.syntax import parse as parse_go_template
 from controller.api.metric_template import SERVED_PROVIDER_TYPES, MetricTemplate
 from controller.api.model import plain, shape_problem
 from controller.url_policy import static_refusal
@@ -333,6 +335,12 @@ def _spec_problems(spec: CanarySpec) -> list[str]:
             problems.append(
                 f"spec.gitops.promoteTo: duplicate paths {_cut(_printable(', '.join(duplicates)))}"
             )
+        template = spec.gitops.commit.message_template if spec.gitops.commit else None
+        if template is not None:
+            try:
+                parse_go_template(template)
+            except TemplateSyntaxError as exc:
+                problems.append(f"spec.gitops.commit.messageTemplate: {_printable(str(exc))}")
     return problems
 
 
