@@ -36,6 +36,7 @@ from controller.reconcile.runner import CANARY_API, ReconcileSettings, reconcile
 from controller.reconcile.slots import AnalysisSlots
 from controller.routers.factory import router_for
 from controller.routers.kubernetes import KubernetesRouter
+from controller.workloads.primary import TargetError
 from controller.workloads.target import TargetWorkload
 
 log = logging.getLogger(__name__)
@@ -245,11 +246,20 @@ async def revert_on_deletion(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None
     Canary staying), point the Services back at it, then let the mesh router hand its routes back."""
     raw = dict(body)
     kube: Kube = memo.kube
-    workload = TargetWorkload(kube, raw)
-    await workload.restore_target()
-    ready = await workload.wait_target_ready(REVERT_READY_SECONDS)
-    if not ready.ready:
-        raise kopf.TemporaryError(f"revertOnDeletion: the target is not Ready yet: {ready.message}", delay=10)
+    try:
+        workload = TargetWorkload(kube, raw)
+        await workload.fetch()
+    except TargetError as exc:
+        # A target kind gitcanary does not drive, or one already deleted: there are no replicas to
+        # give back (retrying would block the deletion forever), only Services and routes.
+        log.warning("%s/%s: revertOnDeletion: %s", raw["metadata"]["namespace"], raw["metadata"]["name"], exc)
+    else:
+        await workload.restore_target()
+        ready = await workload.wait_target_ready(REVERT_READY_SECONDS)
+        if not ready.ready:
+            raise kopf.TemporaryError(
+                f"revertOnDeletion: the target is not Ready yet: {ready.message}", delay=10
+            )
     await KubernetesRouter(kube, raw).finalize()
     router = router_for(kube, raw)
     if not isinstance(router, KubernetesRouter):

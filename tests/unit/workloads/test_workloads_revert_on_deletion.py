@@ -47,3 +47,10 @@ async def test_a_target_that_is_not_ready_keeps_the_canary_and_the_apex(
         await operator.revert_on_deletion(body=cd, memo=kopf.Memo(kube=kube))
     assert kube.stored("Deployment", "test", "podinfo")["spec"]["replicas"] == 3, "scaled up already"
     assert kube.stored("Service", "test", "podinfo")["spec"]["selector"] == {"app": "podinfo-primary"}
+
+
+async def test_a_deleted_target_does_not_block_the_deletion_and_services_are_still_restored() -> None:
+    kube, cd = _setup(ready=True)
+    await kube.delete("apps/v1", "Deployment", "test", "podinfo")
+    await operator.revert_on_deletion(body=cd, memo=kopf.Memo(kube=kube))  # no retry loop
+    assert kube.stored("Service", "test", "podinfo")["spec"]["selector"] == {"app": "podinfo"}
