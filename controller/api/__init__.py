@@ -50,6 +50,7 @@ from controller.api.canary import (
     TargetRef,
     UpstreamRef,
 )
+from controller.api.conditions import find_condition, set_condition, without_conditions
 from controller.api.duration import (
     parse_duration,
 )
@@ -113,6 +114,7 @@ from controller.api.status import (
     CanaryPhase,
     CanaryStatus,
 )
+from controller.api.timestamps import epoch, rfc3339
 from controller.api.traffic_policy import (
     ClientTls,
     ConnectionPool,
@@ -226,14 +228,19 @@ __all__ = [
     "UpstreamRef",
     "WebhookType",
     "WriteBackIntent",
+    "epoch",
+    "find_condition",
     "is_builtin_url",
     "is_mirroring",
     "parse_duration",
     "plain",
+    "rfc3339",
     "schema_problems",
+    "set_condition",
     "strategy_of",
     "structural_problems",
     "validate_alert_provider",
     "validate_canary",
     "validate_metric_template",
+    "without_conditions",
 ]

@@ -197,19 +197,3 @@ class GitOpsStatus(ApiModel):
     applied: list[AppliedIntent] = Field(default=[], max_length=APPLIED_HISTORY)
     last_write_back: LastWriteBack | None = None
     approval: ApprovalStatus | None = None
-
-    def pending_intent(self, intent_id: str) -> WriteBackIntent | None:
-        return next((i for i in self.pending if i.id == intent_id), None)
-
-    def with_intent(self, intent: WriteBackIntent) -> "GitOpsStatus":
-        """Queue `intent` unless an intent with its id is already pending or applied."""
-        if self.pending_intent(intent.id) or any(a.id == intent.id for a in self.applied):
-            return self
-        return self.model_copy(update={"pending": [*self.pending, intent]})
-
-    def mark_applied(self, intent_id: str, commit: str, applied_at: str) -> "GitOpsStatus":
-        """Move an intent from `pending` to `applied`, keeping the newest APPLIED_HISTORY."""
-        pending = [i for i in self.pending if i.id != intent_id]
-        applied = [a for a in self.applied if a.id != intent_id]
-        applied.append(AppliedIntent(id=intent_id, commit=commit, applied_at=applied_at))
-        return self.model_copy(update={"pending": pending, "applied": applied[-APPLIED_HISTORY:]})

@@ -88,28 +88,6 @@ class CanaryStatus(ApiModel):
     def _empty_phase_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value
 
-    def condition(self, condition_type: str) -> CanaryCondition | None:
-        return next((c for c in self.conditions if c.type == condition_type), None)
-
-    def with_condition(
-        self, condition_type: str, status: str, reason: str, message: str, now: str
-    ) -> "CanaryStatus":
-        """Return a copy with the condition set; the transition time moves only on a status change."""
-        old = self.condition(condition_type)
-        transitioned = old is None or old.status != status
-        new = CanaryCondition(
-            type=condition_type,
-            status=status,
-            reason=reason,
-            message=message,
-            last_transition_time=now if transitioned or old is None else old.last_transition_time,
-            last_update_time=now,
-        )
-        conditions = [new if c.type == condition_type else c for c in self.conditions]
-        if old is None:
-            conditions.append(new)
-        return self.model_copy(update={"conditions": conditions})
-
     def to_patch(self) -> dict[str, Any]:
         """A merge patch body for the `status` subresource."""
         return {"status": self.to_k8s()}

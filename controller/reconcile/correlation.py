@@ -26,9 +26,9 @@ every scale-to-zero, which Flagger users know as a fight between Flux and the HP
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
+from controller.api.conditions import set_condition, without_conditions
 from controller.events import record_event
 from controller.flux.correlation import (
     SourceNotFound,
@@ -102,37 +102,18 @@ async def correlate_source(
         fields = await correlate(kube, canary, target, changed_image)
     except WriteBackUnsupported as unsupported:
         message = str(unsupported)
-        previous = next((c for c in conditions if c.get("type") == WRITE_BACK), None)
-        kept = [c for c in conditions if c.get("type") not in (WRITE_BACK, SOURCE_ALLOWED)]
-        if previous is not None and previous.get("message") == message:
-            return None, [*kept, previous]
-        await record_event(kube, canary, "Warning", UNSUPPORTED_SOURCE, message)
-        return None, [*kept, _false_condition(WRITE_BACK, UNSUPPORTED_SOURCE, message, now)]
+        kept = without_conditions(conditions, SOURCE_ALLOWED)
+        updated = set_condition(kept, WRITE_BACK, "False", UNSUPPORTED_SOURCE, message, now)
+        if updated != kept:
+            await record_event(kube, canary, "Warning", UNSUPPORTED_SOURCE, message)
+        return None, updated
     except SourceRefused as refused:
         message = str(refused)
-        previous = next((c for c in conditions if c.get("type") == SOURCE_ALLOWED), None)
-        if previous is not None and previous.get("message") == message:
-            return None, conditions
-        await record_event(kube, canary, "Warning", SOURCE_REFUSED, message)
-        return None, [*[c for c in conditions if c.get("type") != SOURCE_ALLOWED], refusal(message, now)]
-    return fields, [c for c in conditions if c.get("type") not in (SOURCE_ALLOWED, WRITE_BACK)]
-
-
-def refusal(message: str, now: float) -> Obj:
-    """The ``SourceAllowed=False`` condition for a refused source."""
-    return _false_condition(SOURCE_ALLOWED, SOURCE_REFUSED, message, now)
-
-
-def _false_condition(kind: str, reason: str, message: str, now: float) -> Obj:
-    stamp = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {
-        "type": kind,
-        "status": "False",
-        "reason": reason,
-        "message": message,
-        "lastUpdateTime": stamp,
-        "lastTransitionTime": stamp,
-    }
+        updated = set_condition(conditions, SOURCE_ALLOWED, "False", SOURCE_REFUSED, message, now)
+        if updated != conditions:
+            await record_event(kube, canary, "Warning", SOURCE_REFUSED, message)
+        return None, updated
+    return fields, without_conditions(conditions, SOURCE_ALLOWED, WRITE_BACK)
 
 
 def write_back_unsupported(canary: Obj) -> bool:

@@ -24,6 +24,7 @@ from typing import Any
 
 from controller.analysis import CanaryState, drive_async, tick
 from controller.api import Canary, validate_canary
+from controller.api.conditions import set_condition
 from controller.errors import PERMANENT, TemporaryError
 from controller.events import record_event
 from controller.flux.correlation import applied_by_flux
@@ -42,7 +43,6 @@ from controller.reconcile.status import (
     decision_intents,
     intents_for,
     patch_canary,
-    rfc3339,
     saved_rollback_request,
     state_from_status,
     status_patch,
@@ -91,38 +91,14 @@ class ReconcileSettings:
 
 
 def _valid_condition(ok: bool, message: str, old: list[Obj], now: float) -> list[Obj]:
-    previous = next((c for c in old if c.get("type") == VALID), None)
-    status = "True" if ok else "False"
-    stamp = rfc3339(now)
-    moved = previous is None or previous.get("status") != status
-    new = {
-        "type": VALID,
-        "status": status,
-        "reason": "Valid" if ok else "InvalidSpec",
-        "message": message,
-        "lastUpdateTime": stamp,
-        "lastTransitionTime": stamp
-        if moved or previous is None
-        else previous.get("lastTransitionTime", stamp),
-    }
-    return [*[c for c in old if c.get("type") != VALID], new]
+    return set_condition(
+        old, VALID, "True" if ok else "False", "Valid" if ok else "InvalidSpec", message, now
+    )
 
 
 def _note_condition(kind: str, message: str, old: list[Obj], now: float) -> list[Obj]:
     """An informational condition (e.g. which KEDA API group the autoscaler copy uses)."""
-    previous = next((c for c in old if c.get("type") == kind), None)
-    if previous is not None and previous.get("message") == message:
-        return old
-    stamp = rfc3339(now)
-    new = {
-        "type": kind,
-        "status": "True",
-        "reason": "Reconciled",
-        "message": message,
-        "lastUpdateTime": stamp,
-        "lastTransitionTime": stamp,
-    }
-    return [*[c for c in old if c.get("type") != kind], new]
+    return set_condition(old, kind, "True", "Reconciled", message, now)
 
 
 async def _patch_status(kube: Kube, raw: Obj, patch: Obj) -> None:

@@ -15,14 +15,14 @@ resourceVersion it holds forward, so they never conflict with each other.
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-import json
 from collections.abc import Sequence
 from typing import Any
 
 from controller.analysis import CanaryState, Phase, RequestWriteBack
+from controller.api.conditions import set_condition
+from controller.api.timestamps import epoch, rfc3339
 from controller.errors import TemporaryError
+from controller.gitops.workflow.intents import intent_id, merge_pending
 from controller.kube import Kube, KubeError
 from controller.workloads.images import analysed_image, changed_images
 
@@ -50,16 +50,6 @@ _PROMOTED_CONDITION: dict[Phase, tuple[str, str, str]] = {
 }
 
 
-def rfc3339(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def epoch(stamp: str | None) -> float:
-    if not stamp:
-        return 0.0
-    return dt.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp()
-
-
 def state_from_status(status: Obj | None) -> CanaryState:
     status = status or {}
     engine = status.get("engine") or {}
@@ -85,30 +75,14 @@ def state_from_status(status: Obj | None) -> CanaryState:
     return CanaryState.from_dict(raw)
 
 
-def condition(phase: Phase, kind: str, existing: Sequence[Obj], now: float) -> Obj:
+def promoted_conditions(phase: Phase, kind: str, existing: Sequence[Obj], now: float) -> list[Obj]:
+    """``existing`` with the ``Promoted`` condition for ``phase``, as Flagger words it."""
     status, reason, message = _PROMOTED_CONDITION[phase]
-    old = next((c for c in existing if c.get("type") == PROMOTED), None)
-    stamp = rfc3339(now)
-    moved = old is None or old.get("status") != status
-    return {
-        "type": PROMOTED,
-        "status": status,
-        "reason": reason,
-        "message": message.format(kind=kind),
-        "lastUpdateTime": stamp
-        if old is None or old.get("reason") != reason
-        else old.get("lastUpdateTime", stamp),
-        "lastTransitionTime": stamp if moved else old.get("lastTransitionTime", stamp),  # type: ignore[union-attr]
-    }
+    return set_condition(existing, PROMOTED, status, reason, message.format(kind=kind), now)
 
 
 ROLLBACK_RESULTS = ("rolled-back", "inconclusive")
 """Write-back results that revert Git (kind ``rollback``); only ``rolled-back`` quarantines."""
-
-
-def intent_id(canary_key: str, kind: str, revision: str, image: str, path: str = "") -> str:
-    payload = json.dumps([canary_key, kind, revision, image, path], separators=(",", ":"))
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 def intents_for(
@@ -148,15 +122,10 @@ def intents_for(
     return out
 
 
-def merge_pending(gitops: Obj | None, new: Sequence[Obj]) -> Obj:
+def with_new_intents(gitops: Obj | None, new: Sequence[Obj]) -> Obj:
+    """``status.gitops`` with ``new`` intents queued (none already pending or applied)."""
     gitops = dict(gitops or {})
-    pending = list(gitops.get("pending") or [])
-    known = {i["id"] for i in pending} | {a["id"] for a in gitops.get("applied") or []}
-    for intent in new:
-        if intent["id"] not in known:
-            pending.append(intent)
-            known.add(intent["id"])
-    gitops["pending"] = pending
+    gitops["pending"] = merge_pending(gitops.get("pending") or [], new, applied=gitops.get("applied") or [])
     return gitops
 
 
@@ -181,10 +150,7 @@ def status_patch(
         "lastPromotedSpec": state.last_promoted_spec,
         "lastTransitionTime": rfc3339(state.last_transition_time or now),
         "trackedConfigs": tracked,
-        "conditions": [
-            *[c for c in old_status.get("conditions") or [] if c.get("type") != PROMOTED],
-            condition(state.phase, kind, old_status.get("conditions") or [], now),
-        ],
+        "conditions": promoted_conditions(state.phase, kind, old_status.get("conditions") or [], now),
         "engine": {
             "progressStartedAt": state.progress_started_at,
             "primaryRouteWeight": state.primary_route_weight,
@@ -199,7 +165,7 @@ def status_patch(
         },
     }
     if new_intents:
-        patch["gitops"] = merge_pending(old_status.get("gitops"), new_intents)
+        patch["gitops"] = with_new_intents(old_status.get("gitops"), new_intents)
     return patch
 
 

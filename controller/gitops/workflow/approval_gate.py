@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 from controller.api.duration import parse_duration
+from controller.api.timestamps import rfc3339
 from controller.events import record_event
 from controller.flux.correlation import SourceNotFound
 from controller.gitops.edits.apply import EditPolicy
@@ -95,10 +96,6 @@ class GateAnswer:
 
     ok: bool
     message: str
-
-
-def _stamp(now: float) -> str:
-    return dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _parse_stamp(text: str | None, fallback: float) -> dt.datetime:
@@ -231,7 +228,7 @@ class ApprovalGate:
         if self._pull_request is None:
             target = await self._forge()
             self._pull_request = await target.forge.get(target.repo, int(recorded["number"]))
-            self._remember(self._pull_request, recorded.get("openedAt") or _stamp(self.now))
+            self._remember(self._pull_request, recorded.get("openedAt") or rfc3339(self.now))
         return self._pull_request
 
     def _remember(self, pr: PullRequest, opened_at: str) -> None:
@@ -277,7 +274,7 @@ class ApprovalGate:
         )
         pr = opened.pull_request
         self._pull_request = pr
-        self._remember(pr, _stamp(self.now))
+        self._remember(pr, rfc3339(self.now))
         await record_event(
             self.kube,
             self.canary,

@@ -24,7 +24,7 @@ import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, cast, get_args
+from typing import Any, Literal, get_args
 
 from controller.gitops.workflow.trailers import TrailerBlock, describe_image_change
 
@@ -34,9 +34,7 @@ __all__ = [
     "IntentKind",
     "intent_id",
     "make_intent",
-    "mark_applied",
     "merge_pending",
-    "rfc3339",
 ]
 
 IntentKind = Literal["rollback", "promotion", "promoteTo"]
@@ -46,15 +44,16 @@ APPLIED_HISTORY = 20
 ID_LENGTH = 16
 
 
-def intent_id(canary: str, kind: str, revision: str, image: str, target_path: str) -> str:
-    """Deterministic id: the first 16 hex digits of sha256 over canonical JSON of the inputs."""
-    canonical = json.dumps(
-        {"canary": canary, "image": image, "kind": kind, "path": target_path, "revision": revision},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=True,
-    )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:ID_LENGTH]
+def intent_id(canary: str, kind: str, revision: str, image: str, path: str = "") -> str:
+    """The deterministic id of a write-back decision: 16 hex digits of sha256 over the JSON list
+    ``[canary, kind, revision, image, path]`` (compact separators).
+
+    This is the key of the exactly-once guarantee: ids are persisted in ``status.gitops`` and in
+    the ``Gitcanary-Intent`` trailers of commits, so the encoding must never change without a
+    migration (tests/unit/gitops/test_intents.py pins it with fixed values).
+    """
+    payload = json.dumps([canary, kind, revision, image, path], separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()[:ID_LENGTH]
 
 
 _CAMEL = {
@@ -204,42 +203,3 @@ def merge_pending(
         seen.add(key)
         merged.append(entry)
     return merged
-
-
-def rfc3339(timestamp: float) -> str:
-    """Kubernetes-style UTC timestamp, ``2024-05-01T12:00:00Z``."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
-
-
-def mark_applied(
-    status_gitops: Mapping[str, Any],
-    ids: Iterable[str],
-    commit: str | Mapping[str, str],
-    now: float,
-) -> dict[str, Any]:
-    """Move ``ids`` from ``pending`` to ``applied`` and set ``lastWriteBack``.
-
-    ``commit`` is the SHA that carries the intents, or a mapping id -> SHA when they landed
-    in different commits (e.g. ``WriteBackResult.applied``). ``applied`` keeps the newest
-    :data:`APPLIED_HISTORY` entries; an id applied again replaces its older entry. Returns a
-    new mapping; ``status_gitops`` is not modified.
-    """
-    id_list = list(dict.fromkeys(ids))
-    done = set(id_list)
-    by_id: Mapping[str, str] = {i: commit for i in id_list} if isinstance(commit, str) else commit
-    missing = [i for i in id_list if i not in by_id]
-    if missing:
-        raise ValueError(f"no commit given for intents {missing}")
-    result = dict(status_gitops)
-    pending = cast(Sequence[Mapping[str, Any]], status_gitops.get("pending") or [])
-    result["pending"] = [dict(entry) for entry in pending if entry.get("id") not in done]
-    if not id_list:
-        return result
-    previous = cast(Sequence[Mapping[str, Any]], status_gitops.get("applied") or [])
-    history = [dict(entry) for entry in previous if entry.get("id") not in done]
-    stamp = rfc3339(now)
-    history.extend({"id": i, "commit": by_id[i], "appliedAt": stamp} for i in id_list)
-    result["applied"] = history[-APPLIED_HISTORY:]
-    last_commit = by_id[id_list[-1]] if isinstance(commit, Mapping) else commit
-    result["lastWriteBack"] = {"commit": last_commit, "time": stamp, "intents": id_list}
-    return result

@@ -28,12 +28,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from controller.api.timestamps import rfc3339
 from controller.gitops.edits.apply import EditPolicy, apply_intent
 from controller.gitops.forges import ForgeError
 from controller.gitops.plumbing.credentials import GitAuth, SigningKey
 from controller.gitops.plumbing.repo import WriteBackError, WriteBackRepo
 from controller.gitops.workflow.approval import branch_name, pr_body, pr_title
-from controller.gitops.workflow.intents import Intent, intent_id, rfc3339
+from controller.gitops.workflow.intents import Intent, intent_id
 from controller.gitops.workflow.proposals import (
     ForgeSettingsError,
     ProposalEdits,

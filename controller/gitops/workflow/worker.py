@@ -33,6 +33,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from controller.api.conditions import set_condition
+from controller.api.timestamps import rfc3339
 from controller.events import record_event
 from controller.flux.correlation import GitSource, SourceNotFound, request_reconcile, resolve_source
 from controller.gitops.edits.apply import EditPolicy, apply_intent
@@ -53,10 +55,6 @@ APPLIED_HISTORY = 20
 def cache_dir() -> Path:
     base = os.environ.get("GITCANARY_GIT_CACHE") or str(Path.home() / ".cache" / "gitcanary" / "git")
     return Path(base)
-
-
-def _stamp(now: float) -> str:
-    return dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _edit_policy(gitops: Obj) -> EditPolicy:
@@ -115,7 +113,7 @@ def status_after(gitops_status: Obj, result: WriteBackResult, intents: list[Inte
     done = {i.id: i for i in intents if i.id in result.applied}
     pending = [p for p in gitops_status.get("pending") or [] if p["id"] not in done]
     applied = [a for a in gitops_status.get("applied") or [] if a["id"] not in done]
-    applied += [{"id": i, "commit": result.applied[i], "appliedAt": _stamp(now)} for i in done]
+    applied += [{"id": i, "commit": result.applied[i], "appliedAt": rfc3339(now)} for i in done]
     out: Obj = {"pending": pending, "applied": applied[-APPLIED_HISTORY:]}
     if done:
         last = list(done.values())[-1]
@@ -124,7 +122,7 @@ def status_after(gitops_status: Obj, result: WriteBackResult, intents: list[Inte
             "commit": result.applied[last.id],
             "result": last.result,
             "message": f"{last.result} {last.canary}: {last.previous_image or '-'} -> {last.image}",
-            "time": _stamp(now),
+            "time": rfc3339(now),
         }
     return out
 
@@ -234,7 +232,7 @@ async def write_back(kube: Kube, canary: Obj, now: float | None = None) -> Write
         timed_out = isinstance(exc, WriteBackError) and exc.timed_out
         reason = "WriteBackTimedOut" if timed_out else "WriteBackFailed"
         await record_event(kube, canary, "Warning", reason, message)
-        patch = {"lastWriteBack": {"result": "error", "message": message[:1000], "time": _stamp(now)}}
+        patch = {"lastWriteBack": {"result": "error", "message": message[:1000], "time": rfc3339(now)}}
         await kube.merge_patch(
             CANARY_API, "Canary", meta["namespace"], meta["name"], {"status": {"gitops": patch}}, "status"
         )
@@ -249,8 +247,7 @@ async def write_back(kube: Kube, canary: Obj, now: float | None = None) -> Write
         CANARY_API, "Canary", meta["namespace"], meta["name"], {"status": {"gitops": new_status}}, "status"
     )
     if result.applied:
-        conditions = [c for c in status.get("conditions") or [] if c.get("type") != "Markers"]
-        conditions.append(markers_condition(notes, now))
+        conditions = markers_conditions(status.get("conditions") or [], notes, now)
         await kube.merge_patch(
             CANARY_API,
             "Canary",
@@ -298,13 +295,10 @@ def _apply(
     return apply_intent(worktree, intent, policy, notes, skipped, also)
 
 
-def markers_condition(notes: list[str], now: float) -> Obj:
-    """The ``Markers`` condition: False when a write-back found no marker to edit."""
-    ok = not notes
-    return {
-        "type": "Markers",
-        "status": "True" if ok else "False",
-        "reason": "MarkersFound" if ok else "NoMarkers",
-        "message": "write-back edited the marked fields" if ok else "; ".join(dict.fromkeys(notes)),
-        "lastTransitionTime": _stamp(now),
-    }
+def markers_conditions(conditions: list[Obj], notes: list[str], now: float) -> list[Obj]:
+    """``conditions`` with ``Markers``: False when a write-back found no marker to edit."""
+    if not notes:
+        return set_condition(
+            conditions, "Markers", "True", "MarkersFound", "write-back edited the marked fields", now
+        )
+    return set_condition(conditions, "Markers", "False", "NoMarkers", "; ".join(dict.fromkeys(notes)), now)

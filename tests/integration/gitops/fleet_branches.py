@@ -21,8 +21,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from controller.api.timestamps import rfc3339
 from controller.gitops.plumbing.credentials import GitAuth
-from controller.gitops.workflow.intents import Intent, make_intent, rfc3339
+from controller.gitops.workflow.intents import Intent, make_intent
 from controller.kube import Kube
 from gitcanary_sandbox.client import SandboxClient
 from tests.builders import canary

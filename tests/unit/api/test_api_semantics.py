@@ -14,8 +14,6 @@ from controller.api import (
     CanaryPhase,
     CanaryStatus,
     GitOpsSpec,
-    GitOpsStatus,
-    WriteBackIntent,
     is_mirroring,
     parse_duration,
     strategy_of,
@@ -158,45 +156,6 @@ def test_empty_phase_reads_as_unset() -> None:
         "Terminating",
         "Terminated",
     ]
-
-
-def test_with_condition_moves_the_transition_time_only_on_change() -> None:
-    status = CanaryStatus().with_condition("Promoted", "Unknown", "Progressing", "analysis started", "t1")
-    status = status.with_condition("Promoted", "Unknown", "Progressing", "weight 10", "t2")
-    promoted = status.condition("Promoted")
-    assert promoted is not None
-    assert (promoted.last_transition_time, promoted.last_update_time, promoted.message) == (
-        "t1",
-        "t2",
-        "weight 10",
-    )
-    status = status.with_condition("Promoted", "True", "Succeeded", "done", "t3")
-    promoted = status.condition("Promoted")
-    assert promoted is not None and promoted.last_transition_time == "t3"
-    assert len(status.conditions) == 1
-    assert status.to_patch()["status"]["conditions"][0] == {
-        "type": "Promoted",
-        "status": "True",
-        "reason": "Succeeded",
-        "message": "done",
-        "lastTransitionTime": "t3",
-        "lastUpdateTime": "t3",
-    }
-
-
-def test_intents_move_from_pending_to_a_bounded_applied_list() -> None:
-    status = GitOpsStatus()
-    for n in range(25):
-        status = status.with_intent(WriteBackIntent(id=f"i{n}", kind="rollback"))
-    assert status.with_intent(WriteBackIntent(id="i3", kind="promotion")) is status  # already pending
-    for n in range(25):
-        status = status.mark_applied(f"i{n}", commit=f"c{n}", applied_at="2024-01-01T00:00:00Z")
-    assert status.pending == []
-    assert [a.id for a in status.applied] == [f"i{n}" for n in range(5, 25)]
-    assert status.with_intent(WriteBackIntent(id="i24", kind="rollback")) is status  # already applied
-    dumped = status.to_k8s()
-    assert dumped["applied"][-1] == {"id": "i24", "commit": "c24", "appliedAt": "2024-01-01T00:00:00Z"}
-    assert GitOpsStatus.model_validate(dumped) == status
 
 
 def test_all_is_the_public_surface() -> None:

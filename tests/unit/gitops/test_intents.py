@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import copy
 import re
 from typing import Any
 
 import pytest
 
+from controller.api.timestamps import rfc3339
 from controller.gitops.workflow.intents import (
-    APPLIED_HISTORY,
     Intent,
     intent_id,
     make_intent,
-    mark_applied,
     merge_pending,
-    rfc3339,
 )
 
 BASE = ("test/podinfo", "rollback", "5d8f7c9b", "ghcr.io/stefanprodan/podinfo:6.0.1", "apps/podinfo")
@@ -123,50 +120,19 @@ def test_merge_pending_does_not_requeue_applied_intents() -> None:
     assert merge_pending([], [a], applied=[{"id": a.id, "commit": "c0ffee"}]) == []
 
 
-def test_mark_applied_moves_intents_and_records_the_write_back() -> None:
-    a, b, c = sample("r1"), sample("r2"), sample("r3")
-    status = {"pending": [a.to_dict(), b.to_dict(), c.to_dict()], "other": "kept"}
-    before = copy.deepcopy(status)
-    updated = mark_applied(status, [a.id, b.id], "f00d", now=1_700_000_000.0)
-    assert status == before
-    assert [p["id"] for p in updated["pending"]] == [c.id]
-    assert updated["applied"] == [
-        {"id": a.id, "commit": "f00d", "appliedAt": "2023-11-14T22:13:20Z"},
-        {"id": b.id, "commit": "f00d", "appliedAt": "2023-11-14T22:13:20Z"},
-    ]
-    assert updated["lastWriteBack"] == {
-        "commit": "f00d",
-        "time": "2023-11-14T22:13:20Z",
-        "intents": [a.id, b.id],
-    }
-    assert updated["other"] == "kept"
-
-
-def test_mark_applied_accepts_a_commit_per_intent() -> None:
-    a, b = sample("r1"), sample("r2")
-    updated = mark_applied(
-        {"pending": [a.to_dict(), b.to_dict()]}, [a.id, b.id], {a.id: "old", b.id: "new"}, 0
-    )
-    assert [(e["id"], e["commit"]) for e in updated["applied"]] == [(a.id, "old"), (b.id, "new")]
-    with pytest.raises(ValueError, match="no commit"):
-        mark_applied({}, [a.id], {b.id: "x"}, 0)
-
-
-def test_mark_applied_keeps_the_newest_history() -> None:
-    status: dict[str, Any] = {
-        "applied": [{"id": f"old{i}", "commit": "c", "appliedAt": "t"} for i in range(25)]
-    }
-    updated = mark_applied(status, ["old3", "fresh"], "d", now=0)
-    ids = [e["id"] for e in updated["applied"]]
-    assert len(ids) == APPLIED_HISTORY
-    assert ids[-2:] == ["old3", "fresh"] and ids.count("old3") == 1
-    assert ids[0] == "old7"
-
-
-def test_mark_applied_with_nothing_leaves_history_alone() -> None:
-    status = {"pending": [], "applied": [{"id": "x", "commit": "c", "appliedAt": "t"}]}
-    assert mark_applied(status, [], "d", now=0) == status
-
-
 def test_rfc3339() -> None:
     assert rfc3339(0) == "1970-01-01T00:00:00Z"
+
+
+def test_intent_ids_keep_their_meaning_across_upgrades() -> None:
+    # Persisted in status.gitops and in Gitcanary-Intent trailers: these values must never change.
+    assert (
+        intent_id(
+            "test/podinfo", "rollback", "7d9f8c6b5", "ghcr.io/stefanprodan/podinfo:6.0.0", "main@sha1:abc"
+        )
+        == "96454e3227201784"
+    )
+    assert (
+        intent_id("test/podinfo", "promotion", "7d9f8c6b5", "ghcr.io/stefanprodan/podinfo:6.0.1")
+        == "9360e3395b4743e2"
+    )

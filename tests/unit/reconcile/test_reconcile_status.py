@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from controller.analysis import CanaryState, Phase, RequestWriteBack
+from controller.api.timestamps import rfc3339
 from controller.reconcile import status as st
 
 Obj = dict[str, Any]
@@ -17,7 +18,7 @@ T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 
 
 def test_rfc3339_and_epoch_round_trip() -> None:
-    assert st.rfc3339(T0) == "2023-11-14T22:13:20Z"
+    assert rfc3339(T0) == "2023-11-14T22:13:20Z"
     assert st.epoch("2023-11-14T22:13:20Z") == T0
     assert st.epoch(None) == 0.0
     assert st.epoch("") == 0.0
@@ -133,28 +134,30 @@ EXPECTED_CONDITION = {
 
 @pytest.mark.parametrize("phase", list(Phase))
 def test_promoted_condition_per_phase(phase: Phase) -> None:
-    cond = st.condition(phase, "Deployment", [], T0)
+    [cond] = st.promoted_conditions(phase, "Deployment", [], T0)
     assert (cond["status"], cond["reason"], cond["message"]) == EXPECTED_CONDITION[phase]
     assert cond["type"] == "Promoted"
-    assert cond["lastTransitionTime"] == cond["lastUpdateTime"] == st.rfc3339(T0)
+    assert cond["lastTransitionTime"] == cond["lastUpdateTime"] == rfc3339(T0)
 
 
 def test_failed_condition_names_the_target_kind() -> None:
-    assert "DaemonSet scaled to zero" in st.condition(Phase.FAILED, "DaemonSet", [], T0)["message"]
+    assert (
+        "DaemonSet scaled to zero" in st.promoted_conditions(Phase.FAILED, "DaemonSet", [], T0)[0]["message"]
+    )
 
 
 def test_transition_time_moves_only_when_the_status_changes() -> None:
-    progressing = st.condition(Phase.PROGRESSING, "Deployment", [], T0)
+    progressing = st.promoted_conditions(Phase.PROGRESSING, "Deployment", [], T0)
     # Unknown -> Unknown, new reason: update time moves, transition time stays
-    waiting = st.condition(Phase.WAITING_PROMOTION, "Deployment", [progressing], T0 + 60)
-    assert waiting["lastTransitionTime"] == st.rfc3339(T0)
-    assert waiting["lastUpdateTime"] == st.rfc3339(T0 + 60)
+    [waiting] = st.promoted_conditions(Phase.WAITING_PROMOTION, "Deployment", progressing, T0 + 60)
+    assert waiting["lastTransitionTime"] == rfc3339(T0)
+    assert waiting["lastUpdateTime"] == rfc3339(T0 + 60)
     # same phase again: nothing moves
-    again = st.condition(Phase.WAITING_PROMOTION, "Deployment", [waiting], T0 + 120)
+    [again] = st.promoted_conditions(Phase.WAITING_PROMOTION, "Deployment", [waiting], T0 + 120)
     assert again == waiting
     # Unknown -> True: both move
-    succeeded = st.condition(Phase.SUCCEEDED, "Deployment", [again], T0 + 180)
-    assert succeeded["lastTransitionTime"] == succeeded["lastUpdateTime"] == st.rfc3339(T0 + 180)
+    [succeeded] = st.promoted_conditions(Phase.SUCCEEDED, "Deployment", [again], T0 + 180)
+    assert succeeded["lastTransitionTime"] == succeeded["lastUpdateTime"] == rfc3339(T0 + 180)
 
 
 def test_status_patch_keeps_the_condition_transition_time_across_ticks() -> None:
@@ -166,7 +169,7 @@ def test_status_patch_keeps_the_condition_transition_time_across_ticks() -> None
         state, kind="Deployment", old_status=first, revision="r", tracked={}, new_intents=[], now=T0 + 30
     )
     (promoted,) = [c for c in second["conditions"] if c["type"] == "Promoted"]
-    assert promoted["lastTransitionTime"] == st.rfc3339(T0)
+    assert promoted["lastTransitionTime"] == rfc3339(T0)
     assert len(second["conditions"]) == 1
 
 
@@ -229,13 +232,13 @@ def test_intent_ids_differ_per_revision() -> None:
     assert [i["id"] for i in replayed] == [a["id"], b["id"]]
 
 
-def test_merge_pending_skips_pending_and_applied_ids() -> None:
+def test_new_intents_skip_pending_and_applied_ids() -> None:
     gitops = {
         "pending": [{"id": "a", "createdAt": "old"}],
         "applied": [{"id": "b", "commit": "c0ffee"}],
         "lastWriteBack": {"commit": "c0ffee"},
     }
-    merged = st.merge_pending(
+    merged = st.with_new_intents(
         gitops,
         [{"id": "a", "createdAt": "new"}, {"id": "b"}, {"id": "c"}, {"id": "c", "createdAt": "dup"}],
     )
@@ -243,7 +246,7 @@ def test_merge_pending_skips_pending_and_applied_ids() -> None:
     assert merged["applied"] == gitops["applied"]
     assert merged["lastWriteBack"] == {"commit": "c0ffee"}
     assert gitops["pending"] == [{"id": "a", "createdAt": "old"}]  # input not mutated
-    assert st.merge_pending(None, [{"id": "x"}]) == {"pending": [{"id": "x"}]}
+    assert st.with_new_intents(None, [{"id": "x"}]) == {"pending": [{"id": "x"}]}
 
 
 def test_status_patch_queues_new_intents_once() -> None:

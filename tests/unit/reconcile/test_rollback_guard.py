@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from controller.flux.correlation import GitSource
+from controller.gitops.workflow.intents import intent_id
 from controller.reconcile.rollback_guard import needs_watch, reapplied_revision
-from controller.reconcile.status import intent_id
 
 BAD, GOOD = "ghcr.io/stefanprodan/podinfo:6.0.1", "ghcr.io/stefanprodan/podinfo:6.0.0"
 PUSHED = "2026-11-25T12:00:00Z"

@@ -1,0 +1,21 @@
+"""Timestamps as Kubernetes writes them in status: RFC 3339 in UTC with second precision."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+__all__ = ["epoch", "rfc3339"]
+
+_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def rfc3339(timestamp: float) -> str:
+    """``2024-05-01T12:00:00Z`` for a Unix timestamp."""
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime(_FORMAT)
+
+
+def epoch(stamp: str | None) -> float:
+    """The Unix timestamp of an :func:`rfc3339` stamp; 0.0 when there is none."""
+    if not stamp:
+        return 0.0
+    return dt.datetime.strptime(stamp, _FORMAT).replace(tzinfo=dt.UTC).timestamp()
