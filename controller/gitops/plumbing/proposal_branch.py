@@ -84,7 +84,8 @@ def _propose(
                 ) from exc
         if not clone.stage(sorted(set(files))):
             raise WriteBackError(f"nothing to propose on {head}: the files already say so")
-        message = build_message(subject(intents), [i.trailer_block() for i in intents])
+        head_line, _, body = subject(intents).partition("\n")  # the subject line, then the body
+        message = build_message(head_line, [i.trailer_block() for i in intents], body)
         commit = clone.commit(message, config, sign=dict(config)["commit.gpgsign"] == "true")
         rejection = clone.push_new_branch(commit, head)
         if rejection is None:

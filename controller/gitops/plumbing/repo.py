@@ -200,7 +200,10 @@ class WriteBackRepo:
         max_attempts: int = 5,
         subject: Callable[[Sequence[Intent]], str] = default_subject,
     ) -> WriteBackResult:
-        """Apply ``intents`` exactly once and push them in one commit (see module doc)."""
+        """Apply ``intents`` exactly once and push them in one commit (see module doc).
+
+        ``subject`` gives the commit text: its first line is the subject, any further lines the
+        body; the ``Gitcanary-*`` trailers are always appended after it."""
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         unique = list({i.id: i for i in intents}.values())
@@ -343,7 +346,8 @@ class WriteBackRepo:
                 result.unchanged.append(intent.id)
         if not to_commit:
             return result
-        message = build_message(subject(to_commit), [i.trailer_block() for i in to_commit])
+        head, _, body = subject(to_commit).partition("\n")  # the subject line, then the body
+        message = build_message(head, [i.trailer_block() for i in to_commit], body)
         commit = clone.commit(message, config, sign=dict(config)["commit.gpgsign"] == "true")
         result.commit = commit
         result.applied.update({i.id: commit for i in to_commit})

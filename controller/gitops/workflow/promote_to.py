@@ -32,8 +32,9 @@ from controller.api.timestamps import rfc3339
 from controller.gitops.edits.apply import EditPolicy, apply_intent
 from controller.gitops.forges import ForgeError
 from controller.gitops.plumbing.credentials import GitAuth, SigningKey
-from controller.gitops.plumbing.repo import WriteBackError, WriteBackRepo
+from controller.gitops.plumbing.repo import WriteBackError, WriteBackRepo, default_subject
 from controller.gitops.workflow.approval import branch_name, pr_body, pr_title
+from controller.gitops.workflow.commit_message import CommitMessage
 from controller.gitops.workflow.intents import Intent, intent_id
 from controller.gitops.workflow.proposals import (
     ForgeSettingsError,
@@ -143,6 +144,8 @@ class DeliveryContext:
     author: tuple[str, str]
     signing: SigningKey | None
     policy: EditPolicy
+    message: CommitMessage = field(default_factory=lambda: CommitMessage(None, default_subject))
+    """The commit text (``spec.gitops.commit.messageTemplate``) for the commits made here."""
 
 
 async def _deliver_one(ctx: DeliveryContext, intent: Intent, entry: Obj) -> tuple[str, str]:
@@ -150,7 +153,10 @@ async def _deliver_one(ctx: DeliveryContext, intent: Intent, entry: Obj) -> tupl
     repo = WriteBackRepo(ctx.url, target_branch, ctx.cache_dir, ctx.auth, author=ctx.author)
     if entry.get("approval", "none") == "none":
         result = await repo.apply_intents(
-            [intent], partial(apply_intent, policy=ctx.policy), signing=ctx.signing
+            [intent],
+            ctx.message.collecting(partial(apply_intent, policy=ctx.policy)),
+            signing=ctx.signing,
+            subject=ctx.message,
         )
         if intent.id not in result.applied:
             raise WriteBackError(result.failed.get(intent.id) or "not applied")
@@ -166,6 +172,7 @@ async def _deliver_one(ctx: DeliveryContext, intent: Intent, entry: Obj) -> tupl
         title=f"{pr_title(intent.canary, intent.image)} in {intent.path}",
         body=lambda _manifest, _created: _body(intent, intent.path),
         signing=ctx.signing,
+        message=ctx.message,
     )
     return opened.commit, f"{intent.path}: pull request {opened.pull_request.url}"
 

@@ -33,6 +33,7 @@ from controller.gitops.forges.factory import forge_for
 from controller.gitops.plumbing.proposal_branch import propose_branch
 from controller.gitops.plumbing.repo import WriteBackRepo
 from controller.gitops.workflow.approval import ApprovalEditError, approval_annotation_patch
+from controller.gitops.workflow.commit_message import CommitMessage
 from controller.gitops.workflow.intents import Intent
 from controller.kube import Kube
 
@@ -172,12 +173,18 @@ async def open_proposal(
     title: str,
     body: Callable[[str | None, bool], str],
     signing: Any = None,
+    message: CommitMessage | None = None,
 ) -> Opened:
     """Push ``head`` (from ``repo.branch``) carrying ``intent`` and open or adopt its PR.
 
-    ``body(manifest, branch_created)`` renders the PR description once the branch is known.
+    ``body(manifest, branch_created)`` renders the PR description once the branch is known;
+    ``message`` (``spec.gitops.commit.messageTemplate``) the commit's text, else the default.
     """
-    proposal = await propose_branch(repo, [intent], edits, head, signing=signing)
+    if message is None:
+        proposal = await propose_branch(repo, [intent], edits, head, signing=signing)
+    else:
+        apply = message.collecting(edits)
+        proposal = await propose_branch(repo, [intent], apply, head, signing=signing, subject=message)
     manifest = edits.manifest if proposal.created else None
     pull_request = await target.forge.open_or_adopt(
         target.repo, head, repo.branch, title, body(manifest, proposal.created)

@@ -40,7 +40,8 @@ from controller.flux.correlation import GitSource, SourceNotFound, request_recon
 from controller.gitops.edits.apply import EditPolicy, apply_intent
 from controller.gitops.edits.worktree_files import SkippedFile
 from controller.gitops.plumbing.credentials import CredentialsError, GitAuth, SigningKey
-from controller.gitops.plumbing.repo import WriteBackError, WriteBackRepo, WriteBackResult
+from controller.gitops.plumbing.repo import WriteBackError, WriteBackRepo, WriteBackResult, default_subject
+from controller.gitops.workflow.commit_message import CommitMessage, with_condition
 from controller.gitops.workflow.intents import Intent
 from controller.gitops.workflow.promote_to import DeliveryContext, deliver, queue_promote_to, split_intents
 from controller.kube import Kube, KubeError
@@ -199,6 +200,7 @@ async def write_back(kube: Kube, canary: Obj, now: float | None = None) -> Write
         return None
     gitops = spec.get("gitops") or {}
     key = f"{meta['namespace']}/{meta['name']}"
+    commit_text = CommitMessage.for_gitops(gitops, default_subject)
     try:
         opened = await open_repository(kube, canary)
         source = opened.source
@@ -209,7 +211,9 @@ async def write_back(kube: Kube, canary: Obj, now: float | None = None) -> Write
         skipped: list[SkippedFile] = []
         if local:
             apply = partial(_apply, policy=_edit_policy(gitops), notes=notes, skipped=skipped, source=source)
-            result = await opened.repo.apply_intents(local, apply, signing=opened.signing)
+            result = await opened.repo.apply_intents(
+                local, commit_text.collecting(apply), signing=opened.signing, subject=commit_text
+            )
         promoted_elsewhere = await deliver(
             DeliveryContext(
                 kube,
@@ -222,6 +226,7 @@ async def write_back(kube: Kube, canary: Obj, now: float | None = None) -> Write
                 _author(gitops),
                 opened.signing,
                 _edit_policy(gitops),
+                commit_text,
             ),
             elsewhere,
         )
@@ -246,6 +251,19 @@ async def write_back(kube: Kube, canary: Obj, now: float | None = None) -> Write
     await kube.merge_patch(
         CANARY_API, "Canary", meta["namespace"], meta["name"], {"status": {"gitops": new_status}}, "status"
     )
+    if (commit_condition := commit_text.condition(now)) is not None:
+        # the template's outcome; read back below when the Markers condition is written
+        status = {**status, "conditions": with_condition(status.get("conditions") or [], commit_condition)}
+        await kube.merge_patch(
+            CANARY_API,
+            "Canary",
+            meta["namespace"],
+            meta["name"],
+            {"status": {"conditions": status["conditions"]}},
+            "status",
+        )
+        if commit_text.error is not None:
+            await record_event(kube, canary, "Warning", "TemplateError", commit_text.error)
     if result.applied:
         conditions = markers_conditions(status.get("conditions") or [], notes, now)
         await kube.merge_patch(
