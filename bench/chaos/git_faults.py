@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -184,6 +185,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--sandbox-dir", type=Path)
     parser.add_argument("--smoke", action="store_true", help="4 canaries, 20 s per fault")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # cleanup runs in the finally blocks
     if args.smoke:
         args.canaries, args.pause, args.settle = 4, 5, 180
         args.down = args.reject = args.hung = args.rewrite = 20

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import signal
 import sys
 import tempfile
 import time
@@ -226,6 +227,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--sandbox-dir", type=Path)
     parser.add_argument("--smoke", action="store_true", help="4 canaries, 5 kills")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # cleanup runs in the finally blocks
     if args.smoke:
         args.canaries, args.kills, args.settle = 4, 5, 240
     rng = random.Random(args.seed)
@@ -259,7 +261,6 @@ def main(argv: list[str]) -> int:
         f"--namespace={prefix}-*",
         "--leader-elect",
         f"--leader-election-namespace={lease_ns}",
-        "--verbose",
     )
     env = {"GITCANARY_METRICS_SERVER": sandbox.state.prometheus_url}
     campaign = Campaign([Replica(i, work, run_args, env) for i in range(2)], rng, ctl)
