@@ -28,11 +28,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench_support import delete_namespace, release  # noqa: E402
+
 from controller.kube import Kube  # noqa: E402
 from gitcanary_sandbox import environment, processes  # noqa: E402
 from gitcanary_sandbox.client import SandboxClient  # noqa: E402
 from tests.builders import canary, deployment  # noqa: E402
 
+CANARIES = ("canaries.gitcanary.io",)
 NS = f"bench-reaction-{uuid.uuid4().hex[:6]}"
 
 
@@ -118,9 +121,10 @@ def main(argv: list[str]) -> int:
 
         samples = asyncio.run(run())
     finally:
+        release(client, NS, CANARIES, timeout_s=60)
         proc.terminate()
         proc.wait(timeout=20)
-        client.kubectl("delete", "namespace", NS, "--wait=false", check=False)
+        delete_namespace(client, NS, CANARIES)
         if owned:
             environment.down(base, quiet=True)
     ms = sorted(s * 1000 for s in samples)

@@ -36,10 +36,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench_support import delete_namespace, release  # noqa: E402
+
 from gitcanary_sandbox import environment, processes  # noqa: E402
 from gitcanary_sandbox.client import SandboxClient  # noqa: E402
 from tests.builders import canary, deployment  # noqa: E402
 
+CANARIES = ("canaries.gitcanary.io",)
 NS = f"bench-scale-{uuid.uuid4().hex[:6]}"
 
 
@@ -172,9 +175,10 @@ def main(argv: list[str]) -> int:
         print(f"  tick duration: p50 <= {_quantile(duration, 0.5)} s, p99 <= {_quantile(duration, 0.99)} s")
         print(f"  controller RSS {rss:.0f} MiB, peak {hwm:.0f} MiB (target < 300 MiB)")
     finally:
+        release(client, NS, CANARIES, timeout_s=60 + n)
         proc.terminate()
         proc.wait(timeout=30)
-        client.kubectl("delete", "namespace", NS, "--wait=false", check=False)
+        delete_namespace(client, NS, CANARIES)
         if owned:
             environment.down(base, quiet=True)
     return 0 if ticks > 0 else 1

@@ -228,6 +228,20 @@ def _line(name: str, samples: list[float], decision: str) -> str:
     return f"  {name:<28} p50 {statistics.median(ms):6.0f} ms, max {ms[-1]:6.0f} ms  (decision: {decision})"
 
 
+async def release_automation(kube: Kube, ns: str) -> None:
+    """Delete the ImageUpdateAutomation; a finalizer still there after 30 s is removed (a namespace
+    that cannot finish terminating would load the apiserver for every later benchmark)."""
+    await kube.delete(IMAGE_API, "ImageUpdateAutomation", ns, "fleet")
+    deadline = time.monotonic() + 30
+    while await kube.get(IMAGE_API, "ImageUpdateAutomation", ns, "fleet") is not None:
+        if time.monotonic() > deadline:
+            patch = {"metadata": {"finalizers": None}}
+            await kube.merge_patch(IMAGE_API, "ImageUpdateAutomation", ns, "fleet", patch)
+            print(f"{ns}: removed the ImageUpdateAutomation's finalizer after 30 s", file=sys.stderr)
+            return
+        await asyncio.sleep(0.5)
+
+
 async def compare(kubeconfig: Path, work: Path, runs: int) -> bool:
     ns = f"bench-wb-{uuid.uuid4().hex[:6]}"
     os.environ["GITCANARY_GIT_CACHE"] = str(work / "worker-cache")
@@ -267,6 +281,7 @@ async def compare(kubeconfig: Path, work: Path, runs: int) -> bool:
     finally:
         logging.getLogger("controller").removeHandler(logged)
         await queue.close()
+        await release_automation(kube, ns)  # while the controller runs, so it drops its finalizer
         if proc is not None:
             proc.terminate()
             proc.wait(timeout=20)

@@ -2,8 +2,10 @@
 
 Each benchmark runs as its own process against the session sandbox (``--sandbox-dir`` or
 ``--kubeconfig``: it neither starts nor stops it) in a namespace of its own, with its own
-controller limited to that namespace; it must exit 0 and print its figures. The benchmarks that
-need no sandbox are smoke-tested in tests/unit/test_bench_smoke.py.
+controller limited to that namespace (bench_peer: Flagger, then gitcanary, each alone); it must
+exit 0 and print its figures. The benchmarks that need no sandbox are smoke-tested in
+tests/unit/test_bench_smoke.py. About 3.5 minutes in all, two of them bench_peer's (Flagger takes
+a minute for one rollout whatever the analysis interval).
 """
 
 from __future__ import annotations
@@ -67,4 +69,23 @@ def test_writeback_smoke_beside_image_automation_controller(sandbox: SandboxClie
         r"^audit \(.*\): ok$",
         r"^  image-automation-controller v1\.2\.0 +p50 +\d+ ms, max +\d+ ms",
         r"^  gitcanary write-back +p50 +\d+ ms, max +\d+ ms",
+    )
+
+
+def test_peer_smoke_runs_flagger_and_gitcanary_each_alone(sandbox_dir: str) -> None:
+    out = run_smoke("bench_peer.py", "--sandbox-dir", sandbox_dir, timeout=400)
+    number = r" +-?[\d.]+ \|"
+    expect(
+        out,
+        r"^N=2$",
+        *(
+            rf"^\| {label} +\|{number}{number} +[-\d.]+ \|$"
+            for label in (
+                r"reaction p50 \(s\)",
+                r"time to Succeeded p50 \(s\)",
+                r"controller CPU per rollout \(s\)",
+                r"peak RSS \(MiB\)",
+                r"apiserver requests per rollout",
+            )
+        ),
     )
