@@ -21,6 +21,8 @@ from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
+from controller.api.status import CanaryPhase
+
 __all__ = [
     "TOTAL_WEIGHT",
     "AnalysisSpec",
@@ -36,20 +38,8 @@ TOTAL_WEIGHT = 100
 """Flagger's total weight: primary and canary weights always add up to this."""
 
 
-class Phase(StrEnum):
-    """The analysis phase, with Flagger's values."""
-
-    INITIALIZING = "Initializing"
-    INITIALIZED = "Initialized"
-    WAITING = "Waiting"
-    PROGRESSING = "Progressing"
-    WAITING_PROMOTION = "WaitingPromotion"
-    PROMOTING = "Promoting"
-    FINALISING = "Finalising"
-    SUCCEEDED = "Succeeded"
-    FAILED = "Failed"
-    TERMINATING = "Terminating"
-    TERMINATED = "Terminated"
+Phase = CanaryPhase
+"""The analysis phase, with Flagger's values (the API's ``status.phase`` enum itself)."""
 
 
 class Strategy(StrEnum):

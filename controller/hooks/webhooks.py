@@ -34,7 +34,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 from controller.outbound import (
     DeadlineExceeded,
@@ -72,16 +72,7 @@ HookType = Literal[
     "rollback",
     "event",
 ]
-HOOK_TYPES: Final[tuple[HookType, ...]] = (
-    "confirm-rollout",
-    "pre-rollout",
-    "rollout",
-    "confirm-traffic-increase",
-    "confirm-promotion",
-    "post-rollout",
-    "rollback",
-    "event",
-)
+HOOK_TYPES: Final[tuple[HookType, ...]] = get_args(HookType)
 
 DEFAULT_WEBHOOK_TIMEOUT: Final = 10.0
 """Seconds; Flagger's default when ``timeout`` is unset."""
