@@ -32,6 +32,7 @@ from controller.routers.route_objects import (
     KUBECTL_LAST_APPLIED,
     RouteContext,
     object_metadata,
+    refuse_features,
     unsupported,
 )
 from controller.routers.skeleton import RouteObjectRouter
@@ -61,13 +62,7 @@ def canary_route_name(ctx: RouteContext) -> str:
 
 def check_supported(ctx: RouteContext) -> None:
     route_ref_name(ctx)
-    analysis = ctx.analysis
-    if analysis.match:
-        raise unsupported(ctx, PROVIDER, "A/B testing (analysis.match): the route splits by weight only")
-    if analysis.mirror:
-        raise unsupported(ctx, PROVIDER, "traffic mirroring (analysis.mirror)")
-    if analysis.session_affinity is not None:
-        raise unsupported(ctx, PROVIDER, "session affinity (analysis.sessionAffinity)")
+    refuse_features(ctx, PROVIDER, ab_testing="the route splits by weight only")
 
 
 def rule_index(route: Obj, service: str) -> int:

@@ -33,7 +33,7 @@ from typing import Any
 from controller.api.analysis import AbMatch
 from controller.api.duration import parse_duration
 from controller.routers.base import RouterError, Routes
-from controller.routers.route_objects import RouteContext, dump, object_metadata, unsupported
+from controller.routers.route_objects import RouteContext, dump, object_metadata, refuse_features, unsupported
 
 Obj = dict[str, Any]
 
@@ -51,11 +51,8 @@ B_PRIORITY = 20
 
 
 def check_supported(ctx: RouteContext) -> None:
+    refuse_features(ctx, PROVIDER)
     svc, analysis = ctx.service, ctx.analysis
-    if analysis.mirror:
-        raise unsupported(ctx, PROVIDER, "traffic mirroring (analysis.mirror)")
-    if analysis.session_affinity is not None:
-        raise unsupported(ctx, PROVIDER, "session affinity (analysis.sessionAffinity)")
     if svc.gateway_refs or svc.mirror:
         raise unsupported(ctx, PROVIDER, "spec.service.gatewayRefs / spec.service.mirror (Gateway API)")
     if len(analysis.match) > B_PRIORITY - A_PRIORITY:

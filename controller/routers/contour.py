@@ -36,6 +36,7 @@ from controller.routers.route_objects import (
     object_metadata,
     owned_by,
     prefix_regex,
+    refuse_features,
     unsupported,
 )
 from controller.routers.skeleton import RouteObjectRouter
@@ -50,11 +51,8 @@ IDLE_TIMEOUT = "5m"
 
 
 def check_supported(ctx: RouteContext) -> None:
+    refuse_features(ctx, PROVIDER)
     analysis = ctx.analysis
-    if analysis.mirror:
-        raise unsupported(ctx, PROVIDER, "traffic mirroring (analysis.mirror)")
-    if analysis.session_affinity is not None:
-        raise unsupported(ctx, PROVIDER, "session affinity (analysis.sessionAffinity)")
     if any(m.source_labels for m in analysis.match):
         raise unsupported(ctx, PROVIDER, "source label matches (analysis.match[].sourceLabels)")
 

@@ -32,6 +32,7 @@ from controller.routers.route_objects import (
     header_value_match,
     object_metadata,
     prefix_regex,
+    refuse_features,
     unsupported,
 )
 
@@ -54,11 +55,8 @@ COPIED_UPSTREAM_FIELDS = (
 
 
 def check_supported(ctx: RouteContext) -> None:
+    refuse_features(ctx, PROVIDER)
     analysis = ctx.analysis
-    if analysis.mirror:
-        raise unsupported(ctx, PROVIDER, "traffic mirroring (analysis.mirror)")
-    if analysis.session_affinity is not None:
-        raise unsupported(ctx, PROVIDER, "session affinity (analysis.sessionAffinity)")
     if ctx.service.gateway_refs or ctx.service.mirror:
         raise unsupported(ctx, PROVIDER, "spec.service.gatewayRefs / spec.service.mirror (Gateway API)")
     for ab in analysis.match:

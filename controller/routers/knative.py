@@ -27,7 +27,7 @@ from typing import Any
 
 from controller.kube import KubeError
 from controller.routers.base import RouterError, Routes
-from controller.routers.route_objects import RouteContext, route_context, unsupported
+from controller.routers.route_objects import RouteContext, refuse_features, route_context
 from controller.routers.skeleton import RouteObjectRouter
 
 Obj = dict[str, Any]
@@ -40,13 +40,7 @@ FLAGGER_PRIMARY_REVISION = "flagger.app/primary-revision"
 
 
 def check_supported(ctx: RouteContext) -> None:
-    analysis = ctx.analysis
-    if analysis.match:
-        raise unsupported(ctx, PROVIDER, "A/B testing (analysis.match)")
-    if analysis.mirror:
-        raise unsupported(ctx, PROVIDER, "traffic mirroring (analysis.mirror)")
-    if analysis.session_affinity is not None:
-        raise unsupported(ctx, PROVIDER, "session affinity (analysis.sessionAffinity)")
+    refuse_features(ctx, PROVIDER, ab_testing=True)
 
 
 def pinned_revision(live: Obj) -> str | None:

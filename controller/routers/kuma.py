@@ -31,7 +31,7 @@ from controller.routers.route_objects import (
     KUBECTL_LAST_APPLIED,
     ORIGINAL_CONFIGURATION,
     RouteContext,
-    unsupported,
+    refuse_features,
 )
 from controller.routers.skeleton import RouteObjectRouter
 
@@ -48,15 +48,7 @@ CANARY_ANNOTATION = "gitcanary.io/canary"
 
 
 def check_supported(ctx: RouteContext) -> None:
-    analysis = ctx.analysis
-    if analysis.match:
-        raise unsupported(
-            ctx, PROVIDER, "A/B testing (analysis.match): the TrafficRoute splits by weight only"
-        )
-    if analysis.mirror:
-        raise unsupported(ctx, PROVIDER, "traffic mirroring (analysis.mirror)")
-    if analysis.session_affinity is not None:
-        raise unsupported(ctx, PROVIDER, "session affinity (analysis.sessionAffinity)")
+    refuse_features(ctx, PROVIDER, ab_testing="the TrafficRoute splits by weight only")
 
 
 def service_tag(service: str, namespace: str, port: int) -> str:

@@ -36,6 +36,7 @@ from controller.routers.route_objects import (
     header_value_match,
     object_metadata,
     prefix_regex,
+    refuse_features,
     unsupported,
 )
 
@@ -100,11 +101,7 @@ def ingress_copy(ctx: RouteContext, ingress: Obj, name: str, spec: Obj, annotati
 # -- NGINX --------------------------------------------------------------------------------------
 def check_supported(ctx: RouteContext) -> None:
     ingress_name(ctx, PROVIDER)
-    analysis = ctx.analysis
-    if analysis.mirror:
-        raise unsupported(ctx, PROVIDER, "traffic mirroring (analysis.mirror)")
-    if analysis.session_affinity is not None:
-        raise unsupported(ctx, PROVIDER, "session affinity (analysis.sessionAffinity)")
+    refuse_features(ctx, PROVIDER)
     ab_rule(ctx)
 
 

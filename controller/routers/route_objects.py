@@ -89,6 +89,26 @@ def unsupported(ctx: RouteContext, provider: str, what: str) -> UnsupportedFeatu
     )
 
 
+def refuse_features(
+    ctx: RouteContext,
+    provider: str,
+    *,
+    ab_testing: bool | str = False,
+    mirroring: bool = True,
+    affinity: bool = True,
+) -> None:
+    """Raise ``UnsupportedFeature`` when the Canary asks for what ``provider`` cannot do: A/B
+    testing when ``ab_testing`` (a string says why), mirroring and session affinity by default."""
+    analysis = ctx.analysis
+    if ab_testing and analysis.match:
+        why = f": {ab_testing}" if isinstance(ab_testing, str) else ""
+        raise unsupported(ctx, provider, f"A/B testing (analysis.match){why}")
+    if mirroring and analysis.mirror:
+        raise unsupported(ctx, provider, "traffic mirroring (analysis.mirror)")
+    if affinity and analysis.session_affinity is not None:
+        raise unsupported(ctx, provider, "session affinity (analysis.sessionAffinity)")
+
+
 def object_metadata(ctx: RouteContext, name: str, extra: ServiceMetadata | None = None) -> Obj:
     """Metadata of a generated object: ``extra`` labels/annotations plus ownership and Flux markers."""
     labels = dict(extra.labels) if extra else {}

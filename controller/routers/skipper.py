@@ -34,7 +34,7 @@ from controller.routers.nginx_routes import (
     ingress_name,
     routes_to,
 )
-from controller.routers.route_objects import RouteContext, unsupported
+from controller.routers.route_objects import RouteContext, refuse_features
 from controller.routers.skeleton import RouteObjectRouter
 
 Obj = dict[str, Any]
@@ -48,13 +48,7 @@ ROUTE_DISABLED = "False()"
 
 def check_supported(ctx: RouteContext) -> None:
     ingress_name(ctx, PROVIDER)
-    analysis = ctx.analysis
-    if analysis.match:
-        raise unsupported(ctx, PROVIDER, "A/B testing (analysis.match)")
-    if analysis.mirror:
-        raise unsupported(ctx, PROVIDER, "traffic mirroring (analysis.mirror)")
-    if analysis.session_affinity is not None:
-        raise unsupported(ctx, PROVIDER, "session affinity (analysis.sessionAffinity)")
+    refuse_features(ctx, PROVIDER, ab_testing=True)
 
 
 def with_first_predicate(raw: str, first: str) -> str:

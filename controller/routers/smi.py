@@ -28,7 +28,7 @@ from controller.routers.base import RouterError, Routes
 from controller.routers.route_objects import (
     RouteContext,
     object_metadata,
-    unsupported,
+    refuse_features,
 )
 from controller.routers.skeleton import RouteObjectRouter
 
@@ -56,13 +56,7 @@ def split_version(provider: str) -> str:
 
 
 def check_supported(ctx: RouteContext, provider: str) -> None:
-    analysis = ctx.analysis
-    if analysis.match:
-        raise unsupported(ctx, provider, "A/B testing (analysis.match): SMI splits by weight only")
-    if analysis.mirror:
-        raise unsupported(ctx, provider, "traffic mirroring (analysis.mirror)")
-    if analysis.session_affinity is not None:
-        raise unsupported(ctx, provider, "session affinity (analysis.sessionAffinity)")
+    refuse_features(ctx, provider, ab_testing="SMI splits by weight only")
 
 
 def weight_value(version: str, weight: int) -> int | str:

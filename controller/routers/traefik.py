@@ -21,7 +21,12 @@ from __future__ import annotations
 from typing import Any
 
 from controller.routers.base import RouterError, Routes
-from controller.routers.route_objects import RouteContext, object_metadata, owned_by, unsupported
+from controller.routers.route_objects import (
+    RouteContext,
+    object_metadata,
+    owned_by,
+    refuse_features,
+)
 from controller.routers.skeleton import RouteObjectRouter
 
 Obj = dict[str, Any]
@@ -32,13 +37,7 @@ PROVIDER = "traefik"
 
 
 def check_supported(ctx: RouteContext) -> None:
-    analysis = ctx.analysis
-    if analysis.match:
-        raise unsupported(ctx, PROVIDER, "A/B testing (analysis.match)")
-    if analysis.mirror:
-        raise unsupported(ctx, PROVIDER, "traffic mirroring (analysis.mirror)")
-    if analysis.session_affinity is not None:
-        raise unsupported(ctx, PROVIDER, "session affinity (analysis.sessionAffinity)")
+    refuse_features(ctx, PROVIDER, ab_testing=True)
 
 
 def _service(ctx: RouteContext, name: str, weight: int) -> Obj:
