@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(etcd-server prometheus openssh-server openssh-client gnupg openssl git ca-certificates docker-registry buildah debootstrap)
+# graphite-carbon, graphite-web and influxdb: the real servers the graphite and influxdb provider
+# tests query; the sandbox starts them only when a test asks (gitcanary_sandbox/optional.py).
+APT_PACKAGES=(etcd-server prometheus openssh-server openssh-client gnupg openssl git ca-certificates docker-registry buildah debootstrap graphite-carbon graphite-web influxdb)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

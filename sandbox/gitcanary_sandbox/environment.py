@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from gitcanary_sandbox import controlplane, flux, flux_binaries, processes, registry, upstream_crds
+from gitcanary_sandbox import controlplane, flux, flux_binaries, optional, processes, registry, upstream_crds
 from gitcanary_sandbox.binaries import Binaries, ensure_binaries
 from gitcanary_sandbox.gitremotes import GitPorts, GitRemotes, start_git_remotes
 from gitcanary_sandbox.pki import ensure_pki, write_kubeconfig
@@ -69,6 +69,8 @@ class SandboxState:
     git: dict[str, str] = field(default_factory=dict)
     registry_url: str = ""
     parts: dict[str, str] = field(default_factory=dict)
+    optional_urls: dict[str, str] = field(default_factory=dict)
+    """URLs of the parts started on demand (``optional.ensure``), by ``<part>_url``."""
 
     def save(self) -> None:
         path = Path(self.dir) / "state.json"
@@ -246,12 +248,14 @@ def up(
     base.mkdir(parents=True, exist_ok=True)
     existing = SandboxState.load(base)
     wanted = SERVICES + FLUX_SERVICES if with_flux else SERVICES
-    if existing and all_alive(base, wanted) and all(v == "ok" for v in existing.parts.values()):
+    started_parts = {k: v for k, v in (existing.parts if existing else {}).items() if k not in optional.PARTS}
+    if existing and all_alive(base, wanted) and all(v == "ok" for v in started_parts.values()):
         say(f"sandbox already running in {base}")
         return existing
     down(base, quiet=True)
     state = existing or SandboxState(dir=str(base))
     state.parts = {}
+    state.optional_urls = {}
     state.registry_url = ""
     _ports(state)
     bins = ensure_binaries(say)
@@ -266,7 +270,8 @@ def up(
 
 def down(base: Path | None = None, quiet: bool = False) -> list[str]:
     base = base or default_dir()
-    stopped = [name for name in reversed(SERVICES + FLUX_SERVICES) if processes.stop(base, name)]
+    every = SERVICES + FLUX_SERVICES + optional.SERVICES
+    stopped = [name for name in reversed(every) if processes.stop(base, name)]
     if not quiet:
         print(f"stopped: {', '.join(stopped) or 'nothing was running'}", file=sys.stderr)
     return stopped
@@ -276,7 +281,9 @@ def status(base: Path | None = None) -> dict[str, str]:
     base = base or default_dir()
     state = SandboxState.load(base)
     report: dict[str, str] = {}
-    flux_recorded = tuple(n for n in FLUX_SERVICES if processes.recorded(base, n) is not None)
+    flux_recorded = tuple(
+        n for n in FLUX_SERVICES + optional.SERVICES if processes.recorded(base, n) is not None
+    )
     for name in SERVICES + flux_recorded:
         svc = processes.recorded(base, name)
         alive = svc is not None and processes.pid_alive(svc.pid)
