@@ -17,8 +17,10 @@ Failure policy (never a crash loop):
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +44,7 @@ from controller.reconcile.status import (
     StatusConflict,
     decision_intents,
     intents_for,
+    merge_changes,
     patch_canary,
     saved_rollback_request,
     state_from_status,
@@ -65,6 +68,38 @@ STABLE_PHASES = frozenset({"Initialized", "Waiting", "Progressing", "WaitingProm
 ERROR_RETRY_S = 10.0
 CONFLICT_ATTEMPTS = 3
 """Ticks decided (from a fresh read each) before a conflicting writer is reported."""
+
+
+SPEC_CACHE_SIZE = 4096
+"""Canaries whose checked spec is kept (one entry per Canary and generation, least recent out)."""
+SPEC_CACHE: OrderedDict[tuple[str, int, str], tuple[tuple[str, ...], Canary | None]] = OrderedDict()
+
+
+def checked_spec(raw: Obj) -> tuple[list[str], Canary | None]:
+    """The spec's problems, or the parsed Canary when there are none.
+
+    Validating and parsing the spec is most of a quiet tick's CPU, and its answer changes only
+    with ``metadata.generation`` (and the labels and annotations the model carries, which do not
+    move the generation): it is kept per uid, generation, labels and annotations. The parsed
+    Canary leaves the status out (the tick reads the status from ``raw``). A Canary without a
+    uid or a generation (never one the API server served) is checked every time."""
+    meta = raw.get("metadata") or {}
+    uid, generation = meta.get("uid"), meta.get("generation")
+    if not isinstance(uid, str) or not isinstance(generation, int):
+        problems = validate_canary(raw)
+        return problems, None if problems else Canary.from_k8s(raw)
+    marks = json.dumps([meta.get("labels"), meta.get("annotations")], sort_keys=True, default=str)
+    key = (uid, generation, marks)
+    if key in SPEC_CACHE:
+        SPEC_CACHE.move_to_end(key)
+        cached, parsed = SPEC_CACHE[key]
+        return list(cached), parsed
+    problems = validate_canary(raw)
+    parsed = None if problems else Canary.from_k8s({k: v for k, v in raw.items() if k != "status"})
+    SPEC_CACHE[key] = (tuple(problems), parsed)
+    while len(SPEC_CACHE) > SPEC_CACHE_SIZE:
+        SPEC_CACHE.popitem(last=False)
+    return problems, parsed
 
 
 @dataclass(frozen=True)
@@ -102,7 +137,9 @@ def _note_condition(kind: str, message: str, old: list[Obj], now: float) -> list
 
 
 async def _patch_status(kube: Kube, raw: Obj, patch: Obj) -> None:
-    await patch_canary(kube, raw, {"status": patch})
+    """Merge-patch the status, unless the patch would leave the live status as it is."""
+    if merge_changes(raw.get("status") or {}, patch):
+        await patch_canary(kube, raw, {"status": patch})
 
 
 async def _report_problem(kube: Kube, raw: Obj, reason: str, message: str, now: float) -> None:
@@ -185,11 +222,10 @@ async def reconcile_canary(
 
 
 async def _tick(kube: Kube, raw: Obj, settings: ReconcileSettings, now: float) -> TickResult:
-    problems = validate_canary(raw)
-    if problems:
+    problems, canary = checked_spec(raw)
+    if problems or canary is None:
         await _report_problem(kube, raw, "InvalidSpec", "invalid Canary: " + "; ".join(problems), now)
         return TickResult(INVALID_RETRY_S)
-    canary = Canary.from_k8s(raw)
     refused = refused_references(canary, TenancySettings.from_env())
     if refused:  # a template or provider elsewhere would lend that namespace's Secrets
         await _report_problem(kube, raw, "CrossNamespaceRefused", "; ".join(refused), now)
@@ -268,6 +304,8 @@ async def _tick(kube: Kube, raw: Obj, settings: ReconcileSettings, now: float) -
     if world.rollback_request_consumed or (saved_request and saved_request != revision):
         patch["engine"][ROLLBACK_REQUEST] = None  # saved with the rollback it asked for, or stale
     await _patch_status(kube, raw, patch)
+    for event_type, reason, message in world.events:  # the decision is saved: announce it once
+        await record_event(kube, raw, event_type, reason, message)
     settings.alerts.send(kube, canary, raw, world.alerts)  # after the decision is saved
     await settle_retry(kube, raw, retry, revision)  # only once the tick is saved
     settings.slots.settle(canary.key, decision.state.phase.value)

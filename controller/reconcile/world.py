@@ -11,8 +11,9 @@ open only when the spec's own hooks of that type pass AND the gate is open; a ro
 requested when the gate or any rollback hook requests it. What the gate learnt about its pull
 request is left in ``approval_status`` for the runner to persist in ``status.gitops.approval``.
 
-Alerts are not sent here: ``Notify`` records the Event and collects the alert in ``alerts``;
-the runner hands them to ``controller.reconcile.alerts.AlertOutbox`` once the status is saved.
+Neither Events nor alerts are sent here: ``Notify`` collects the Event in ``events`` and the
+alert in ``alerts``; once the status is saved, the runner records the Events and hands the alerts
+to ``controller.reconcile.alerts.AlertOutbox``.
 
 A manual rollback request (the ``gitcanary.io/rollback`` annotation) is saved in
 ``status.engine.rollbackRequest`` before the annotation is removed, and a request saved for this
@@ -33,7 +34,7 @@ from typing import Any
 from controller import analysis as eng
 from controller.api import Canary, MetricTemplate, validate_metric_template
 from controller.errors import PermanentError
-from controller.events import EventType, record_event
+from controller.events import EventType
 from controller.gitops.workflow.approval import MetricRow
 from controller.gitops.workflow.approval_gate import APPROVAL_HOOK, ApprovalGate, approval_enabled
 from controller.hooks.gates import (
@@ -126,6 +127,9 @@ class CanaryWorld:
     slots: AnalysisSlots | None = None
     alerts: list[PendingAlert] = field(default_factory=list)
     """Alerts this tick's decision asks for, sent by the runner once the status is saved."""
+    events: list[tuple[EventType, str, str]] = field(default_factory=list)
+    """(type, reason, message) of this tick's Events, recorded by the runner once the status is
+    saved: a tick decided again after a conflict must not announce its decision twice."""
     rollback_request_consumed: bool = False
     """A manual rollback request was acted on this tick (the runner clears the saved one)."""
 
@@ -300,7 +304,7 @@ class CanaryWorld:
 
     async def _notify(self, request: eng.Notify) -> None:
         event_type: EventType = "Normal" if request.severity == "info" else "Warning"
-        await record_event(self.kube, self.raw, event_type, request.reason, request.message)
+        self.events.append((event_type, request.reason, request.message))  # recorded once saved
         log.info("%s/%s: %s", self.namespace, self.name, request.message)
         if any(h.type == "event" for h in self.hooks):
             await send_event(

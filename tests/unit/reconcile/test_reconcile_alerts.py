@@ -78,7 +78,8 @@ async def test_a_failing_alert_endpoint_neither_aborts_nor_holds_the_tick(
     assert await world.handle(rolling_back) is None
     assert http_server.requests == [], "nothing is sent while the tick decides"
     assert world.alerts == [PendingAlert("Failed checks threshold reached 2", "error")]
-    assert kube.reasons() == ["Synced"], "the tick's own Event is still recorded"
+    assert world.events == [("Warning", "Synced", "Rolling back podinfo.test")], "the tick's Event is kept"
+    assert kube.reasons() == [], "Events are recorded by the runner once the status is saved"
 
 
 async def test_a_failing_endpoint_is_retried_then_reported_once(http_server: RecordingServer) -> None:
