@@ -6,7 +6,10 @@
    ``$gitcanary`` pin. Register it as a Flux GitRepository + Kustomization (the demo plays Flux's
    part: it applies what Git holds).
 3. A healthy 6.0.1 arrives: blue/green analysis over real Prometheus metrics, promotion, and a
-   write-back commit that pins production to 6.0.1.
+   write-back commit that pins production to 6.0.1. The Canary's traffic is real requests: its
+   ``rollout`` webhook asks ``gitcanary loadtester`` (``type: cmd``) to run ``hey`` against the
+   canary Service's host name, the traffic simulator answers them for the fake pods with the
+   configured error rate and latency, and Prometheus scrapes what they got.
 4. A broken 6.0.2 arrives (30% errors): rollback, and a write-back commit that reverts the image
    in Git and quarantines 6.0.2 in the ImagePolicy.
 5. Print ``git log`` with the trailers. Any failure exits non-zero with the reason.
@@ -27,7 +30,7 @@ from typing import Any
 
 import click
 
-from gitcanary_sandbox import environment, processes
+from gitcanary_sandbox import demo_load, environment, processes
 from gitcanary_sandbox.client import SandboxClient
 
 NS = "demo"
@@ -247,7 +250,7 @@ def _flux_objects(client: SandboxClient, git: dict[str, str]) -> None:
     )
 
 
-def _canary(prometheus_url: str) -> list[dict[str, Any]]:
+def _canary(prometheus_url: str, loadtester_url: str, exporter_url: str) -> list[dict[str, Any]]:
     template = {
         "apiVersion": "gitcanary.io/v1beta1",
         "kind": "MetricTemplate",
@@ -273,6 +276,7 @@ def _canary(prometheus_url: str) -> list[dict[str, Any]]:
                         "interval": "10s",
                     }
                 ],
+                "webhooks": [demo_load.webhook(NS, loadtester_url, exporter_url)],
             },
             "gitops": {"path": "./apps"},
         },
@@ -281,12 +285,9 @@ def _canary(prometheus_url: str) -> list[dict[str, Any]]:
 
 
 def _release(client: SandboxClient, fleet: Fleet, tag: str, error_rate: float) -> None:
-    client.set_traffic(NS, "podinfo", rps=20, error_rate=error_rate)
-    client.wait_prom_value(
-        f'sum(rate(istio_requests_total{{destination_workload_namespace="{NS}",response_code="500"}}[10s]))',
-        (lambda v: v > 20 * error_rate * 0.8) if error_rate else (lambda v: v < 0.01),
-        timeout=45,
-    )
+    # No simulated rate (rps 0): the canary's metrics are only the load tester's requests, answered
+    # with this error rate.
+    client.set_traffic(NS, "podinfo", rps=0, error_rate=error_rate)
     text = (
         fleet.show("apps/podinfo/deployment.yaml")
         .replace(":6.0.0 #", f":{tag} #")
@@ -297,7 +298,7 @@ def _release(client: SandboxClient, fleet: Fleet, tag: str, error_rate: float) -
     _flux_applies(client, fleet, sha)
 
 
-def _scenario(client: SandboxClient, tmp: Path) -> None:
+def _scenario(client: SandboxClient, tmp: Path, loadtester_url: str) -> None:
     git = client.git_remotes()
     _step("seeding the fleet repository (Deployment with $imagepolicy, ImagePolicy, production pin)")
     fleet = Fleet(git, tmp)
@@ -305,14 +306,19 @@ def _scenario(client: SandboxClient, tmp: Path) -> None:
     client.kubectl("create", "namespace", NS, check=False)
     _flux_objects(client, git)
     _flux_applies(client, fleet, sha)
-    client.set_traffic(NS, "podinfo", rps=20, error_rate=0.0)
-    _apply(client, *_canary(client.state.prometheus_url))
+    client.set_traffic(NS, "podinfo", rps=0, error_rate=0.0)
+    _apply(client, *_canary(client.state.prometheus_url, loadtester_url, client.state.exporter_url))
     _wait("Initialized", lambda: _canary_status(client).get("phase") == "Initialized")
     click.echo(client.kubectl("get", "deployments,services", "-n", NS))
 
-    _step("a healthy 6.0.1: blue/green analysis over Prometheus, then promotion")
+    _step("a healthy 6.0.1: blue/green analysis over Prometheus, the load tester's hey as traffic, promotion")
+    click.echo(
+        f"    rollout webhook: {loadtester_url}/ type cmd: {demo_load.load_cmd(NS, client.state.exporter_url)}"
+    )
+    before = demo_load.served(client, NS)
     _release(client, fleet, "6.0.1", 0.0)
     _wait("Succeeded", lambda: _canary_status(client).get("phase") == "Succeeded")
+    demo_load.report(client, NS, before)
     _wait(
         "the promotion write-back",
         lambda: (
@@ -324,8 +330,10 @@ def _scenario(client: SandboxClient, tmp: Path) -> None:
     )
 
     _step("a broken 6.0.2 (30% errors): rollback, revert and quarantine in Git")
+    before = demo_load.served(client, NS)
     _release(client, fleet, "6.0.2", 0.3)
     _wait("Failed", lambda: _canary_status(client).get("phase") == "Failed")
+    demo_load.report(client, NS, before)
     _wait(
         "the rollback write-back",
         lambda: (
@@ -396,21 +404,26 @@ def run_demo(base: Path | None, keep: bool = False) -> int:
             stderr=subprocess.STDOUT,
             env=env,
         )
+    loadtester: subprocess.Popen[bytes] | None = None
     try:
         for line in environment.describe(state):
             click.echo(f"    {line}")
         client.kubectl("delete", "namespace", NS, "--wait=true", "--timeout=60s", check=False)
         _wait("the controller", lambda: processes.http_ok(f"http://127.0.0.1:{port}/healthz"), 60)
+        loadtester, loadtester_url = demo_load.start_loadtester(base)
+        click.echo(f"    LOADTESTER_URL={loadtester_url}")
         with tempfile.TemporaryDirectory() as tmp:
-            _scenario(client, Path(tmp))
+            _scenario(client, Path(tmp), loadtester_url)
         _step("demo finished")
         return 0
     except Exception as exc:
         click.secho(f"demo failed: {exc}\ncontroller log: {log}", fg="red", err=True)
         return 1
     finally:
-        controller.terminate()
-        controller.wait(timeout=20)
+        for proc in (controller, loadtester):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(timeout=20)
         if not keep:
             environment.down(base, quiet=True)
             click.echo("sandbox stopped (use --keep to leave it running)", err=True)

@@ -9,6 +9,15 @@ Control API (JSON):
   GET    /workloads                     the current settings
   DELETE /workloads/<namespace>/<name>
   GET    /metrics                       Prometheus text format
+  GET    /served                        real requests answered, per workload: {"<ns>/<name>": {"ok": n, "errors": n}}
+
+Any other request whose ``Host`` is a Service of a workload (``<service>.<namespace>``, optionally
+``.svc...`` and ``:port``) is answered on behalf of that workload's pods, with its settings'
+error rate (HTTP 500) and latency (``latencyMs``, or ``slowLatencyMs`` for ``slowFraction`` of the
+requests), and counted in its metrics: a load generator (the load tester's ``hey -host``) then
+makes the metrics the analysis reads. ``<name>-canary`` and ``<name>-primary`` name the workloads
+``<name>`` and ``<name>-primary``, as the generated Services select them. A workload set with
+``rps`` 0 has no simulated traffic, only the real requests.
 
 Exported families (the names the built-in queries and MetricTemplates use):
   istio_requests_total{reporter, destination_workload, destination_workload_namespace, response_code}
@@ -28,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -64,6 +74,7 @@ class TrafficBook:
         self._state_file = state_file
         self.traffic: dict[tuple[str, str], Traffic] = {}
         self.counters: dict[tuple[str, str], Counters] = {}
+        self.served: dict[tuple[str, str], dict[str, int]] = {}
         if state_file and state_file.exists():
             for key, value in json.loads(state_file.read_text()).items():
                 ns, name = key.split("/", 1)
@@ -96,6 +107,26 @@ class TrafficBook:
                 self.counters[key] = Counters()
             self.traffic[key] = traffic
             self._persist()
+
+    def answer(self, ns: str, name: str) -> tuple[int, float] | None:
+        """How one real request to the workload is answered, ``(status, latency ms)``, counted in its
+        metrics; None when the workload is unknown."""
+        with self._lock:
+            key = (ns, name)
+            t = self.traffic.get(key)
+            if t is None:
+                return None
+            self._integrate(key, time.time())
+            c = self.counters[key]
+            status = 500 if random.random() < t.errorRate else 200
+            slow = random.random() < t.slowFraction
+            latency = t.slowLatencyMs if slow else t.latencyMs
+            c.errors, c.ok = (c.errors + 1, c.ok) if status == 500 else (c.errors, c.ok + 1)
+            c.slow, c.fast = (c.slow + 1, c.fast) if slow else (c.slow, c.fast + 1)
+            c.duration_sum_ms += latency
+            served = self.served.setdefault(key, {"ok": 0, "errors": 0})
+            served["errors" if status == 500 else "ok"] += 1
+            return status, latency
 
     def delete(self, ns: str, name: str) -> bool:
         with self._lock:
@@ -174,14 +205,46 @@ def make_handler(book: TrafficBook) -> type[BaseHTTPRequestHandler]:
                 return parts[1], parts[2]
             return None
 
+        def _served_workload(self) -> tuple[str, str] | None:
+            host = (self.headers.get("Host") or "").rsplit(":", 1)[0].split(".")
+            if len(host) < 2 or not host[0] or not host[1] or host[0] == "127":
+                return None
+            service, ns = host[0], host[1]
+            return ns, service.removesuffix("-canary")
+
+        def _serve_workload(self, key: tuple[str, str]) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(min(length, 1 << 20))
+            answer = book.answer(*key)
+            if answer is None:
+                self._reply(503, json.dumps({"error": f"no workload {key[0]}/{key[1]} in the simulator"}))
+                return
+            status, latency_ms = answer
+            time.sleep(latency_ms / 1000)
+            self._reply(status, json.dumps({"workload": f"{key[0]}/{key[1]}", "status": status}))
+
+        def do_POST(self) -> None:
+            key = self._served_workload()
+            if key is None:
+                self._reply(404, '{"error": "not found"}')
+                return
+            self._serve_workload(key)
+
         def do_GET(self) -> None:
-            if self.path == "/metrics":
+            key = self._served_workload()
+            if key is not None:
+                self._serve_workload(key)
+            elif self.path == "/metrics":
                 self._reply(200, book.render(), "text/plain; version=0.0.4")
             elif self.path == "/workloads":
                 data = {f"{ns}/{n}": asdict(t) for (ns, n), t in book.traffic.items()}
                 self._reply(200, json.dumps(data))
             elif self.path == "/healthz":
                 self._reply(200, '{"ok": true}')
+            elif self.path == "/served":
+                data = {f"{ns}/{n}": dict(v) for (ns, n), v in book.served.items()}
+                self._reply(200, json.dumps(data))
             else:
                 self._reply(404, '{"error": "not found"}')
 
@@ -219,6 +282,7 @@ def make_handler(book: TrafficBook) -> type[BaseHTTPRequestHandler]:
 
 def serve(port: int, state: Path | None) -> None:
     server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(TrafficBook(state)))
+    server.daemon_threads = True
     server.serve_forever()
 
 
