@@ -23,6 +23,7 @@ Invariants:
 from __future__ import annotations
 
 import fcntl
+import os
 import shutil
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -125,6 +126,7 @@ class WorkingClone:
                     if time.monotonic() > deadline:
                         raise WriteBackError(f"clone {self.worktree} stayed locked", retriable=True) from None
                     time.sleep(0.05)
+            os.utime(lock_path)  # when the clone was last used: the cache bound evicts by it
             try:
                 yield
             finally:

@@ -27,7 +27,8 @@ Invariants:
   committed.
 - Work on a repository is serialised by an ``asyncio.Lock`` per (event loop, URL) and by
   the clone's ``flock``; blocking git calls run in ``asyncio.to_thread``. One clone per
-  URL under ``cache_dir/<sha256(url)[:16]>``.
+  URL under ``cache_dir/<sha256(url)[:16]>``; each session first prunes the cache to its bound
+  (:mod:`controller.gitops.plumbing.clone_cache`: idle clones, then the least recently used).
 - One call has a total deadline (``total_timeout_s``, counted once the repository lock is
   held): no git command outlives it, and a command that hits it has its whole process group
   killed (:mod:`controller.gitops.plumbing.gitproc`). The error says "timed out" and is retriable.
@@ -47,6 +48,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from controller.gitops.plumbing.clone import LOCAL_TIMEOUT_FLOOR_S, Config, WorkingClone, WriteBackError
+from controller.gitops.plumbing.clone_cache import CacheLimits, prune
 from controller.gitops.plumbing.credentials import CommitSigning, CredentialsError, GitAuth, SigningKey
 from controller.gitops.workflow.intents import Intent
 from controller.gitops.workflow.trailers import build_message
@@ -170,6 +172,7 @@ class WriteBackRepo:
         retry_base_s: float = 0.05,
         retry_cap_s: float = 2.0,
         total_timeout_s: float | None = None,
+        cache_limits: CacheLimits | None = None,
     ) -> None:
         if _has_password_userinfo(url):
             raise WriteBackError("the repository URL carries a password; use the GitRepository secretRef")
@@ -189,6 +192,7 @@ class WriteBackRepo:
         )
         """No call (every fetch, edit, commit and push attempt together) lasts longer."""
         self.worktree = clone_dir_for(Path(cache_dir), url)
+        self.cache_limits = CacheLimits.from_env() if cache_limits is None else cache_limits
         self.clone = WorkingClone(url, branch, self.worktree, timeout_s)
 
     async def apply_intents(
@@ -227,6 +231,7 @@ class WriteBackRepo:
     def _prepare(self, stack: ExitStack, signing: SigningKey | None) -> Config:
         """Start the deadline, enter credentials and signing; return the ``-c`` settings for commits."""
         self.clone.deadline = time.monotonic() + self.total_timeout_s
+        prune(self.worktree.parent, self.worktree, self.cache_limits)
         env = {"GIT_CEILING_DIRECTORIES": str(self.worktree.parent.resolve())}
         if "GIT_SSH_COMMAND" not in os.environ:
             env["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes"

@@ -16,7 +16,9 @@ promotion approval, :mod:`controller.gitops.workflow.approval_gate`).
 
 A failure keeps the intents pending (so a later call retries them), records a Warning Event and
 ``status.gitops.lastWriteBack`` with a redacted message. A remote that does not answer before the
-git deadline gets the Event reason ``WriteBackTimedOut``. Nothing here logs credentials.
+git deadline gets the Event reason ``WriteBackTimedOut``. Before any Git I/O, intents pending for
+too long (or beyond the count) expire with a ``WriteBackExpired`` Event
+(:mod:`controller.gitops.workflow.intent_expiry`). Nothing here logs credentials.
 :func:`repository_key` names the repository a Canary writes to from Kubernetes objects only (no
 git), so the queue can pick its task without touching the remote.
 """
@@ -42,6 +44,7 @@ from controller.gitops.edits.worktree_files import SkippedFile
 from controller.gitops.plumbing.credentials import CredentialsError, GitAuth, SigningKey
 from controller.gitops.plumbing.repo import WriteBackError, WriteBackRepo, WriteBackResult, default_subject
 from controller.gitops.workflow.commit_message import CommitMessage, with_condition
+from controller.gitops.workflow.intent_expiry import PendingLimits, describe, split_expired
 from controller.gitops.workflow.intents import Intent
 from controller.gitops.workflow.promote_to import DeliveryContext, deliver, queue_promote_to, split_intents
 from controller.kube import Kube, KubeError
@@ -186,6 +189,38 @@ def _queue_promote_to(
             new_status["pending"] += queue_promote_to(gitops, key, raw, known, now)
 
 
+async def _expire(kube: Kube, canary: Obj, pending: list[Obj], now: float) -> list[Obj]:
+    """Drop the intents pending too long or beyond the count (see intent_expiry); return the rest.
+
+    The patch is conditional on the Canary read by this call: when a tick changed it meanwhile,
+    nothing expires now (the next call sees the tick's list and tries again)."""
+    kept, expired = split_expired(pending, now, PendingLimits.from_env())
+    if not expired:
+        return pending
+    meta = canary["metadata"]
+    lines = [describe(entry, now) for entry in expired]
+    patch = {
+        "pending": kept,
+        "lastWriteBack": {"result": "expired", "message": "; ".join(lines)[:1000], "time": rfc3339(now)},
+    }
+    try:
+        await kube.merge_patch(
+            CANARY_API,
+            "Canary",
+            meta["namespace"],
+            meta["name"],
+            {"status": {"gitops": patch}},
+            "status",
+            resource_version=meta.get("resourceVersion"),
+        )
+    except KubeError as exc:
+        log.info("%s/%s: pending intents not expired this time: %s", meta["namespace"], meta["name"], exc)
+        return pending
+    for line in lines:
+        await record_event(kube, canary, "Warning", "WriteBackExpired", line)
+    return kept
+
+
 async def write_back(kube: Kube, canary: Obj, now: float | None = None) -> WriteBackResult | None:
     """Apply the Canary's pending intents; return the result, or None when nothing was pending.
 
@@ -198,6 +233,10 @@ async def write_back(kube: Kube, canary: Obj, now: float | None = None) -> Write
     pending = gitops_status.get("pending") or []
     if not pending:
         return None
+    pending = await _expire(kube, canary, pending, now)
+    if not pending:
+        return None
+    gitops_status = {**gitops_status, "pending": pending}
     gitops = spec.get("gitops") or {}
     key = f"{meta['namespace']}/{meta['name']}"
     commit_text = CommitMessage.for_gitops(gitops, default_subject)
