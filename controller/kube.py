@@ -8,13 +8,21 @@ from API discovery, cached per group/version. Every call has a timeout.
 Connection settings (server, CA, client certificate, token, exec plugins) are
 read by the official client's kubeconfig loader; the requests themselves go
 through one shared ``httpx.AsyncClient``, so the event loop never blocks.
+
+``shared_reads()`` lets one reconcile tick read each object once: inside it, a GET of an
+object already read answers from that read (a private copy), until the block writes anything
+(an Event aside), after which every object is read again. Outside it, every GET goes to the
+API server.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import copy
 import ssl
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 import httpx
@@ -71,6 +79,45 @@ def _error_detail(resp: httpx.Response) -> tuple[str, str]:
     if not isinstance(detail, dict):
         return resp.text[:500], ""
     return str(detail.get("message", resp.text[:500])), str(detail.get("reason", ""))
+
+
+class _Reads:
+    """The objects read inside one ``shared_reads`` block; closed when the block ends, so a task
+    it started (which inherits the context) reads from the API server again."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str, str | None, str], Obj | None] = {}
+        self.open = True
+        self.writes = 0
+
+
+_READS: ContextVar[_Reads | None] = ContextVar("gitcanary_shared_reads", default=None)
+
+
+@contextlib.contextmanager
+def shared_reads() -> Iterator[None]:
+    """Within the block, a GET answers from an earlier GET of the same object, until a write."""
+    reads = _Reads()
+    token = _READS.set(reads)
+    try:
+        yield
+    finally:
+        reads.open = False
+        reads.objects.clear()
+        _READS.reset(token)
+
+
+def _reads() -> _Reads | None:
+    reads = _READS.get()
+    return reads if reads is not None and reads.open else None
+
+
+def _wrote(kind: str) -> None:
+    """A write: objects read before it are read again (an Event changes no object read)."""
+    reads = _reads()
+    if reads is not None and kind != "Event":
+        reads.objects.clear()
+        reads.writes += 1
 
 
 def _base(api_version: str) -> str:
@@ -154,13 +201,20 @@ class Kube:
 
     # -- verbs ------------------------------------------------------------------------------
     async def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> Obj | None:
+        reads, key = _reads(), (api_version, kind, namespace, name)
+        if reads is not None and key in reads.objects:
+            return copy.deepcopy(reads.objects[key])
+        writes = reads.writes if reads is not None else 0
+        obj: Obj | None
         try:
-            obj: Obj = await self._call("GET", await self.path(api_version, kind, namespace, name))
-            return obj
+            obj = await self._call("GET", await self.path(api_version, kind, namespace, name))
         except KubeError as exc:
-            if exc.status == 404:
-                return None
-            raise
+            if exc.status != 404:
+                raise
+            obj = None
+        if reads is not None and reads.open and reads.writes == writes:  # no write while it ran
+            reads.objects[key] = copy.deepcopy(obj)
+        return obj
 
     async def list(
         self, api_version: str, kind: str, namespace: str | None, label_selector: str = ""
@@ -173,6 +227,7 @@ class Kube:
     async def apply(self, obj: Obj, force: bool = True) -> Obj:
         """Server-side apply; returns the live object."""
         meta = obj["metadata"]
+        _wrote(obj["kind"])
         path = await self.path(obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"])
         query = {"fieldManager": FIELD_MANAGER, "force": "true" if force else "false"}
         live: Obj = await self._call(
@@ -193,6 +248,7 @@ class Kube:
     ) -> Obj:
         """JSON merge patch. With ``resource_version`` the write is conditional: it carries
         ``metadata.resourceVersion`` and fails with a 409 ``KubeError`` if the object changed."""
+        _wrote(kind)
         path = await self.path(api_version, kind, namespace, name) + (
             f"/{subresource}" if subresource else ""
         )
@@ -206,11 +262,13 @@ class Kube:
 
     async def create(self, obj: Obj) -> Obj:
         meta = obj["metadata"]
+        _wrote(obj["kind"])
         path = await self.path(obj["apiVersion"], obj["kind"], meta.get("namespace"))
         created: Obj = await self._call("POST", path, body=obj)
         return created
 
     async def delete(self, api_version: str, kind: str, namespace: str | None, name: str) -> bool:
+        _wrote(kind)
         try:
             await self._call("DELETE", await self.path(api_version, kind, namespace, name))
         except KubeError as exc:

@@ -31,7 +31,7 @@ from controller.errors import PERMANENT, TemporaryError
 from controller.events import record_event
 from controller.flux.correlation import applied_by_flux
 from controller.flux.images import ImageOrigin
-from controller.kube import Kube
+from controller.kube import Kube, shared_reads
 from controller.reconcile import spec_mapping
 from controller.reconcile.alerts import AlertOutbox
 from controller.reconcile.correlation import correlate_source, replicas_conflict, write_back_unsupported
@@ -207,7 +207,8 @@ async def reconcile_canary(
     change decides again from a fresh read (at most ``CONFLICT_ATTEMPTS`` ticks)."""
     for attempt in range(1, CONFLICT_ATTEMPTS + 1):
         try:
-            return await _tick(kube, raw, settings, time.time() if now is None else now)
+            with shared_reads():  # the tick reads each object once, again after its own writes
+                return await _tick(kube, raw, settings, time.time() if now is None else now)
         except StatusConflict as conflict:
             meta = raw["metadata"]
             log.info("%s/%s: %s; deciding again (%d)", meta["namespace"], meta["name"], conflict, attempt)

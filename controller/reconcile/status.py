@@ -219,6 +219,31 @@ async def patch_canary(kube: Kube, raw: Obj, patch: Obj, subresource: str = "sta
     return live
 
 
+def merge_changes(live: Obj, patch: Obj) -> bool:
+    """Whether the JSON merge ``patch`` would change ``live``: a tick that would write what the
+    status already says writes nothing. A map the patch adds with no value (``{}``, or only
+    nulls) counts as no change, as a field that is absent reads like an empty one."""
+    for key, value in patch.items():
+        if value is None:
+            if live.get(key) is not None:
+                return True
+            continue
+        old = live.get(key)
+        if isinstance(value, dict):
+            if isinstance(old, dict):
+                if merge_changes(old, value):
+                    return True
+            elif old is not None or _has_value(value):
+                return True
+        elif old is None or isinstance(old, bool) is not isinstance(value, bool) or old != value:
+            return True
+    return False
+
+
+def _has_value(patch: Obj) -> bool:
+    return any(_has_value(v) if isinstance(v, dict) else v is not None for v in patch.values())
+
+
 def saved_rollback_request(status: Obj | None) -> str:
     """The revision a manual rollback request was saved for (``""``: none)."""
     return str(((status or {}).get("engine") or {}).get(ROLLBACK_REQUEST) or "")
