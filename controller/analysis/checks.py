@@ -41,7 +41,6 @@ from controller.analysis.requests import (
     Notify,
     Request,
     RequestWriteBack,
-    ScaleCanary,
     SetRoutes,
     WriteBackResult,
     ask_hooks,
@@ -300,7 +299,7 @@ def roll_back(
 ) -> Generator[Request, object, Decision]:
     """Route all traffic to the primary, then announce (``announce``, then the threshold notice),
     record the write-back (``result``: ``rolled-back`` for a verdict, ``inconclusive`` without
-    one) and scale the canary down."""
+    one) and enter Failed; the next tick, moments later, scales the canary down."""
     spec = ctx.spec
     threshold = spec.effective_threshold
     summary = cause
@@ -317,7 +316,9 @@ def roll_back(
             summary = f"{cause} ({state.failed_checks}/{threshold} failed checks, {state.inconclusive_checks} inconclusive)"
     yield from perform(RequestWriteBack(result, state.last_applied_spec, summary))
     yield from notify(messages.canary_failed(spec), "warn")
-    yield from perform(ScaleCanary(to_zero=True))
+    # The canary is scaled down by the next tick, once Failed is saved (detect_revision): scaled
+    # down here, a tick whose status write is lost (a conflict, a crash) would leave a Progressing
+    # Canary whose canary has no pods, halted until its progress deadline.
     state = replace(
         state.with_phase(Phase.FAILED, ctx.now).with_routes(TOTAL_WEIGHT, 0, False),
         canary_weight=0,
@@ -329,7 +330,7 @@ def roll_back(
         hold_started_at=None,
     )
     yield from run_post_rollout_hooks(ctx, state.phase)
-    return ctx.wait_interval(state)
+    return ctx.poll_finalising(state)
 
 
 def run_post_rollout_hooks(ctx: TickContext, phase: Phase) -> Generator[Request, object, None]:

@@ -79,8 +79,13 @@ def initialize(ctx: TickContext, state: CanaryState) -> PhaseStep:
 
 
 def detect_revision(ctx: TickContext, state: CanaryState) -> PhaseStep:
-    """In a resting phase (Initialized, Succeeded, Failed): start an analysis for a new revision."""
+    """In a resting phase (Initialized, Succeeded, Failed): start an analysis for a new revision.
+
+    Failed on the failed revision keeps the canary scaled down (idempotent): the rollback tick
+    leaves that to this one, so that it happens only once Failed is saved."""
     if ctx.revision == state.last_applied_spec:
+        if state.phase is Phase.FAILED:
+            yield from perform(ScaleCanary(to_zero=True))
         return ctx.wait_interval(state)
     if ctx.revision == state.last_promoted_spec:
         return (yield from adopt_primary_revision(ctx, state))

@@ -66,6 +66,13 @@ class TargetWorkload:
             raise primary.TargetError(f"{self.kind.lower()} {self.name}.{self.namespace} not found")
         return target
 
+    def _scaled_to_zero(self, target: Obj) -> bool:
+        spec = target.get("spec") or {}
+        if self.kind == "DaemonSet":
+            node_selector = ((spec.get("template") or {}).get("spec") or {}).get("nodeSelector") or {}
+            return node_selector.get(SCALE_TO_ZERO_SELECTOR) == "true"
+        return spec.get("replicas") == 0
+
     async def fetch_primary(self) -> Obj | None:
         """The live primary; the last one read is kept in ``last_primary`` for this tick's bookkeeping."""
         self.last_primary = await self.kube.get(
@@ -166,6 +173,9 @@ class TargetWorkload:
 
     async def scale_canary(self, to_zero: bool) -> None:
         patch: Obj
+        if to_zero and self._scaled_to_zero(await self.fetch()):
+            await self.scaler.pause_target()  # idempotent; the engine asks on every Failed tick
+            return
         if self.kind == "DaemonSet":
             selector = {SCALE_TO_ZERO_SELECTOR: "true" if to_zero else None}
             patch = {"spec": {"template": {"spec": {"nodeSelector": selector}}}}

@@ -35,6 +35,7 @@ from gitcanary_sandbox import processes, registry
 from gitcanary_sandbox.client import SandboxClient
 from gitcanary_sandbox.flux_binaries import CONTROLLER_NAMES
 from tests.builders import canary, metric_template
+from tests.eventually import eventually
 
 FIRST, GOOD, BAD = "1.0.0", "1.1.0", "1.2.0"
 RANGE = ">=1.0.0"
@@ -555,7 +556,7 @@ def _unhealthy_tag_is_rolled_back_reverted_and_quarantined(loop: Loop, promotion
     status = _canary(loop)
     assert status["phase"] == "Failed", status
     assert status["lastAppliedSpec"] == status["lastPromotedSpec"]
-    assert _get(loop, "deployment", "podinfo")["spec"]["replicas"] == 0
+    eventually("canary scaled to zero", lambda: _get(loop, "deployment", "podinfo")["spec"]["replicas"] == 0)
     events = _events(loop)
     raced = _reintroductions(loop, commit)
     # One analysis per pushed tag (the healthy one and the bad one); none for the revert. A

@@ -19,6 +19,7 @@ import pytest
 
 from gitcanary_sandbox.client import SandboxClient
 from tests.builders import canary, deployment, metric_template
+from tests.eventually import eventually
 from tests.integration.operator.test_canary_lifecycle import _apply, _get, _wait
 from tests.recording_http import RecordingServer, Reply, serve_recording
 from tests.stalling_http import silent_endpoint
@@ -98,7 +99,11 @@ def test_a_failing_alert_endpoint_does_not_stop_the_rollback(
         assert status["engine"]["primaryRouteWeight"] == 100 and status["engine"]["canaryRouteWeight"] == 0
         primary = _get(sandbox, "deployment", ns, "podinfo-primary")
         assert primary["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":6.0.0")
-        assert _get(sandbox, "deployment", ns, "podinfo")["spec"]["replicas"] == 0
+        # the canary is scaled down by the tick after Failed is saved
+        eventually(
+            "canary scaled to zero",
+            lambda: _get(sandbox, "deployment", ns, "podinfo")["spec"]["replicas"] == 0,
+        )
 
         def alert_failed() -> dict[str, Any] | None:
             return next((e for e in _canary_events(sandbox, ns) if e["reason"] == "AlertFailed"), None)

@@ -103,7 +103,12 @@ def test_failing_revision_is_rolled_back(
     assert (
         primary["spec"]["template"]["spec"]["containers"][0]["image"] == "ghcr.io/stefanprodan/podinfo:6.0.0"
     )
-    assert _get(sandbox, "deployment", namespace, "podinfo")["spec"]["replicas"] == 0
+    _wait(  # scaled down by the tick after Failed is saved
+        "canary scaled to zero",
+        lambda: _get(sandbox, "deployment", namespace, "podinfo")["spec"]["replicas"] == 0,
+        30,
+        controller_process,
+    )
     status = _get(sandbox, "canaries.gitcanary.io", namespace, "podinfo")["status"]
     assert status["engine"]["lastFailure"], "the failure that caused the rollback is recorded"
     assert "error-rate 30" in status["engine"]["lastFailure"]

@@ -19,6 +19,7 @@ from controller.cli.main import main
 from controller.hooks.gates import GATE_ANNOTATIONS, GATE_URL, ROLLBACK_ANNOTATION, ROLLBACK_URL
 from gitcanary_sandbox.client import SandboxClient
 from tests.builders import canary, deployment
+from tests.eventually import eventually
 from tests.integration.operator.test_canary_lifecycle import _apply, _get, _wait
 
 PROMOTION = GATE_ANNOTATIONS["confirm-promotion"]
@@ -123,7 +124,11 @@ def test_abort_rolls_back_a_progressing_canary_and_consumes_the_request(
         controller_process,
     )
     assert _primary_image(sandbox, namespace).endswith(":6.0.0")
-    assert _get(sandbox, "deployment", namespace, "podinfo")["spec"]["replicas"] == 0
+    # the canary is scaled down by the tick after Failed is saved
+    eventually(
+        "canary scaled to zero",
+        lambda: _get(sandbox, "deployment", namespace, "podinfo")["spec"]["replicas"] == 0,
+    )
     events = _canary_events(sandbox, namespace)
     assert "Rollback check manual-abort passed" in events, events
     assert f"Rolling back podinfo.{namespace} manual webhook invoked" in events, events

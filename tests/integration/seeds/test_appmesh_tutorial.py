@@ -32,6 +32,7 @@ from controller.metrics.builtin import REQUEST_DURATION, REQUEST_SUCCESS_RATE, b
 from controller.metrics.template import TemplateContext
 from gitcanary_sandbox.client import SandboxClient
 from tests.builders import deployment
+from tests.eventually import eventually
 from tests.integration.seeds.conftest import (
     Split,
     WebhookReceiver,
@@ -213,7 +214,10 @@ def test_appmesh_tutorial_promotes_then_rolls_back(
     assert max(canary for _, canary in before + during) < 50, "the faulty revision never reaches maxWeight"
     assert virtual_router_split(sandbox, ns) == (100, 0), "all traffic is routed back to the primary"
     assert primary_image(sandbox, ns) == f"{IMAGE}:5.0.1", "the primary keeps the last promoted version"
-    assert get(sandbox, "deployment", ns, "podinfo")["spec"]["replicas"] == 0
+    # the canary is scaled down by the tick after Failed is saved
+    eventually(
+        "canary scaled to zero", lambda: get(sandbox, "deployment", ns, "podinfo")["spec"]["replicas"] == 0
+    )
     events = canary_events(sandbox, ns)
     halts = [e for e in events if e.startswith(f"Halt podinfo.{ns} advancement success rate ")]
     assert halts and all(e.endswith("< 99%") for e in halts), events

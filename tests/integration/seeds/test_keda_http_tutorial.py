@@ -49,6 +49,7 @@ from controller.metrics.template import TemplateContext, render_query
 from controller.scalers.keda_http import ROUTING_HEADER
 from gitcanary_sandbox.client import SandboxClient
 from tests.builders import ERROR_RATE_QUERY, deployment, metric_template
+from tests.eventually import eventually
 from tests.integration.seeds.conftest import (
     GatewayStandIn,
     Split,
@@ -245,7 +246,10 @@ def test_keda_http_tutorial_promotes_then_rolls_back(
     assert [canary for _, canary in seen] in (WALK, WALK[1:]), seen
     assert all(primary + canary == 100 for primary, canary in seen), seen
     assert primary_image(sandbox, ns) == "stefanprodan/podinfo:6.0.1"
-    assert get(sandbox, "deployment", ns, "podinfo")["spec"]["replicas"] == 0
+    # the canary is scaled down by the tick after Failed is saved
+    eventually(
+        "canary scaled to zero", lambda: get(sandbox, "deployment", ns, "podinfo")["spec"]["replicas"] == 0
+    )
     events = canary_events(sandbox, ns)
     assert "Pre-rollout check smoke-test passed" in events
     for weight in WALK[1:-1]:
@@ -276,7 +280,10 @@ def test_keda_http_tutorial_promotes_then_rolls_back(
     assert max(canary for _, canary in before + during) < 50, "the faulty revision never reaches maxWeight"
     assert route_split(sandbox, ns) == (100, 0), "all traffic is routed back to the primary"
     assert primary_image(sandbox, ns) == "stefanprodan/podinfo:6.0.1"
-    assert get(sandbox, "deployment", ns, "podinfo")["spec"]["replicas"] == 0
+    # the canary is scaled down by the tick after Failed is saved
+    eventually(
+        "canary scaled to zero", lambda: get(sandbox, "deployment", ns, "podinfo")["spec"]["replicas"] == 0
+    )
     events = canary_events(sandbox, ns)
     assert any(e.startswith(f"Halt podinfo.{ns} advancement error-rate ") and " > 1" in e for e in events), (
         events

@@ -120,12 +120,14 @@ def test_rollback_scenario_1_metric_threshold_exceeded() -> None:
     ]
     rolling_back = next(r for r in requests if isinstance(r, Notify) and r.message.startswith("Rolling back"))
     assert (rolling_back.severity, rolling_back.alert) == ("error", "Failed checks threshold reached 5")
-    assert effects(requests)[-3:] == [
+    assert effects(requests)[-2:] == [
         SetRoutes(100, 0, False),
         RequestWriteBack("rolled-back", "rev-b", "request-success-rate 94.00 < 99 (5/5 failed checks)"),
-        ScaleCanary(to_zero=True),
     ]
-    assert run.world.routes == (100, 0, False) and run.world.canary_scaled_to_zero is True
+    # scaled down by the next tick, once Failed is saved
+    assert run.world.routes == (100, 0, False) and run.world.canary_scaled_to_zero is False
+    assert effects(run.tick()) == [ScaleCanary(to_zero=True)]
+    assert run.world.canary_scaled_to_zero is True
     assert run.state.last_promoted_spec == "rev-a"
     assert run.state.last_failure == "request-success-rate 94.00 < 99 (5/5 failed checks)"
 

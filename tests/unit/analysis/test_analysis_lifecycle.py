@@ -148,13 +148,13 @@ def test_revision_reverted_to_primary_after_failure_runs_no_analysis() -> None:
     assert run.phase() == Phase.FAILED
     assert run.state.last_applied_spec == "rev-a"
     assert run.world.write_backs == []
-    assert run.tick() == []  # and stays quiet afterwards
+    assert run.tick() == [ScaleCanary(to_zero=True)]  # keeps the canary at zero, says nothing
 
 
 def test_failed_canary_analyses_a_different_new_revision() -> None:
     state = CanaryState(phase=Phase.FAILED, last_applied_spec="rev-b", last_promoted_spec="rev-a")
     run = Run(spec_of(), state=state)
-    assert run.tick("rev-b") == []
+    assert run.tick("rev-b") == [ScaleCanary(to_zero=True)]
     run.tick("rev-c")
     assert run.phase() == Phase.PROGRESSING
     assert run.state.last_applied_spec == "rev-c"

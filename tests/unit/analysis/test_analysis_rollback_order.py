@@ -60,3 +60,22 @@ def test_rollback_webhook_routes_to_primary_before_alerting() -> None:
     assert next(r for r in requests if isinstance(r, Notify) and r.alert).alert == (
         "Rolling back manual webhook invoked"
     )
+
+
+def test_a_rollback_whose_status_is_lost_does_not_strand_the_canary() -> None:
+    """Found by the kill campaign: the rollback tick scaled the canary down before its status
+    (Failed) was saved. When that write was lost (a 409, a crash), the re-run tick started from
+    Progressing, found a canary with no pods and halted until the progress deadline (10 min)."""
+    run = Run(spec_of(threshold=1)).progressing()
+    run.tick()  # weight 5
+    before = run.state
+    run.world.metrics.append(fail("error rate 69.17% > 1%"))
+    run.tick()
+    assert run.phase() == Phase.FAILED
+    assert run.world.canary_scaled_to_zero is False  # nothing irreversible before Failed is saved
+    run.state = before  # the status write of the rollback tick is lost
+    run.world.metrics.append(fail("error rate 69.17% > 1%"))
+    run.tick()
+    assert run.phase() == Phase.FAILED  # decided again at once, not halted on a podless canary
+    run.tick()
+    assert run.world.canary_scaled_to_zero is True
