@@ -143,7 +143,9 @@ def _render(template: str, context: TemplateContext, *, promql: bool) -> str:
     tail = template[position:]
     if trim_next:
         tail = tail.lstrip()
-    if "{{" in tail or "}}" in tail:
+    # As in Go's text/template, only ``{{`` opens an action: a ``}}`` in text is literal (compact
+    # JSON, such as a CloudWatch query, ends in ``}}]``); a ``{{`` left open is an error.
+    if "{{" in tail:
         raise TemplateError(f"unbalanced template delimiters in query: {_excerpt(tail)}")
     pieces.append(tail)
     return "".join(pieces)
