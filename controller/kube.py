@@ -13,6 +13,14 @@ through one shared ``httpx.AsyncClient``, so the event loop never blocks.
 object already read answers from that read (a private copy), until the block writes anything
 (an Event aside), after which every object is read again. Outside it, every GET goes to the
 API server.
+
+``observe`` feeds a store of watched objects (the operator feeds it the targets and primaries
+its Deployment and DaemonSet watch delivers). A GET of a stored object answers from the store
+when the entry was refreshed (by a watch event, a GET or one of our writes) within
+``WATCH_FRESH_S`` and no write happened yet in the tick (``shared_reads``); otherwise it goes
+to the API server and refreshes the entry. An entry is only ever replaced by the same object
+at a newer resourceVersion, and every write of ours stores the object it returned, so a tick
+never reads an object older than its own last write.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import asyncio
 import contextlib
 import copy
 import ssl
+import time
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any
@@ -120,6 +129,51 @@ def _wrote(kind: str) -> None:
         reads.writes += 1
 
 
+WATCH_FRESH_S = 60.0
+"""How long a stored object answers GETs without being refreshed (a watch that silently broke
+delays what the controller sees by at most this much; it never serves an object older than our
+own last write to it)."""
+WATCH_MAX_OBJECTS = 20_000
+
+Key = tuple[str, str, str | None, str]
+
+
+def _version(obj: Obj) -> int:
+    version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+    return int(version) if version.isdigit() else -1
+
+
+class WatchStore:
+    """Objects as last seen, by (apiVersion, kind, namespace, name), with when each was seen."""
+
+    def __init__(self, kinds: set[tuple[str, str]], limit: int = WATCH_MAX_OBJECTS) -> None:
+        self.kinds = kinds
+        self.limit = limit
+        self.objects: dict[Key, tuple[Obj, float]] = {}
+
+    def put(self, obj: Obj) -> None:
+        meta = obj.get("metadata") or {}
+        key = (str(obj.get("apiVersion")), str(obj.get("kind")), meta.get("namespace"), str(meta.get("name")))
+        if key[:2] not in self.kinds or _version(obj) < 0:
+            return
+        held = self.objects.get(key)
+        if held is not None and _version(held[0]) > _version(obj):
+            return  # a late event: the store already holds a newer version
+        self.objects.pop(key, None)
+        self.objects[key] = (copy.deepcopy(obj), time.monotonic())
+        while len(self.objects) > self.limit:
+            self.objects.pop(next(iter(self.objects)))
+
+    def forget(self, key: Key) -> None:
+        self.objects.pop(key, None)
+
+    def fresh(self, key: Key) -> Obj | None:
+        held = self.objects.get(key)
+        if held is None or time.monotonic() - held[1] > WATCH_FRESH_S:
+            return None
+        return copy.deepcopy(held[0])
+
+
 def _base(api_version: str) -> str:
     return "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
 
@@ -135,6 +189,42 @@ class Kube:
         )
         self._plurals: dict[tuple[str, str], tuple[str, bool]] = {}
         self._discovery_lock = asyncio.Lock()
+        self.watched: WatchStore | None = None
+
+    def watch_kinds(self, kinds: set[tuple[str, str]]) -> None:
+        """Serve GETs of these (apiVersion, kind) from what ``observe`` is fed (see the module)."""
+        self.watched = WatchStore(kinds)
+
+    def observe(self, obj: Obj, deleted: bool = False) -> None:
+        """A watch event of a watched kind: store the object (or forget it when deleted)."""
+        if self.watched is None:
+            return
+        meta = obj.get("metadata") or {}
+        if deleted:
+            key = (
+                str(obj.get("apiVersion")),
+                str(obj.get("kind")),
+                meta.get("namespace"),
+                str(meta.get("name")),
+            )
+            self.watched.forget(key)
+        else:
+            self.watched.put(obj)
+
+    @contextlib.contextmanager
+    def _forgotten_on_error(self, key: Key) -> Iterator[None]:
+        """A write that failed (a 409 above all: someone else changed the object) leaves the
+        stored copy in doubt: the next GET goes to the API server."""
+        try:
+            yield
+        except KubeError:
+            if self.watched is not None:
+                self.watched.forget(key)
+            raise
+
+    def _stored(self, obj: Obj | None) -> None:
+        if self.watched is not None and isinstance(obj, dict) and obj.get("metadata"):
+            self.watched.put(obj)
 
     @classmethod
     def from_kubeconfig(cls, kubeconfig: str | None = None) -> Kube:
@@ -205,6 +295,12 @@ class Kube:
         if reads is not None and key in reads.objects:
             return copy.deepcopy(reads.objects[key])
         writes = reads.writes if reads is not None else 0
+        if self.watched is not None and (api_version, kind) in self.watched.kinds and not writes:
+            stored = self.watched.fresh(key)
+            if stored is not None:
+                if reads is not None:
+                    reads.objects[key] = copy.deepcopy(stored)
+                return stored
         obj: Obj | None
         try:
             obj = await self._call("GET", await self.path(api_version, kind, namespace, name))
@@ -212,6 +308,9 @@ class Kube:
             if exc.status != 404:
                 raise
             obj = None
+        if obj is None and self.watched is not None:
+            self.watched.forget(key)
+        self._stored(obj)
         if reads is not None and reads.open and reads.writes == writes:  # no write while it ran
             reads.objects[key] = copy.deepcopy(obj)
         return obj
@@ -230,9 +329,12 @@ class Kube:
         _wrote(obj["kind"])
         path = await self.path(obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"])
         query = {"fieldManager": FIELD_MANAGER, "force": "true" if force else "false"}
-        live: Obj = await self._call(
-            "PATCH", path, body=obj, query=query, content_type="application/apply-patch+yaml"
-        )
+        key = (obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"])
+        with self._forgotten_on_error(key):
+            live: Obj = await self._call(
+                "PATCH", path, body=obj, query=query, content_type="application/apply-patch+yaml"
+            )
+        self._stored(live)
         return live
 
     async def merge_patch(
@@ -257,7 +359,11 @@ class Kube:
                 **patch,
                 "metadata": {**(patch.get("metadata") or {}), "resourceVersion": resource_version},
             }
-        live: Obj = await self._call("PATCH", path, body=patch, content_type="application/merge-patch+json")
+        with self._forgotten_on_error((api_version, kind, namespace, name)):
+            live: Obj = await self._call(
+                "PATCH", path, body=patch, content_type="application/merge-patch+json"
+            )
+        self._stored(live)
         return live
 
     async def create(self, obj: Obj) -> Obj:
@@ -265,10 +371,13 @@ class Kube:
         _wrote(obj["kind"])
         path = await self.path(obj["apiVersion"], obj["kind"], meta.get("namespace"))
         created: Obj = await self._call("POST", path, body=obj)
+        self._stored(created)
         return created
 
     async def delete(self, api_version: str, kind: str, namespace: str | None, name: str) -> bool:
         _wrote(kind)
+        if self.watched is not None:
+            self.watched.forget((api_version, kind, namespace, name))
         try:
             await self._call("DELETE", await self.path(api_version, kind, namespace, name))
         except KubeError as exc:

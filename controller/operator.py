@@ -5,13 +5,21 @@
 - A tick never awaits Git: pending write-back intents are submitted to the
   per-repository tasks of ``controller.gitops.workflow.writeback_queue`` (started at
   startup, cancelled at cleanup), so a hung remote stops no analysis.
+- Every watch handler and index is a coroutine: kopf runs a plain function in its thread pool,
+  a thread hop per event (every status patch of every Canary is one) and an asyncio.Event set
+  from outside the loop.
 - Watches on Deployments, DaemonSets and ConfigMaps wake the Canaries that
   target or reference them at once (reaction time is a watch event, not a
   polling interval). A spec change of the Canary itself wakes it too. Secrets
   are not watched (no cluster-wide list/watch on Secrets): every tick re-reads
   the Secrets a Canary tracks, so a Secret change is seen within one interval.
-- Every tick starts from a fresh GET of the Canary, so a tick never decides on
-  a stale status. There are no other locks: one daemon owns one Canary.
+- The Canary watch and the Deployment and DaemonSet watch feed the client's store
+  (``Kube.observe``) with the owned Canaries and their targets and primaries: a tick reads them
+  from it instead of a GET while the entry is fresh, and never older than the tick's own last
+  write to it (see ``controller.kube``). Every status write is conditional on the
+  resourceVersion the tick read, so a Canary someone else changed meanwhile is noticed (409)
+  and decided again from a GET (``controller.reconcile.runner``). Routes, Services, autoscalers,
+  Secrets and ConfigMaps are still read live. There are no locks: one daemon owns one Canary.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ import asyncio
 import functools
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +50,9 @@ from controller.workloads.target import TargetWorkload
 log = logging.getLogger(__name__)
 
 GROUP, VERSION, PLURAL = "gitcanary.io", "v1beta1", "canaries"
+WATCHED = ((CANARY_API, "Canary"), ("apps/v1", "Deployment"), ("apps/v1", "DaemonSet"))
+"""Kinds whose watch events also feed the client's store (owned Canaries, their targets and
+primaries)."""
 REVERT_READY_SECONDS = 60.0
 """revertOnDeletion: how long one attempt waits for the target to be Ready before kopf retries."""
 
@@ -105,6 +116,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.networking.request_timeout = 30
     watch_only_own_shard(settings)
     memo.kube = Kube.from_kubeconfig(os.environ.get("KUBECONFIG") or None)
+    memo.kube.watch_kinds(set(WATCHED))
     alerting = ControllerAlerts.from_env(os.environ)  # gitcanary run --slack-url, --event-webhook...
     memo.settings = _settings_from_env(alerting)
     memo.event_webhook = alerting.event_webhook_sink()
@@ -132,13 +144,15 @@ async def close(memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.index(GROUP, VERSION, PLURAL, when=owned)
-def canaries_by_target(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[tuple[str, str], str]:
+async def canaries_by_target(
+    namespace: str, name: str, spec: kopf.Spec, **_: Any
+) -> dict[tuple[str, str], str]:
     target = (spec.get("targetRef") or {}).get("name", "")
     return {(namespace, target): f"{namespace}/{name}"}
 
 
 @kopf.index(GROUP, VERSION, PLURAL, when=owned)
-def canaries_by_namespace(namespace: str, name: str, **_: Any) -> dict[str, str]:
+async def canaries_by_namespace(namespace: str, name: str, **_: Any) -> dict[str, str]:
     return {namespace: f"{namespace}/{name}"}
 
 
@@ -185,27 +199,46 @@ async def _tick_and_queue_write_back(
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-async def canary_series(type: str | None, body: kopf.Body, labels: kopf.Labels, **_: Any) -> None:
-    """Flagger-compatible series from every status as persisted (see controller.canary_metrics).
+async def canary_series(
+    type: str | None, body: kopf.Body, labels: kopf.Labels, memo: kopf.Memo, **_: Any
+) -> None:
+    """Flagger-compatible series from every status as persisted (see controller.canary_metrics),
+    and the owned Canary in the client's store (the daemon's next tick reads it from there).
     Async, so it runs on the event loop like the ticks that feed the same series (no thread)."""
-    canary_metrics.observe(body, deleted=type == "DELETED" or not owned(labels))
+    gone = type == "DELETED" or not owned(labels)
+    canary_metrics.observe(body, deleted=gone)
+    kube: Kube | None = getattr(memo, "kube", None)
+    if kube is not None:
+        kube.observe(dict(body), deleted=gone)
 
 
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec", when=owned)
 @kopf.on.update(GROUP, VERSION, PLURAL, field="metadata.annotations", when=owned)
-def spec_changed(namespace: str, name: str, **_: Any) -> None:
+async def spec_changed(namespace: str, name: str, **_: Any) -> None:
     WAKEUPS.wake([f"{namespace}/{name}"])
 
 
 @kopf.on.event("apps", "v1", "deployments")
 @kopf.on.event("apps", "v1", "daemonsets")
-def workload_changed(namespace: str, name: str, canaries_by_target: kopf.Index[Any, str], **_: Any) -> None:
+async def workload_changed(
+    namespace: str,
+    name: str,
+    body: kopf.Body,
+    type: str | None,
+    memo: kopf.Memo,
+    canaries_by_target: kopf.Index[Any, str],
+    **_: Any,
+) -> None:
     base = name.removesuffix("-primary")
-    WAKEUPS.wake(canaries_by_target.get((namespace, base), []))
+    woken: Collection[str] = canaries_by_target.get((namespace, base), [])
+    kube: Kube | None = getattr(memo, "kube", None)
+    if kube is not None and (woken or type == "DELETED"):  # stored before its Canaries wake
+        kube.observe(dict(body), deleted=type == "DELETED")
+    WAKEUPS.wake(woken)
 
 
 @kopf.index(GROUP, VERSION, PLURAL, when=owned)
-def canaries_by_kustomization(
+async def canaries_by_kustomization(
     namespace: str, name: str, status: kopf.Status, **_: Any
 ) -> dict[tuple[str, str], str]:
     gitops: dict[str, Any] = dict(status).get("gitops") or {}
@@ -216,7 +249,7 @@ def canaries_by_kustomization(
 
 
 @kopf.on.event("kustomize.toolkit.fluxcd.io", "v1", "kustomizations")
-def kustomization_changed(
+async def kustomization_changed(
     namespace: str, name: str, canaries_by_kustomization: kopf.Index[Any, str], **_: Any
 ) -> None:
     """A new applied revision: the Canaries it applied tick now (new revision, rollback re-check)."""
@@ -227,7 +260,7 @@ def kustomization_changed(
 # is re-read (and hashed into the revision) on every tick, so its change is seen within one
 # analysis interval.
 @kopf.on.event("", "v1", "configmaps")
-def config_changed(
+async def config_changed(
     namespace: str, type: str | None, canaries_by_namespace: kopf.Index[Any, str], **_: Any
 ) -> None:
     if type == "MODIFIED":

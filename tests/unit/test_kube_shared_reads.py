@@ -16,7 +16,8 @@ import httpx
 import pytest
 from kubernetes import client
 
-from controller.kube import Kube, shared_reads
+from controller import kube as kube_module
+from controller.kube import Kube, KubeError, shared_reads
 
 RESOURCES = {
     "/api/v1": [{"name": "configmaps", "kind": "ConfigMap", "namespaced": True}],
@@ -133,3 +134,106 @@ async def test_a_task_that_outlives_the_block_reads_from_the_server(kube: tuple[
     go.set()
     await task
     assert len(gets(server)) == 2
+
+
+# -- the store the operator's Deployment/DaemonSet watch feeds ------------------------------------
+
+
+def deployment(name: str, version: int, replicas: int = 1) -> dict[str, object]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "ns", "resourceVersion": str(version)},
+        "spec": {"replicas": replicas},
+    }
+
+
+async def test_a_watched_object_is_read_from_the_store(kube: tuple[Kube, FakeServer]) -> None:
+    k, server = kube
+    k.watch_kinds({("apps/v1", "Deployment")})
+    k.observe(deployment("app", 7))
+    got = await k.get("apps/v1", "Deployment", "ns", "app")
+    assert got == deployment("app", 7) and gets(server) == []
+    got["spec"]["replicas"] = 9  # type: ignore[index]
+    assert await k.get("apps/v1", "Deployment", "ns", "app") == deployment("app", 7), "a private copy"
+    await k.get("v1", "ConfigMap", "ns", "c")  # not a watched kind
+    await k.get("apps/v1", "Deployment", "ns", "unseen")
+    assert gets(server) == [
+        "GET /api/v1/namespaces/ns/configmaps/c",
+        "GET /apis/apps/v1/namespaces/ns/deployments/unseen",
+    ]
+
+
+async def test_a_late_watch_event_never_replaces_a_newer_object(kube: tuple[Kube, FakeServer]) -> None:
+    k, server = kube
+    k.watch_kinds({("apps/v1", "Deployment")})
+    k.observe(deployment("app", 7))
+    server.version = 8
+    live = await k.merge_patch("apps/v1", "Deployment", "ns", "app", deployment("app", 9, replicas=0))
+    assert live["metadata"]["resourceVersion"] == "9"
+    k.observe(deployment("app", 8, replicas=3))  # an event older than our own write
+    got = await k.get("apps/v1", "Deployment", "ns", "app")
+    assert got is not None and got["spec"] == {"replicas": 0}, "our own write, not the late event"
+    k.observe(deployment("app", 10, replicas=2))
+    got = await k.get("apps/v1", "Deployment", "ns", "app")
+    assert got is not None and got["spec"] == {"replicas": 2}
+    assert gets(server) == []
+
+
+async def test_after_a_write_the_tick_reads_from_the_server(kube: tuple[Kube, FakeServer]) -> None:
+    k, server = kube
+    k.watch_kinds({("apps/v1", "Deployment")})
+    k.observe(deployment("app", 1))
+    k.observe(deployment("app-primary", 1))
+    with shared_reads():
+        await k.get("apps/v1", "Deployment", "ns", "app")
+        await k.apply(deployment("app-primary", 1))
+        await k.get("apps/v1", "Deployment", "ns", "app")
+    assert gets(server) == ["GET /apis/apps/v1/namespaces/ns/deployments/app"]
+
+
+async def test_a_stale_or_deleted_entry_is_read_from_the_server(
+    kube: tuple[Kube, FakeServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    k, server = kube
+    k.watch_kinds({("apps/v1", "Deployment")})
+    k.observe(deployment("app", 1))
+    k.observe(deployment("gone", 1))
+    k.observe(deployment("gone", 2), deleted=True)
+    monkeypatch.setattr(kube_module, "WATCH_FRESH_S", 0.0)
+    await k.get("apps/v1", "Deployment", "ns", "app")
+    monkeypatch.setattr(kube_module, "WATCH_FRESH_S", 60.0)
+    await k.get("apps/v1", "Deployment", "ns", "gone")
+    await k.get("apps/v1", "Deployment", "ns", "app")  # refreshed by the GET above
+    assert gets(server) == [
+        "GET /apis/apps/v1/namespaces/ns/deployments/app",
+        "GET /apis/apps/v1/namespaces/ns/deployments/gone",
+    ]
+
+
+def test_the_store_is_bounded() -> None:
+    from controller.kube import WatchStore
+
+    store = WatchStore({("apps/v1", "Deployment")}, limit=3)
+    for i in range(5):
+        store.put(deployment(f"d{i}", 1))
+    assert [key[3] for key in store.objects] == ["d2", "d3", "d4"]
+
+
+async def test_a_write_that_fails_makes_the_next_read_go_to_the_server(kube: tuple[Kube, FakeServer]) -> None:
+    k, server = kube
+    k.watch_kinds({("apps/v1", "Deployment")})
+    k.observe(deployment("app", 1))
+    conflict = server.handle
+
+    def refuse_patches(request: httpx.Request) -> httpx.Response:
+        if request.method == "PATCH":
+            return httpx.Response(409, json={"kind": "Status", "reason": "Conflict", "message": "modified"})
+        return conflict(request)
+
+    k.http = httpx.AsyncClient(base_url="https://api.test", transport=httpx.MockTransport(refuse_patches))
+    with pytest.raises(KubeError) as failed:
+        await k.merge_patch("apps/v1", "Deployment", "ns", "app", {"spec": {}}, resource_version="1")
+    assert failed.value.status == 409
+    await k.get("apps/v1", "Deployment", "ns", "app")
+    assert gets(server) == ["GET /apis/apps/v1/namespaces/ns/deployments/app"]
