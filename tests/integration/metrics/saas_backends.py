@@ -236,7 +236,7 @@ def cloudwatch(value: float) -> Iterator[Backend]:
         iam.create_user(UserName="gitcanary")
         policy = {
             "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": "cloudwatch:*", "Resource": "*"}],
+            "Statement": [{"Effect": "Allow", "Action": ["cloudwatch:*", "monitoring:*"], "Resource": "*"}],
         }
         iam.put_user_policy(UserName="gitcanary", PolicyName="cw", PolicyDocument=json.dumps(policy))
         created = iam.create_access_key(UserName="gitcanary")["AccessKey"]
