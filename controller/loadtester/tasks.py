@@ -14,6 +14,9 @@ Invariants:
   as programs); a refused task is answered 403 and never started.
 - ``cmd`` tasks run in the background (Flagger answers 202 at once); a task whose canary and
   command are already running is skipped, as Flagger's runner skips it.
+- A ``cmd`` task whose program is ``hey`` runs the built-in load generator (``loadgen``) when no
+  ``hey`` binary is on PATH; the allow-list and ``--cmd-shell`` decide exactly as for the binary
+  (with ``--cmd-shell`` the line must then be a plain ``hey ...`` line without shell syntax).
 - Commands are not logged (a ``hey -H 'Authorization: ...'`` line carries a credential); the
   program name and the canary are, and the output only with ``logCmdOutput: "true"``.
 """
@@ -24,12 +27,14 @@ import asyncio
 import logging
 import os
 import shlex
+import shutil
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from controller.api.duration import parse_duration
 from controller.loadtester.commands import CommandResult, run_command
+from controller.loadtester.loadgen import run_hey
 
 __all__ = [
     "BACKGROUND_TYPE",
@@ -78,6 +83,8 @@ class Task:
     argv: tuple[str, ...]
     deadline: float
     log_output: bool
+    # The hey arguments the built-in load generator runs instead of a hey binary.
+    builtin_hey: tuple[str, ...] | None = None
 
     @property
     def key(self) -> str:
@@ -117,6 +124,21 @@ def _cmd_argv(command: str, settings: TaskSettings) -> tuple[str, ...]:
         raise TaskError(400, f"cannot split the command: {exc}") from exc
 
 
+def _builtin_hey(command: str, argv: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The hey arguments when ``argv`` runs hey and no hey binary is on PATH."""
+    words = argv
+    if argv[:2] == ("sh", "-c"):
+        if needs_shell(command):
+            return None
+        try:
+            words = tuple(shlex.split(command))
+        except ValueError:
+            return None
+    if not words or os.path.basename(words[0]) != "hey" or shutil.which(words[0]) is not None:
+        return None
+    return words[1:]
+
+
 def _argv(kind: str, command: str, settings: TaskSettings) -> tuple[str, ...]:
     if kind == BACKGROUND_TYPE:
         return _cmd_argv(command, settings)
@@ -148,7 +170,8 @@ def build_task(canary: str, metadata: Mapping[str, str], settings: TaskSettings)
             raise TaskError(400, "metadata.timeout must be positive")
         deadline = min(asked, settings.timeout)
     log_output = kind in FOREGROUND_TYPES or parse_bool(metadata.get("logCmdOutput"))
-    task = Task(canary, kind, command, argv, deadline, log_output)
+    builtin = _builtin_hey(command, argv) if kind == BACKGROUND_TYPE else None
+    task = Task(canary, kind, command, argv, deadline, log_output, builtin)
     if settings.allowed_programs and task.program not in settings.allowed_programs:
         raise TaskError(403, f"program {task.program!r} is not in the load tester's allow-list")
     return task
@@ -157,12 +180,25 @@ def build_task(canary: str, metadata: Mapping[str, str], settings: TaskSettings)
 async def run_task(task: Task, settings: TaskSettings) -> CommandResult:
     """Run one task to its end and log how it ended."""
     log.info("%s: %s task %s starting", task.canary, task.type, task.program)
-    result = await run_command(task.argv, task.deadline, settings.max_output)
+    if task.builtin_hey is not None:
+        result = await _run_builtin(task.builtin_hey, task.deadline, settings.max_output)
+    else:
+        result = await run_command(task.argv, task.deadline, settings.max_output)
     level = logging.INFO if result.ok else logging.ERROR
     log.log(level, "%s: %s task %s finished: %s", task.canary, task.type, task.program, result.describe())
     if task.log_output and result.output:
         log.info("%s: %s output:\n%s", task.canary, task.program, result.output.decode("utf-8", "replace"))
     return result
+
+
+async def _run_builtin(args: tuple[str, ...], deadline: float, max_output: int) -> CommandResult:
+    """The built-in generator as a command: its exit code and hey's summary as the output."""
+    try:
+        code, text = await asyncio.wait_for(run_hey(args, deadline), timeout=deadline + 1.0)
+    except TimeoutError:
+        return CommandResult(None, b"", timed_out=True)
+    output = text.encode()
+    return CommandResult(code, output[:max_output], truncated=len(output) > max_output)
 
 
 class TaskRunner:
