@@ -8,8 +8,11 @@
   controllers, the way the sandbox started them (same ports, data, certificates).
 - ``DelayingProxy``: a reverse proxy in front of Prometheus that answers after ``delay`` seconds
   (0 = at once); MetricTemplates and ``--metrics-server`` point at it, so the campaign can make
-  Prometheus slow without touching it. Counts requests, the most in flight at once, and the
-  answers it could not get (502).
+  Prometheus slow without touching it. When Prometheus refuses the connection (it is down), the
+  proxy resets the client's connection, as Prometheus's closed port would. Counts requests, the
+  most in flight at once, the resets and any other upstream failure (answered 502).
+- ``release_fleet``: delete a campaign's Canaries while its controller runs, then its namespaces.
+- ``flux_serves_head``: how long until every GitRepository's artifact is the remote's head.
 - ``proc_sample``: a process's RSS (``/proc/<pid>/status`` VmRSS) and open descriptors
   (``/proc/<pid>/fd``).
 """
@@ -17,8 +20,12 @@
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import shutil
+import socket
+import struct
+import sys
 import tempfile
 import threading
 import time
@@ -29,13 +36,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from chaos_fleet import Obj
+from chaos_fleet import REPO, Obj
 
 from gitcanary_sandbox import controlplane, environment, flux, flux_binaries, processes
 from gitcanary_sandbox.binaries import ensure_binaries
 from gitcanary_sandbox.client import SandboxClient
 from gitcanary_sandbox.pki import ensure_pki
 from gitcanary_sandbox.prometheus import start_prometheus
+
+sys.path.insert(0, str(REPO / "bench"))
+from bench_support import release
 
 UPSTREAM_TIMEOUT_S = 30.0
 MAX_BODY = 8 * 1024 * 1024
@@ -116,7 +126,7 @@ class _Proxy(http.server.ThreadingHTTPServer):
         self.upstream = upstream.rstrip("/")
         self.delay = 0.0
         self.lock = threading.Lock()
-        self.requests = self.in_flight = self.most_in_flight = self.bad_gateway = 0
+        self.requests = self.in_flight = self.most_in_flight = self.bad_gateway = self.refused = 0
 
 
 class _Forward(http.server.BaseHTTPRequestHandler):
@@ -148,6 +158,14 @@ class _Forward(http.server.BaseHTTPRequestHandler):
                 status, payload = exc.code, exc.read(MAX_BODY)
                 content_type = exc.headers.get("Content-Type") or "application/json"
             except OSError as exc:
+                if isinstance(getattr(exc, "reason", exc), ConnectionError):
+                    # Prometheus is down: the client sees what it would without the proxy, a reset.
+                    with proxy.lock:
+                        proxy.refused += 1
+                    self.close_connection = True
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.close()
+                    return
                 with proxy.lock:
                     proxy.bad_gateway += 1
                 status, payload, content_type = 502, f"upstream: {exc}".encode(), "text/plain"
@@ -183,16 +201,51 @@ class DelayingProxy:
 
     def reset_counts(self) -> None:
         with self.server.lock:
-            self.server.requests = self.server.most_in_flight = self.server.bad_gateway = 0
+            self.server.requests = self.server.most_in_flight = self.server.bad_gateway = (
+                self.server.refused
+            ) = 0
 
     def counts(self) -> dict[str, int]:
         with self.server.lock:
             s = self.server
-            return {"requests": s.requests, "most in flight": s.most_in_flight, "bad gateway": s.bad_gateway}
+            return {
+                "requests": s.requests,
+                "most in flight": s.most_in_flight,
+                "bad gateway": s.bad_gateway,
+                "refused": s.refused,
+            }
 
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def release_fleet(sandbox: SandboxClient, namespaces: list[str]) -> None:
+    """Delete the Canaries and GitRepositories while their controllers run (so their finalizers
+    go and no namespace stays Terminating), then the namespaces."""
+    for ns in namespaces:
+        release(
+            sandbox, ns, ("canaries.gitcanary.io", "gitrepositories.source.toolkit.fluxcd.io"), timeout_s=30
+        )
+    sandbox.kubectl("delete", "namespace", *namespaces, "--wait=false", check=False)
+
+
+def flux_serves_head(sandbox: SandboxClient, namespaces: list[str], head: str, timeout: float) -> float:
+    """Seconds until every GitRepository's artifact is the remote's head (inf after ``timeout``)."""
+    start = time.monotonic()
+    for ns in namespaces:  # ask now: the GitRepositories' own interval is a minute
+        stamp = f"reconcile.fluxcd.io/requestedAt={time.time()}"
+        sandbox.kubectl("annotate", "--overwrite", "-n", ns, "gitrepository/fleet", stamp, check=False)
+    while time.monotonic() - start < timeout:
+        items = json.loads(sandbox.kubectl("get", "gitrepositories", "-A", "-o", "json", check=False) or "{}")
+        revisions = {
+            i["metadata"]["namespace"]: ((i.get("status") or {}).get("artifact") or {}).get("revision", "")
+            for i in items.get("items", [])
+        }
+        if all(revisions.get(ns, "").endswith(head) for ns in namespaces):
+            return time.monotonic() - start
+        time.sleep(1)
+    return float("inf")
 
 
 def point_templates_at(objs: list[Obj], address: str) -> list[Obj]:

@@ -41,7 +41,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from chaos_fleet import GitServer, Replica, apply, canaries, canary_objects, seed_fleet
-from cluster_support import ProcSample, private_sandbox, proc_sample, tracebacks
+from cluster_support import ProcSample, private_sandbox, proc_sample, release_fleet, tracebacks
 from kill_campaign import TERMINAL, Canary, launch, verify
 
 from gitcanary_sandbox.client import SandboxClient
@@ -159,9 +159,9 @@ def soak(sandbox: SandboxClient, args: argparse.Namespace) -> int:
         cache = work / "cache-0"
         clones = [p for p in cache.iterdir() if p.is_dir()] if cache.exists() else []
     finally:
+        release_fleet(sandbox, names)
         replica.stop()
         server.stop()
-        sandbox.kubectl("delete", "namespace", *names, "--wait=false", check=False)
     after = [s for s in samples if s.at - samples[0].at >= args.warmup * real_s] if samples else []
     quarter = max(1, len(after) // 4)
     first, last = after[:quarter], after[-quarter:]
