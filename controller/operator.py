@@ -115,7 +115,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 30
     watch_only_own_shard(settings)
-    memo.kube = Kube.from_kubeconfig(os.environ.get("KUBECONFIG") or None)
+    memo.kube = Kube.from_kubeconfig(os.environ.get("KUBECONFIG") or None, lean=True)
     memo.kube.watch_kinds(set(WATCHED))
     alerting = ControllerAlerts.from_env(os.environ)  # gitcanary run --slack-url, --event-webhook...
     memo.settings = _settings_from_env(alerting)
