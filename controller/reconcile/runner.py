@@ -152,13 +152,15 @@ async def _report_problem(kube: Kube, raw: Obj, reason: str, message: str, now: 
 
 
 async def _correlate(
-    kube: Kube, raw: Obj, workload: TargetWorkload, before: CanaryState, applied: str, patch: Obj
+    kube: Kube, raw: Obj, workload: TargetWorkload, before: CanaryState, applied: str, patch: Obj, target: Obj
 ) -> None:
-    """On a new revision (or the first tick), record its Flux source and check replicas."""
+    """On a new revision (or the first tick), record its Flux source and check replicas.
+
+    ``target`` is the target as the tick first read it: the tick's own writes to it (replicas)
+    change neither its Flux labels, its managed fields nor its images, so it is not read again."""
     known = ((raw.get("status") or {}).get("gitops") or {}).get("source")
     if applied == before.last_applied_spec and known:
         return
-    target = await workload.fetch()
     image = analysed_image(target, workload.last_primary, stable_images_of(raw.get("status"), target))
     fields, patch["conditions"] = await correlate_source(
         kube, raw, target, image.target if image.changed else "", patch["conditions"], time.time()
@@ -233,6 +235,7 @@ async def _tick(kube: Kube, raw: Obj, settings: ReconcileSettings, now: float) -
         return TickResult(INVALID_RETRY_S)
     try:
         workload = TargetWorkload(kube, raw)
+        target = await workload.fetch()  # read once: revision() below answers from this read
         revision, tracked = await workload.revision()
         router = router_for(kube, raw, settings.default_provider)
         templates = await load_templates(kube, canary)
@@ -293,7 +296,7 @@ async def _tick(kube: Kube, raw: Obj, settings: ReconcileSettings, now: float) -
     recorded = ((raw.get("status") or {}).get("engine") or {}).get("stableImages") or {}
     gone: dict[str, str | None] = {name: None for name in recorded if name not in stable_images}
     patch["engine"]["stableImages"] = {**gone, **stable_images} or None
-    await _correlate(kube, raw, workload, state, decision.state.last_applied_spec, patch)
+    await _correlate(kube, raw, workload, state, decision.state.last_applied_spec, patch, target)
     if reapplied_sha:  # answered once: the next tick compares Flux's revision with this one
         patch.setdefault("gitops", {})["introducedBy"] = reapplied_sha
     patch["conditions"] = _valid_condition(True, "Canary spec is valid", patch["conditions"], now)
