@@ -18,8 +18,9 @@ Invariants (exit status 1 when one is violated):
 - no crash loop: the controller process never exits (it is started again if it does, and counted);
   the Python tracebacks in its log are counted and printed;
 - after the apiserver (or etcd) is back (from the first read the apiserver serves again), every
-  Canary that was Progressing takes its next analysis step within one interval (+ ``--slack`` for
-  polling): the time is measured per Canary;
+  Canary that was Progressing ticks again (its first ``controller.reconcile`` INFO line in the
+  controller's log) within one interval + ``--slack``; the time to its next analysis step in the
+  status is printed too (a tick may halt, waiting for the cluster to catch up);
 - a missing metric is an inconclusive check, and under the default ``onInconclusive: count`` it
   counts toward the threshold: while Prometheus is down or slow, ``inconclusiveChecks`` grows and
   ``failedChecks`` is never below it; the Events name the cause (``unreachable``, ``timeout``);
@@ -50,17 +51,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from chaos_fleet import CANARY_API, GitServer, Obj, Replica, apply, audit, canary_objects, events, seed_fleet
+from chaos_fleet import CANARY_API, GitServer, Obj, Replica, apply, canary_objects, seed_fleet
 from cluster_support import (
     ControlPlane,
     DelayingProxy,
+    first_ticks,
     flux_serves_head,
     point_templates_at,
     private_sandbox,
     release_fleet,
     tracebacks,
+    verify,
 )
-from kill_campaign import TERMINAL, Canary, analysed_tag, launch
+from kill_campaign import TERMINAL, Canary, launch
 
 from gitcanary_sandbox import flux_binaries
 from gitcanary_sandbox.client import SandboxClient
@@ -84,6 +87,7 @@ class Driver:
         self.waiting: dict[str, tuple[object, float, str]] = {}  # ns -> (step key, back at, fault)
         self.resumed: list[tuple[float, str, str]] = []
         self.serving_after: dict[str, float] = {}  # fault -> seconds from the part's restart to a read served
+        self.outages: list[tuple[str, float, list[str]]] = []  # (fault, back at wall time, Progressing)
         self.inconclusive: Counter[str] = Counter()  # fault -> most inconclusive checks seen at once
         self.uncounted = 0  # polls where failedChecks < inconclusiveChecks (count policy broken)
         self.failed_polls = 0
@@ -170,6 +174,7 @@ class Driver:
             time.sleep(0.25)
         back = time.monotonic()
         self.serving_after[self.phase] = back - started
+        self.outages.append((self.phase, time.time(), progressing))
         self.steps.clear()  # no step was possible while it was away: gaps count from here
         self.waiting = {ns: (self.key(self.statuses.get(ns, {})), back, self.phase) for ns in progressing}
         while self.waiting and time.monotonic() - back < RESUME_WAIT_S:
@@ -181,42 +186,6 @@ class Driver:
 
     def pending(self) -> bool:
         return any((s.get("gitops") or {}).get("pending") for s in self.statuses.values())
-
-
-def verify(
-    sandbox: SandboxClient, server: GitServer, fleet: list[Canary], statuses: dict[str, Obj]
-) -> Counter[str]:
-    found: Counter[str] = Counter()
-    blocks = audit(server.bare)
-    for c in fleet:
-        mine = [b for b in blocks if b.canary == f"{c.ns}/podinfo"]
-        status = statuses.get(c.ns, {})
-        if not c.done or status.get("phase") not in TERMINAL:
-            found["unfinished"] += 1
-            print(f"  {c.ns}: phase {status.get('phase')} (done={c.done})")
-        if (status.get("gitops") or {}).get("pending"):
-            found["stuck (intents pending)"] += 1
-        for tag in c.tags:
-            hits = [b for b in mine if analysed_tag(b) == tag]
-            found["lost write-backs"] += not hits
-            found["duplicated write-backs"] += max(0, len(hits) - 1)
-            for b in hits:
-                found[f"result {b.result}"] += 1
-                found["wrong results"] += b.result not in ("promoted", "inconclusive")
-            if len(hits) != 1:
-                print(f"  {c.ns}: {len(hits)} write-backs for {tag}")
-        found["duplicated write-backs"] += sum(n - 1 for n in Counter(b.intent for b in mine).values())
-        found["decisions"] += len(c.tags)
-        said = 0
-        for event in events(sandbox, c.ns):
-            message, count = event["message"], int(event.get("count") or 1)
-            if message.startswith(("Promotion completed! Scaling down", "Canary failed! Scaling down")):
-                said += count
-            for cause in ("unreachable", "timeout"):
-                if f"inconclusive ({cause})" in message:
-                    found[f"inconclusive Events ({cause})"] += count
-        found["decision Events repeated"] += max(0, said - len(c.tags))
-    return found
 
 
 def main(argv: list[str]) -> int:
@@ -339,11 +308,18 @@ def campaign(sandbox: SandboxClient, args: argparse.Namespace) -> int:
         server.stop()
     logs = sorted(work.glob("replica-0.run-*.log"))
     traces = tracebacks(logs)
+    ticked = []  # (seconds from back to the Canary's first tick logged, ns, fault)
+    for fault, back_wall, progressing in driver.outages:
+        first = first_ticks(logs, back_wall)
+        ticked += [(first.get(ns, float("inf")) - back_wall, ns, fault) for ns in progressing]
     resumes = {
+        p: max((r[0] for r in ticked if r[2] == p), default=float("nan")) for p in ("kube-apiserver", "etcd")
+    }
+    steps = {
         p: max((r[0] for r in driver.resumed if r[2] == p), default=float("nan"))
         for p in ("kube-apiserver", "etcd")
     }
-    late = [r for r in driver.resumed if r[0] > limit]
+    late = [r for r in ticked if r[0] > limit]
     gaps = [g for g in driver.gaps if g[2] not in ("kube-apiserver", "etcd")]
     longest = max(gaps, default=(0.0, "-", "-"))
     stalls = [g for g in gaps if g[0] > args.max_gap]
@@ -356,9 +332,14 @@ def campaign(sandbox: SandboxClient, args: argparse.Namespace) -> int:
         f"  controller exits {driver.exits}, tracebacks in its log {traces}, kubectl polls failed during outages {driver.failed_polls}"
     )
     print(
-        "  analyses resumed after the part came back in (max over canaries): "
+        "  analyses resumed (first tick logged) after the apiserver served again in (max over canaries): "
         + ", ".join(f"{p} {v:.1f} s" for p, v in resumes.items())
-        + f"; limit {limit:.0f} s (interval {INTERVAL_S:.0f} s + {args.slack:.0f} s polling); late {len(late)}"
+        + f"; limit {limit:.0f} s (interval {INTERVAL_S:.0f} s + {args.slack:.0f} s); late {len(late)}"
+    )
+    print(
+        "  next analysis step seen in the status after it (max): "
+        + ", ".join(f"{p} {v:.1f} s" for p, v in steps.items())
+        + " (a tick may wait on the cluster: a primary rollout the Deployment controller has not caught up with)"
     )
     print(
         "  the apiserver served reads again after the restart in: "

@@ -13,15 +13,21 @@
   most in flight at once, the resets and any other upstream failure (answered 502).
 - ``release_fleet``: delete a campaign's Canaries while its controller runs, then its namespaces.
 - ``flux_serves_head``: how long until every GitRepository's artifact is the remote's head.
+- ``first_ticks``: when the controller's log first shows each Canary ticking after a moment.
+- ``verify``: the exactly-once audit of a campaign of healthy Canaries (one write-back per
+  revision, promoted or inconclusive; nothing pending; no decision announced twice), with the
+  inconclusive Events counted by cause.
 - ``proc_sample``: a process's RSS (``/proc/<pid>/status`` VmRSS) and open descriptors
   (``/proc/<pid>/fd``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import http.server
 import json
 import os
+import re
 import shutil
 import socket
 import struct
@@ -31,12 +37,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from chaos_fleet import REPO, Obj
+from chaos_fleet import REPO, GitServer, Obj, audit, events
+from kill_campaign import TERMINAL, Canary, analysed_tag
 
 from gitcanary_sandbox import controlplane, environment, flux, flux_binaries, processes
 from gitcanary_sandbox.binaries import ensure_binaries
@@ -248,6 +256,42 @@ def flux_serves_head(sandbox: SandboxClient, namespaces: list[str], head: str, t
     return float("inf")
 
 
+def verify(
+    sandbox: SandboxClient, server: GitServer, fleet: list[Canary], statuses: dict[str, Obj]
+) -> Counter[str]:
+    found: Counter[str] = Counter()
+    blocks = audit(server.bare)
+    for c in fleet:
+        mine = [b for b in blocks if b.canary == f"{c.ns}/podinfo"]
+        status = statuses.get(c.ns, {})
+        if not c.done or status.get("phase") not in TERMINAL:
+            found["unfinished"] += 1
+            print(f"  {c.ns}: phase {status.get('phase')} (done={c.done})")
+        if (status.get("gitops") or {}).get("pending"):
+            found["stuck (intents pending)"] += 1
+        for tag in c.tags:
+            hits = [b for b in mine if analysed_tag(b) == tag]
+            found["lost write-backs"] += not hits
+            found["duplicated write-backs"] += max(0, len(hits) - 1)
+            for b in hits:
+                found[f"result {b.result}"] += 1
+                found["wrong results"] += b.result not in ("promoted", "inconclusive")
+            if len(hits) != 1:
+                print(f"  {c.ns}: {len(hits)} write-backs for {tag}")
+        found["duplicated write-backs"] += sum(n - 1 for n in Counter(b.intent for b in mine).values())
+        found["decisions"] += len(c.tags)
+        said = 0
+        for event in events(sandbox, c.ns):
+            message, count = event["message"], int(event.get("count") or 1)
+            if message.startswith(("Promotion completed! Scaling down", "Canary failed! Scaling down")):
+                said += count
+            for cause in ("unreachable", "timeout"):
+                if f"inconclusive ({cause})" in message:
+                    found[f"inconclusive Events ({cause})"] += count
+        found["decision Events repeated"] += max(0, said - len(c.tags))
+    return found
+
+
 def point_templates_at(objs: list[Obj], address: str) -> list[Obj]:
     """The campaign's objects with every MetricTemplate querying ``address``."""
     for obj in objs:
@@ -269,6 +313,26 @@ def proc_sample(pid: int) -> ProcSample:
         if line.startswith("VmRSS:"):
             rss = int(line.split()[1])
     return ProcSample(time.monotonic(), rss, len(os.listdir(f"/proc/{pid}/fd")))
+
+
+_TICK = re.compile(
+    r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\] controller\.reconcile +\[INFO +\] ([^/\s]+)/"
+)
+
+
+def first_ticks(logs: list[Path], since: float) -> dict[str, float]:
+    """Namespace -> wall time of the first ``controller.reconcile`` INFO line about its Canary at
+    or after ``since`` (the controller logs local time, as ``datetime.timestamp`` reads it)."""
+    found: dict[str, float] = {}
+    for log in logs:
+        for line in log.read_text(errors="replace").splitlines():
+            match = _TICK.match(line)
+            if match is None:
+                continue
+            at = dt.datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            if at >= since and at < found.get(match.group(2), float("inf")):
+                found[match.group(2)] = at
+    return found
 
 
 def tracebacks(logs: list[Path]) -> int:
