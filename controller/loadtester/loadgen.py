@@ -12,7 +12,9 @@ Invariants:
   are refused, never ignored.
 - Limits: at most ``MAX_WORKERS`` workers, ``MAX_REQUESTS`` requests in all, ``MAX_DURATION``
   seconds of ``-z``; a run also ends at its caller's deadline (``-z`` plus ``GRACE_SECONDS``
-  by default), requests still in flight then are cancelled and counted as errors.
+  by default), requests still in flight then are cancelled and counted as errors. Response
+  bodies are read and dropped (only their size is kept), and the error distribution keeps at
+  most ``MAX_ERROR_KINDS`` distinct messages.
 - A failed request counts in the error distribution; only a command line that cannot run is a
   non-zero exit (hey exits 0 whatever the servers answer).
 """
@@ -52,6 +54,8 @@ MAX_WORKERS = 1000
 MAX_REQUESTS = 1_000_000
 MAX_DURATION = 3600.0
 GRACE_SECONDS = 5.0
+# Distinct error messages kept in the error distribution; the rest count as "other errors".
+MAX_ERROR_KINDS = 50
 USER_AGENT = "gitcanary-loadgen (hey compatible)"
 _HEADER = re.compile(r"^([\w-]+):\s*(.+)")
 _BASIC_AUTH = re.compile(r"^(.+):([^\s].+)")
@@ -207,6 +211,12 @@ class LoadReport:
         return len(self.latencies)
 
 
+def _count_error(report: LoadReport, error: str, times: int = 1) -> None:
+    if error not in report.errors and len(report.errors) >= MAX_ERROR_KINDS:
+        error = "other errors"
+    report.errors[error] += times
+
+
 def _describe(error: BaseException) -> str:
     name = type(error).__name__
     text = str(error)
@@ -219,7 +229,7 @@ async def run_load(options: HeyOptions, deadline: float | None = None) -> LoadRe
         deadline = options.duration + GRACE_SECONDS if options.duration > 0 else MAX_DURATION
     report = LoadReport()
     per_worker = MAX_REQUESTS if options.duration > 0 else options.requests // options.workers
-    sent = 0
+    sent = in_flight = 0
     stop = asyncio.Event()
     headers = [("User-Agent", USER_AGENT), *options.headers]
     if options.host is not None:
@@ -230,29 +240,39 @@ async def run_load(options: HeyOptions, deadline: float | None = None) -> LoadRe
     timeout = httpx.Timeout(options.timeout if options.timeout > 0 else deadline)
     started = time.monotonic()
 
+    async def pause(seconds: float) -> None:
+        # Until the next tick, or until -z ends the run (a slow -q never outlives -z).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=max(seconds, 0.0))
+
     async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal sent
+        nonlocal sent, in_flight
         interval = 1.0 / options.rate if options.rate > 0 else 0.0
         next_at = time.monotonic()
         for _ in range(per_worker):
             if interval:
                 next_at += interval
-                await asyncio.sleep(max(next_at - time.monotonic(), 0.0))
+                await pause(next_at - time.monotonic())
                 # A worker that fell behind does not burst to catch up (hey's ticker drops ticks).
                 next_at = max(next_at, time.monotonic() - interval)
             if stop.is_set() or sent >= MAX_REQUESTS:
                 return
             sent += 1
+            in_flight += 1
             begun = time.monotonic()
             try:
-                response = await client.request(
+                async with client.stream(
                     options.method, options.url, content=options.body or None, headers=headers
-                )
+                ) as response:
+                    # Read and drop the body (as hey does), keeping only its size.
+                    async for chunk in response.aiter_raw():
+                        report.size_total += len(chunk)
             except httpx.HTTPError as exc:
-                report.errors[_describe(exc)] += 1
+                _count_error(report, _describe(exc))
             else:
                 report.status[response.status_code] += 1
-                report.size_total += len(response.content)
+            finally:
+                in_flight -= 1
             report.latencies.append(time.monotonic() - begun)
 
     tls = ssl.create_default_context()  # loading the CA bundle per client costs ~50 ms each
@@ -269,13 +289,14 @@ async def run_load(options: HeyOptions, deadline: float | None = None) -> LoadRe
         _, pending = await asyncio.wait(tasks, timeout=deadline)
         if stopper is not None:
             stopper.cancel()
+        cut = in_flight
         for task in pending:
             task.cancel()
         for task in pending:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if pending:
-            report.errors["deadline: requests still in flight were cancelled"] += len(pending)
+        if cut:
+            _count_error(report, "deadline: requests still in flight were cancelled", cut)
     report.total = time.monotonic() - started
     return report
 

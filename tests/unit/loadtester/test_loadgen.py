@@ -223,9 +223,36 @@ def test_the_deadline_ends_a_run_against_a_silent_server() -> None:
         started = time.monotonic()
         report = asyncio.run(run_load(parse_hey(["-n", "2", "-c", "2", "-t", "0", url]), 0.5))
         assert time.monotonic() - started < 3.0
-        assert sum(report.errors.values()) >= 2
+        assert report.errors == {"deadline: requests still in flight were cancelled": 2}
     finally:
         listener.close()
+
+
+def test_a_slow_rate_does_not_outlive_z(server: tuple[str, Recorder]) -> None:
+    url, recorder = server
+    started = time.monotonic()
+    report = asyncio.run(run_load(parse_hey(["-z", "0.5s", "-q", "0.1", "-c", "2", url])))
+    # Each worker waits 10 s for its first tick; -z ends the run at 0.5 s, with nothing cut.
+    assert time.monotonic() - started < 2.0
+    assert report.count == 0 and not report.errors and not recorder.requests
+
+
+def test_the_total_request_cap_ends_a_z_run(
+    server: tuple[str, Recorder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, recorder = server
+    monkeypatch.setattr(loadgen, "MAX_REQUESTS", 30)
+    report = asyncio.run(run_load(parse_hey(["-z", "20s", "-c", "3", url])))
+    assert report.count == 30 and len(recorder.requests) == 30
+    assert report.total < 10.0
+
+
+def test_the_error_distribution_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loadgen, "MAX_ERROR_KINDS", 2)
+    report = loadgen.LoadReport()
+    for error in ("a", "b", "c", "d", "a"):
+        loadgen._count_error(report, error)
+    assert report.errors == {"a": 2, "b": 1, "other errors": 2}
 
 
 # --- the load tester runs it for a hey line when no hey binary is on PATH -------------------
