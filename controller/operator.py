@@ -25,6 +25,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
@@ -35,6 +36,7 @@ from typing import Any
 import kopf
 
 from controller import canary_metrics, sharding, telemetry
+from controller.errors import TemporaryError
 from controller.events import add_listener, remove_listener
 from controller.gitops.workflow.writeback_queue import WriteBackQueue
 from controller.kube import Kube
@@ -54,6 +56,9 @@ WATCHED = ((CANARY_API, "Canary"), ("apps/v1", "Deployment"), ("apps/v1", "Daemo
 """Kinds whose watch events also feed the client's store (owned Canaries, their targets and
 primaries)."""
 REVERT_READY_SECONDS = 60.0
+READ_RETRY_S = 2.0
+"""How soon the analysis daemon reads its Canary again after the API server failed to answer
+(kopf would restart a daemon that ended on the error only after 60 s)."""
 """revertOnDeletion: how long one attempt waits for the target to be Ready before kopf retries."""
 
 
@@ -167,7 +172,13 @@ async def analyse(namespace: str, name: str, stopped: kopf.DaemonStopped, memo: 
         while not stopped:
             wake.clear()
             started = loop.time()
-            raw = await kube.get(CANARY_API, "Canary", namespace, name)
+            try:
+                raw = await kube.get(CANARY_API, "Canary", namespace, name)
+            except TemporaryError as exc:  # the API server is away: keep the slot, read again soon
+                log.warning("%s: reading the Canary failed, again in %gs: %s", key, READ_RETRY_S, exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=READ_RETRY_S)
+                continue
             if raw is None or raw["metadata"].get("deletionTimestamp"):
                 return
             delay = await _tick_and_queue_write_back(kube, raw, memo.settings, memo.write_backs, key)

@@ -45,15 +45,9 @@ class AwayThenGone(MemoryKube):
         return await super().get(api_version, kind, namespace, name)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=KubeError,
-    reason="defect in controller/operator.py (owned by another engineer): analyse lets KubeError "
-    "from its Canary read end the daemon; kopf restarts it after 60 s",
-)
 async def test_the_daemon_retries_a_failed_read_and_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
     # The fix's retry delay, kept short here (the daemon should retry well within one interval).
-    monkeypatch.setattr(operator, "READ_RETRY_S", 0.01, raising=False)
+    monkeypatch.setattr(operator, "READ_RETRY_S", 0.01)
     kube = AwayThenGone(failures=3)
     slots = AnalysisSlots(limit=1)
     assert slots.acquire("test/podinfo")
