@@ -240,10 +240,22 @@ async def run_load(options: HeyOptions, deadline: float | None = None) -> LoadRe
     timeout = httpx.Timeout(options.timeout if options.timeout > 0 else deadline)
     started = time.monotonic()
 
+    sleeping: set[asyncio.Task[None]] = set()
+
     async def pause(seconds: float) -> None:
-        # Until the next tick, or until -z ends the run (a slow -q never outlives -z).
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=max(seconds, 0.0))
+        # Until the next tick; ``halt`` cancels the wait, so a slow -q never outlives -z.
+        current = asyncio.current_task()
+        assert current is not None
+        sleeping.add(current)
+        try:
+            await asyncio.sleep(max(seconds, 0.0))
+        finally:
+            sleeping.discard(current)
+
+    def halt() -> None:
+        stop.set()
+        for waiting in list(sleeping):
+            waiting.cancel()
 
     async def worker(client: httpx.AsyncClient) -> None:
         nonlocal sent, in_flight
@@ -285,7 +297,7 @@ async def run_load(options: HeyOptions, deadline: float | None = None) -> LoadRe
             tasks.append(asyncio.create_task(worker(await clients.enter_async_context(client))))
         stopper = None
         if options.duration > 0:
-            stopper = asyncio.get_running_loop().call_later(options.duration, stop.set)
+            stopper = asyncio.get_running_loop().call_later(options.duration, halt)
         _, pending = await asyncio.wait(tasks, timeout=deadline)
         if stopper is not None:
             stopper.cancel()
