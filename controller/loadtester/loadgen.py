@@ -137,6 +137,9 @@ def parse_hey(args: Sequence[str]) -> HeyOptions:
         if value is None:
             keepalive = keepalive and name != "disable-keepalive"
             redirects = redirects and name != "disable-redirects"
+            if name == "disable-compression":
+                # Go's transport then asks for no gzip; httpx would ask for gzip and deflate.
+                headers["accept-encoding"] = ("Accept-Encoding", "identity")
         elif name == "H":
             match = _HEADER.match(value)
             if match is None:

@@ -118,6 +118,11 @@ def test_go_flag_forms_and_repeatable_headers() -> None:
     assert opts.keepalive is False
 
 
+def test_disable_compression_asks_for_identity() -> None:
+    assert ("Accept-Encoding", "identity") in parse_hey(["-disable-compression", "http://x/"]).headers
+    assert all(k != "Accept-Encoding" for k, _ in parse_hey(["http://x/"]).headers)
+
+
 def test_parsing_stops_at_the_url() -> None:
     assert parse_hey(["-c", "1", "-n", "1", "http://x/", "-c", "9"]).workers == 1
 
