@@ -16,8 +16,8 @@ import httpx
 import pytest
 from kubernetes import client
 
-from controller import kube as kube_module
 from controller.kube import Kube, KubeError, shared_reads
+from controller.kube import reads as kube_reads
 
 RESOURCES = {
     "/api/v1": [{"name": "configmaps", "kind": "ConfigMap", "namespaced": True}],
@@ -200,9 +200,9 @@ async def test_a_stale_or_deleted_entry_is_read_from_the_server(
     k.observe(deployment("app", 1))
     k.observe(deployment("gone", 1))
     k.observe(deployment("gone", 2), deleted=True)
-    monkeypatch.setattr(kube_module, "WATCH_FRESH_S", 0.0)
+    monkeypatch.setattr(kube_reads, "WATCH_FRESH_S", 0.0)
     await k.get("apps/v1", "Deployment", "ns", "app")
-    monkeypatch.setattr(kube_module, "WATCH_FRESH_S", 60.0)
+    monkeypatch.setattr(kube_reads, "WATCH_FRESH_S", 60.0)
     await k.get("apps/v1", "Deployment", "ns", "gone")
     await k.get("apps/v1", "Deployment", "ns", "app")  # refreshed by the GET above
     assert gets(server) == [

@@ -29,9 +29,7 @@ import asyncio
 import contextlib
 import json
 import ssl
-import time
 from collections.abc import Iterator, Mapping
-from contextvars import ContextVar
 from typing import Any
 
 import aiohttp
@@ -39,6 +37,8 @@ import httpx
 from kubernetes import client, config
 
 from controller.errors import TemporaryError
+from controller.kube.reads import Key, WatchStore, current_reads, note_write
+from controller.kube.reads import shared_reads as shared_reads  # the tick's block: re-exported
 
 FIELD_MANAGER = "gitcanary"
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
@@ -94,94 +94,6 @@ def _error_detail(content: bytes) -> tuple[str, str]:
     if not isinstance(detail, dict):
         return text[:500], ""
     return str(detail.get("message", text[:500])), str(detail.get("reason", ""))
-
-
-class _Reads:
-    """The objects read inside one ``shared_reads`` block; closed when the block ends, so a task
-    it started (which inherits the context) reads from the API server again."""
-
-    def __init__(self) -> None:
-        self.objects: dict[tuple[str, str, str | None, str], str] = {}
-        """Each object as JSON text (``null``: not found); a reader gets its own parsed copy."""
-        self.open = True
-        self.writes = 0
-
-
-_READS: ContextVar[_Reads | None] = ContextVar("gitcanary_shared_reads", default=None)
-
-
-@contextlib.contextmanager
-def shared_reads() -> Iterator[None]:
-    """Within the block, a GET answers from an earlier GET of the same object, until a write."""
-    reads = _Reads()
-    token = _READS.set(reads)
-    try:
-        yield
-    finally:
-        reads.open = False
-        reads.objects.clear()
-        _READS.reset(token)
-
-
-def _reads() -> _Reads | None:
-    reads = _READS.get()
-    return reads if reads is not None and reads.open else None
-
-
-def _wrote(kind: str) -> None:
-    """A write: objects read before it are read again (an Event changes no object read)."""
-    reads = _reads()
-    if reads is not None and kind != "Event":
-        reads.objects.clear()
-        reads.writes += 1
-
-
-WATCH_FRESH_S = 60.0
-"""How long a stored object answers GETs without being refreshed (a watch that silently broke
-delays what the controller sees by at most this much; it never serves an object older than our
-own last write to it)."""
-WATCH_MAX_OBJECTS = 20_000
-
-Key = tuple[str, str, str | None, str]
-
-
-def _version(obj: Obj) -> int:
-    version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
-    return int(version) if version.isdigit() else -1
-
-
-class WatchStore:
-    """Objects as last seen, by (apiVersion, kind, namespace, name), with when each was seen."""
-
-    def __init__(self, kinds: set[tuple[str, str]], limit: int = WATCH_MAX_OBJECTS) -> None:
-        self.kinds = kinds
-        self.limit = limit
-        self.objects: dict[Key, tuple[str, int, float]] = {}
-        """JSON text (a reader gets its own parsed copy), resourceVersion, when it was seen."""
-
-    def put(self, obj: Obj) -> None:
-        meta = obj.get("metadata") or {}
-        key = (str(obj.get("apiVersion")), str(obj.get("kind")), meta.get("namespace"), str(meta.get("name")))
-        version = _version(obj)
-        if key[:2] not in self.kinds or version < 0:
-            return
-        held = self.objects.get(key)
-        if held is not None and held[1] > version:
-            return  # a late event: the store already holds a newer version
-        self.objects.pop(key, None)
-        self.objects[key] = (json.dumps(obj), version, time.monotonic())
-        while len(self.objects) > self.limit:
-            self.objects.pop(next(iter(self.objects)))
-
-    def forget(self, key: Key) -> None:
-        self.objects.pop(key, None)
-
-    def fresh(self, key: Key) -> str | None:
-        """The object's JSON text, if it was seen within ``WATCH_FRESH_S``."""
-        held = self.objects.get(key)
-        if held is None or time.monotonic() - held[2] > WATCH_FRESH_S:
-            return None
-        return held[0]
 
 
 def _base(api_version: str) -> str:
@@ -357,7 +269,7 @@ class Kube:
 
     # -- verbs ------------------------------------------------------------------------------
     async def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> Obj | None:
-        reads, key = _reads(), (api_version, kind, namespace, name)
+        reads, key = current_reads(), (api_version, kind, namespace, name)
         if reads is not None and key in reads.objects:
             found: Obj | None = json.loads(reads.objects[key])
             return found
@@ -394,7 +306,7 @@ class Kube:
     async def apply(self, obj: Obj, force: bool = True) -> Obj:
         """Server-side apply; returns the live object."""
         meta = obj["metadata"]
-        _wrote(obj["kind"])
+        note_write(obj["kind"])
         path = await self.path(obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"])
         query = {"fieldManager": FIELD_MANAGER, "force": "true" if force else "false"}
         key = (obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"])
@@ -418,7 +330,7 @@ class Kube:
     ) -> Obj:
         """JSON merge patch. With ``resource_version`` the write is conditional: it carries
         ``metadata.resourceVersion`` and fails with a 409 ``KubeError`` if the object changed."""
-        _wrote(kind)
+        note_write(kind)
         path = await self.path(api_version, kind, namespace, name) + (
             f"/{subresource}" if subresource else ""
         )
@@ -436,14 +348,14 @@ class Kube:
 
     async def create(self, obj: Obj) -> Obj:
         meta = obj["metadata"]
-        _wrote(obj["kind"])
+        note_write(obj["kind"])
         path = await self.path(obj["apiVersion"], obj["kind"], meta.get("namespace"))
         created: Obj = await self._call("POST", path, body=obj)
         self._stored(created)
         return created
 
     async def delete(self, api_version: str, kind: str, namespace: str | None, name: str) -> bool:
-        _wrote(kind)
+        note_write(kind)
         if self.watched is not None:
             self.watched.forget((api_version, kind, namespace, name))
         try:
