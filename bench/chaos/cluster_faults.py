@@ -18,9 +18,10 @@ Invariants (exit status 1 when one is violated):
 - no crash loop: the controller process never exits (it is started again if it does, and counted);
   the Python tracebacks in its log are counted and printed;
 - after the apiserver (or etcd) is back (from the first read the apiserver serves again), every
-  Canary that was Progressing ticks again (its first ``controller.reconcile`` INFO line in the
-  controller's log) within one interval + ``--slack``; the time to its next analysis step in the
-  status is printed too (a tick may halt, waiting for the cluster to catch up);
+  Canary that was Progressing ticks again within one interval + ``--slack``: the first sign of a
+  tick is its first ``controller.reconcile`` INFO line in the controller's log or its next analysis
+  step in the status, whichever comes first (the step alone is printed too: a tick may halt,
+  waiting for the cluster to catch up);
 - a missing metric is an inconclusive check, and under the default ``onInconclusive: count`` it
   counts toward the threshold: while Prometheus is down or slow, ``inconclusiveChecks`` grows and
   ``failedChecks`` is never below it; the Events name the cause (``unreachable``, ``timeout``);
@@ -308,10 +309,13 @@ def campaign(sandbox: SandboxClient, args: argparse.Namespace) -> int:
         server.stop()
     logs = sorted(work.glob("replica-0.run-*.log"))
     traces = tracebacks(logs)
-    ticked = []  # (seconds from back to the Canary's first tick logged, ns, fault)
+    stepped = {(ns, fault): seconds for seconds, ns, fault in driver.resumed}
+    ticked = []  # (seconds from back to the first sign of the Canary's tick: a log line or a step, ns, fault)
     for fault, back_wall, progressing in driver.outages:
         first = first_ticks(logs, back_wall)
-        ticked += [(first.get(ns, float("inf")) - back_wall, ns, fault) for ns in progressing]
+        for ns in progressing:
+            logged = first.get(ns, float("inf")) - back_wall
+            ticked.append((min(logged, stepped.get((ns, fault), float("inf"))), ns, fault))
     resumes = {
         p: max((r[0] for r in ticked if r[2] == p), default=float("nan")) for p in ("kube-apiserver", "etcd")
     }
@@ -332,10 +336,12 @@ def campaign(sandbox: SandboxClient, args: argparse.Namespace) -> int:
         f"  controller exits {driver.exits}, tracebacks in its log {traces}, kubectl polls failed during outages {driver.failed_polls}"
     )
     print(
-        "  analyses resumed (first tick logged) after the apiserver served again in (max over canaries): "
+        "  analyses resumed (first tick: logged or a step) after the apiserver served again in (max over canaries): "
         + ", ".join(f"{p} {v:.1f} s" for p, v in resumes.items())
         + f"; limit {limit:.0f} s (interval {INTERVAL_S:.0f} s + {args.slack:.0f} s); late {len(late)}"
     )
+    for seconds, ns, fault in late:
+        print(f"  late: {ns} after {fault}: first tick {seconds:.1f} s after the apiserver served again")
     print(
         "  next analysis step seen in the status after it (max): "
         + ", ".join(f"{p} {v:.1f} s" for p, v in steps.items())
