@@ -18,7 +18,7 @@ Invariants (exit status 1 when one is violated):
 - no crash loop: the controller process never exits (it is started again if it does, and counted);
   the Python tracebacks in its log are counted and printed;
 - after the apiserver (or etcd) is back (from the first read the apiserver serves again), every
-  Canary that was Progressing ticks again within one interval + ``--slack``: the first sign of a
+  Canary the controller had work for (an analysis under way or a new revision set) ticks again within one interval + ``--slack``: the first sign of a
   tick is its first ``controller.reconcile`` INFO line in the controller's log or its next analysis
   step in the status, whichever comes first (the step alone is printed too: a tick may halt,
   waiting for the cluster to catch up);
@@ -166,7 +166,12 @@ class Driver:
         """Stop a control-plane part, wait, start it; then measure each Canary's resumption."""
         while not self.poll():
             time.sleep(0.5)
-        progressing = [ns for ns, s in self.statuses.items() if s.get("phase") == "Progressing"]
+        # Every Canary the controller has work for: an analysis under way, or a new revision set.
+        progressing = [
+            c.ns
+            for c in self.fleet
+            if not c.done or self.statuses.get(c.ns, {}).get("phase") not in (*TERMINAL, "Initialized", None)
+        ]
         stop()
         self.run_for(seconds)
         start()
@@ -378,6 +383,7 @@ def campaign(sandbox: SandboxClient, args: argparse.Namespace) -> int:
         "inconclusive not recorded (slow)": driver.inconclusive["prom-slow"] > 0
         and found["inconclusive Events (timeout)"] > 0,
         "Flux not serving the head": not (plane.has_flux() and flux_s == float("inf")),
+        "resumption not measured": all(len(o[2]) > 0 for o in driver.outages) and len(driver.outages) == 2,
     }
     for key in ("lost write-backs", "duplicated write-backs", "wrong results", "unfinished"):
         checks[key] = found[key] == 0
