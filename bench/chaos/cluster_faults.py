@@ -18,10 +18,11 @@ Invariants (exit status 1 when one is violated):
 - no crash loop: the controller process never exits (it is started again if it does, and counted);
   the Python tracebacks in its log are counted and printed;
 - after the apiserver (or etcd) is back (from the first read the apiserver serves again), every
-  Canary the controller had work for (an analysis under way or a new revision set) ticks again within one interval + ``--slack``: the first sign of a
-  tick is its first ``controller.reconcile`` INFO line in the controller's log or its next analysis
-  step in the status, whichever comes first (the step alone is printed too: a tick may halt,
-  waiting for the cluster to catch up);
+  Canary the controller had work for (an analysis under way or a new revision set) ticks again
+  within one interval + ``--slack``: the first sign of a tick is its first ``controller.reconcile``
+  INFO line in the controller's log or its next analysis step in the status, whichever comes first
+  (the step alone is printed too: a tick may halt, waiting for the cluster to catch up); an outage
+  that finds no such Canary is a violation too (the invariant went untested);
 - a missing metric is an inconclusive check, and under the default ``onInconclusive: count`` it
   counts toward the threshold: while Prometheus is down or slow, ``inconclusiveChecks`` grows and
   ``failedChecks`` is never below it; the Events name the cause (``unreachable``, ``timeout``);
