@@ -56,10 +56,10 @@ WATCHED = ((CANARY_API, "Canary"), ("apps/v1", "Deployment"), ("apps/v1", "Daemo
 """Kinds whose watch events also feed the client's store (owned Canaries, their targets and
 primaries)."""
 REVERT_READY_SECONDS = 60.0
+"""revertOnDeletion: how long one attempt waits for the target to be Ready before kopf retries."""
 READ_RETRY_S = 2.0
 """How soon the analysis daemon reads its Canary again after the API server failed to answer
 (kopf would restart a daemon that ended on the error only after 60 s)."""
-"""revertOnDeletion: how long one attempt waits for the target to be Ready before kopf retries."""
 
 
 @dataclass

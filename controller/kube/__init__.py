@@ -44,6 +44,9 @@ FIELD_MANAGER = "gitcanary"
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 LEAN_DEADLINE_S = 30.0
 """A lean request's total deadline (connect, send, the whole answer)."""
+LEAN_CONNECT_S = 5.0
+"""A lean request's TCP (and TLS) connect; the wait for a free connection counts only in the total."""
+LEAN_CONNECTIONS = 64
 LEAN_MAX_BYTES = 64 * 1024 * 1024
 """The largest answer a lean request reads (a list of every object of a kind is the largest)."""
 
@@ -236,8 +239,10 @@ class Kube:
         """One session per event loop (a session belongs to the loop it was made on)."""
         loop = asyncio.get_running_loop()
         if self._session is None or self._session_loop is not loop or self._session.closed:
-            connector = aiohttp.TCPConnector(ssl=_ssl_context(self.cfg), limit=32)
-            timeout = aiohttp.ClientTimeout(total=LEAN_DEADLINE_S, connect=5.0)
+            connector = aiohttp.TCPConnector(ssl=_ssl_context(self.cfg), limit=LEAN_CONNECTIONS)
+            # connect=5 would count the wait for a free connection too, and time out the queue
+            # of a burst (200 Canaries at once); sock_connect is the TCP connect alone
+            timeout = aiohttp.ClientTimeout(total=LEAN_DEADLINE_S, connect=None, sock_connect=LEAN_CONNECT_S)
             self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
             self._session_loop = loop
         return self._session
