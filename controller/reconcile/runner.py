@@ -221,6 +221,11 @@ async def reconcile_canary(
             if attempt == CONFLICT_ATTEMPTS:
                 message = f"{conflict} {CONFLICT_ATTEMPTS} times in a row; the status was not saved, retrying"
                 await record_event(kube, raw, "Warning", "StatusConflict", message)
+        except TemporaryError as exc:  # a write after the decision met an API server that is away
+            meta = raw["metadata"]
+            log.warning("%s/%s: %s, retrying: %s", meta["namespace"], meta["name"], type(exc).__name__, exc)
+            await record_event(kube, raw, "Warning", "ReconcileFailed", str(exc))
+            return TickResult(exc.delay)
     return TickResult(ERROR_RETRY_S)
 
 

@@ -25,12 +25,6 @@ from tests.unit.reconcile.test_reconcile_event_once import NS, canary
 Obj = dict[str, Any]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=KubeError,
-    reason="defect in controller/reconcile/runner.py (owned by another engineer): the status patch "
-    "is outside the tick's TemporaryError handling",
-)
 async def test_an_unreachable_apiserver_at_the_status_patch_is_retried_as_a_temporary_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
