@@ -111,6 +111,21 @@ def moto() -> Iterator[Moto]:
     server.start()
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
+
+    def reset_auth(count: str) -> None:
+        request = urllib.request.Request(
+            url + "/moto-api/reset-auth",
+            data=count.encode(),
+            method="POST",
+            headers={"Content-Type": "text/plain"},
+        )
+        urllib.request.urlopen(request, timeout=5).read()
+
+    # moto's backends and its auth switch are global to the process: another test's emulator in
+    # this same process (tests/integration/metrics) may have left authentication on, which
+    # refused the unsigned set-up below with InvalidClientTokenId in a full run.
+    reset_auth("inf")
+    urllib.request.urlopen(urllib.request.Request(url + "/moto-api/reset", method="POST"), timeout=5).read()
     admin = {"aws_access_key_id": "AKIAADMIN", "aws_secret_access_key": "admin"}
     iam = boto3.client("iam", region_name="us-east-1", endpoint_url=url, **admin)
     iam.create_user(UserName="gitcanary")
@@ -128,16 +143,6 @@ def moto() -> Iterator[Moto]:
     )
     created = iam.create_access_key(UserName="gitcanary")["AccessKey"]
     key = {"aws_access_key_id": created["AccessKeyId"], "aws_secret_access_key": created["SecretAccessKey"]}
-
-    def reset_auth(count: str) -> None:
-        request = urllib.request.Request(
-            url + "/moto-api/reset-auth",
-            data=count.encode(),
-            method="POST",
-            headers={"Content-Type": "text/plain"},
-        )
-        urllib.request.urlopen(request, timeout=5).read()
-
     reset_auth("0")  # from now on every request must carry a valid signature of a known key
     try:
         yield Moto(url, key)
