@@ -21,6 +21,7 @@ Invariants:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Protocol
 
@@ -76,7 +77,7 @@ ScalerFactory = Callable[[Kube, Obj, AutoscalerRef], PrimaryScaler]
 """How a scaler adapter is built: its class, called with the API client, the Canary and its reference."""
 
 
-class AutoscalerCopy:
+class AutoscalerCopy(ABC):
     """The skeleton of the adapters that copy one target autoscaler object for the primary.
 
     Subclasses set ``kind`` and ``default_api_version``, build the copy in ``reconcile_primary``
@@ -95,9 +96,9 @@ class AutoscalerCopy:
         self.api_version = ref.api_version or self.default_api_version
 
     @staticmethod
+    @abstractmethod
     def min_replicas(target: Obj | None) -> int:
         """The replicas a canary scaled up from zero starts with (at least 1)."""
-        raise NotImplementedError
 
     async def target(self) -> Obj:
         """The target's autoscaler; ``ScalerError`` when it is missing."""

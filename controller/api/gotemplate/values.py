@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,11 +20,12 @@ MAX_INDENT = 64
 NO_VALUE = "<no value>"
 
 
-class Struct:
+class Struct(ABC):
     """A value with named fields a template may read (and nothing else)."""
 
+    @abstractmethod
     def template_fields(self) -> Mapping[str, Any]:
-        raise NotImplementedError
+        """The fields by their template names."""
 
     def __str__(self) -> str:
         return "{" + " ".join(go_string(v) for v in self.template_fields().values()) + "}"
