@@ -93,6 +93,7 @@ from controller.api.openapi import (
     schema_problems,
     structural_problems,
 )
+from controller.api.parsed import PARSED_CACHE_SIZE, checked_canary, parsed_canary
 from controller.api.service import (
     BackendRef,
     CanaryService,
@@ -144,6 +145,7 @@ __all__ = [
     "GROUP",
     "INCONCLUSIVE_POLICIES",
     "MIN_ANALYSIS_INTERVAL_SECONDS",
+    "PARSED_CACHE_SIZE",
     "PROGRESS_DEADLINE_SECONDS",
     "PROMOTED_CONDITION",
     "ROLLBACK_URL",
@@ -228,11 +230,13 @@ __all__ = [
     "UpstreamRef",
     "WebhookType",
     "WriteBackIntent",
+    "checked_canary",
     "epoch",
     "find_condition",
     "is_builtin_url",
     "is_mirroring",
     "parse_duration",
+    "parsed_canary",
     "plain",
     "rfc3339",
     "schema_problems",
