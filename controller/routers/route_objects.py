@@ -6,7 +6,7 @@ Invariants:
 - every generated object carries a controller ownerReference to the Canary, the label
   ``app.kubernetes.io/managed-by: gitcanary`` and the annotation
   ``kustomize.toolkit.fluxcd.io/reconcile: disabled``, so Flux neither prunes nor fights it;
-- the Canary is parsed with the API models; a Canary the models reject is a ``RouterError``,
+- the Canary is parsed with the API models once per generation (``parsed_canary``); a Canary the models reject is a ``RouterError``,
   a Canary without ``spec.service`` is an ``UnsupportedFeature`` (routers need a port);
 - pass-through parts of the spec are dumped with ``exclude_unset``: exactly what the user wrote,
   never a model default.
@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from controller.api.analysis import CanaryAnalysis, HeaderMatch
 from controller.api.canary import Canary
+from controller.api.parsed import parsed_canary
 from controller.api.service import CanaryService, ServiceMetadata, StringMatch
 from controller.ownership import FLUX_RECONCILE_DISABLED, MANAGED_BY, owner_reference
 from controller.routers.base import RouterError, Routes, UnsupportedFeature
@@ -63,7 +64,7 @@ class RouteContext:
 def route_context(canary: Obj, provider: str) -> RouteContext:
     """Parse the Canary; raise ``UnsupportedFeature`` when it has no ``spec.service``."""
     try:
-        parsed = Canary.from_k8s(canary)
+        parsed = parsed_canary(canary)
     except ValidationError as exc:
         name = canary.get("metadata", {}).get("name", "?")
         raise RouterError(f"canary {name}: invalid spec: {exc}") from None
