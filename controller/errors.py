@@ -13,7 +13,8 @@ runner classifies by kind instead of keeping lists of concrete classes (a list t
      │    ├── workloads.primary.TargetError      (also a ValueError)
      │    ├── routers.RouterError
      │    ├── scalers.ScalerError
-     │    └── reconcile.world.MissingReference   a MetricTemplate or Secret the spec names (also a LookupError)
+     │    └── reconcile.effects.metrics.MissingReference
+     │                        a MetricTemplate or Secret the spec names (also a LookupError)
      └── BestEffortError     a side channel failed: a Warning Event only; never aborts a decision,
           └── notify.NotifyError                a tick, or the status patch
                └── notify.UnknownNotifier

@@ -16,7 +16,7 @@ from memory_kube import MemoryKube
 from controller import analysis as eng
 from controller.analysis.model import CanaryState, Decision, Phase
 from controller.kube import Kube
-from controller.reconcile import runner
+from controller.reconcile import runner, steps
 from controller.reconcile.status import StatusConflict
 from tests.builders import deployment
 
@@ -57,7 +57,7 @@ async def test_a_tick_decided_again_after_a_conflict_records_its_decision_event_
             raise conflicts.pop()
         await real_patch(kube_, raw, patch)
 
-    monkeypatch.setattr(runner, "drive_async", decide)
+    monkeypatch.setattr(steps, "drive_async", decide)
     monkeypatch.setattr(runner, "_patch_status", patch_once_in_conflict)
     raw = await kube.get("gitcanary.io/v1beta1", "Canary", NS, "podinfo")
     assert raw is not None

@@ -14,7 +14,7 @@ from memory_kube import MemoryKube
 
 from controller.analysis.model import CanaryState, Decision, Phase
 from controller.kube import Kube
-from controller.reconcile import runner
+from controller.reconcile import runner, steps
 from controller.reconcile.status import merge_changes
 from tests.builders import deployment
 
@@ -43,7 +43,7 @@ def steady(monkeypatch: pytest.MonkeyPatch) -> None:
         flow.close()
         return Decision(CanaryState(phase=Phase.SUCCEEDED, last_transition_time=1000.0), requeue_after=10)
 
-    monkeypatch.setattr(runner, "drive_async", decide)
+    monkeypatch.setattr(steps, "drive_async", decide)
 
 
 async def tick(kube: MemoryKube, now: float) -> None:

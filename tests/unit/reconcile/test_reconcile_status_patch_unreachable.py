@@ -17,7 +17,7 @@ from memory_kube import MemoryKube
 
 from controller.analysis.model import CanaryState, Decision, Phase
 from controller.kube import Kube, KubeError
-from controller.reconcile import runner
+from controller.reconcile import runner, steps
 from controller.reconcile.runner import ReconcileSettings
 from tests.builders import deployment
 from tests.unit.reconcile.test_reconcile_event_once import NS, canary
@@ -37,7 +37,7 @@ async def test_an_unreachable_apiserver_at_the_status_patch_is_retried_as_a_temp
     async def refused(kube_: Kube, raw: Obj, patch: Obj) -> None:
         raise KubeError("PATCH .../canaries/podinfo/status: ClientConnectorError: connect call failed")
 
-    monkeypatch.setattr(runner, "drive_async", decide)
+    monkeypatch.setattr(steps, "drive_async", decide)
     monkeypatch.setattr(runner, "_patch_status", refused)
     raw = kube.objects[("Canary", NS, "podinfo")]
     outcome = await runner.reconcile_canary(kube, raw, ReconcileSettings(), now=1_800_000_000.0)  # type: ignore[arg-type]
