@@ -93,7 +93,7 @@ from controller.api.openapi import (
     schema_problems,
     structural_problems,
 )
-from controller.api.parsed import PARSED_CACHE_SIZE, checked_canary, parsed_canary
+from controller.api.parsed import PARSED_CACHE_SIZE, checked_canary, parsed_canary, parsed_or_none
 from controller.api.service import (
     BackendRef,
     CanaryService,
@@ -237,6 +237,7 @@ __all__ = [
     "is_mirroring",
     "parse_duration",
     "parsed_canary",
+    "parsed_or_none",
     "plain",
     "rfc3339",
     "schema_problems",

@@ -21,10 +21,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from controller.api.canary import Canary
 from controller.api.validation import validate_canary
 
-__all__ = ["PARSED_CACHE_SIZE", "checked_canary", "parsed_canary"]
+__all__ = ["PARSED_CACHE_SIZE", "checked_canary", "parsed_canary", "parsed_or_none"]
 
 PARSED_CACHE_SIZE = 4096
 """Canaries whose parsed spec is kept (one entry per Canary and generation, least recent out)."""
@@ -75,6 +77,16 @@ def parsed_canary(raw: Mapping[str, Any]) -> Canary:
     if entry.canary is None:
         entry.canary = _parse(raw)
     return entry.canary
+
+
+def parsed_or_none(raw: Mapping[str, Any]) -> Canary | None:
+    """:func:`parsed_canary`, or None for a Canary the models reject: for the few readers that
+    must still work on a broken Canary (the deletion finalizer, ``gitcanary`` commands, the
+    Canary metrics), which then read the fields they need as written."""
+    try:
+        return parsed_canary(raw)
+    except ValidationError:
+        return None
 
 
 def checked_canary(raw: Mapping[str, Any]) -> tuple[list[str], Canary | None]:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from controller.api.parsed import parsed_or_none
 from controller.errors import PermanentError
 from controller.kube import Kube
 
@@ -56,4 +57,9 @@ RouterFactory = Callable[[Kube, Obj], Router]
 
 def provider_of(canary: Obj, default: str = "kubernetes") -> str:
     """The mesh provider: ``spec.provider``, else the controller default (``kubernetes``)."""
-    return str(canary["spec"].get("provider") or default)
+    parsed = parsed_or_none(canary)
+    if parsed is None:
+        # A Canary the models reject still names its router, as it always did: the deletion
+        # finalizer picks the router by it, and the router then reports the invalid spec.
+        return str((canary.get("spec") or {}).get("provider") or default)
+    return parsed.spec.provider or default

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from controller.api.parsed import parsed_or_none
 from controller.kube import Kube, KubeError
 from controller.routers import gatewayapi_routes as build
 from controller.routers import keda_http_backends as backends
@@ -42,9 +43,15 @@ PROVIDER = "keda-http"
 
 def wants_interceptor(canary: Obj) -> bool:
     """A ``gatewayapi`` (or ``keda-http``) Canary whose autoscaler is an HTTPScaledObject."""
-    ref = (canary.get("spec") or {}).get("autoscalerRef") or {}
+    parsed = parsed_or_none(canary)
+    if parsed is None:
+        # The deletion finalizer picks the router of an invalid Canary too: read the kind as
+        # written, as it always did.
+        kind = ((canary.get("spec") or {}).get("autoscalerRef") or {}).get("kind")
+    else:
+        kind = parsed.spec.autoscaler_ref.kind if parsed.spec.autoscaler_ref else None
     name = provider_of(canary).split(":", 1)[0]
-    return ref.get("kind") == HTTP_SCALED_OBJECT and name in ("gatewayapi", PROVIDER)
+    return kind == HTTP_SCALED_OBJECT and name in ("gatewayapi", PROVIDER)
 
 
 class KedaHTTPRouter(GatewayAPIRouter):

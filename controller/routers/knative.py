@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from controller.api.service import CanaryService
 from controller.kube import KubeError
 from controller.routers.base import RouterError, Routes
 from controller.routers.route_objects import RouteContext, refuse_features, route_context
@@ -35,6 +36,8 @@ Obj = dict[str, Any]
 PROVIDER = "knative"
 API_VERSION = "serving.knative.dev/v1"
 KIND = "Service"
+PLACEHOLDER_SERVICE = CanaryService(port=80)
+"""Stands in for a missing ``spec.service`` (Flagger's example has none); never written."""
 PRIMARY_REVISION = "gitcanary.io/primary-revision"
 FLAGGER_PRIMARY_REVISION = "flagger.app/primary-revision"
 
@@ -107,10 +110,7 @@ class KnativeRouter(RouteObjectRouter):
     def read_context(self) -> RouteContext:
         """A Knative Canary needs no ``spec.service`` (Flagger's example has none): the routes are
         revisions of the target, so a placeholder port stands in and is never written."""
-        spec = self.canary["spec"]
-        if spec.get("service"):
-            return route_context(self.canary, self.provider)
-        return route_context({**self.canary, "spec": {**spec, "service": {"port": 80}}}, self.provider)
+        return route_context(self.canary, self.provider, placeholder=PLACEHOLDER_SERVICE)
 
     def route_name(self, ctx: RouteContext) -> str:
         return ctx.canary.spec.target_ref.name

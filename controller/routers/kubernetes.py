@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from controller.api.parsed import parsed_or_none
 from controller.kube import Kube, KubeError
 from controller.ownership import ORIGINAL_CONFIGURATION, owned_by, recorded_original
 from controller.routers.base import RouterError, Routes, UnsupportedFeature
@@ -37,8 +38,15 @@ KUBECTL_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 def service_names(canary: Obj) -> tuple[str, str, str]:
     """The apex, -primary and -canary Service names (``spec.service.name``, else the target's)."""
-    spec = canary["spec"]
-    apex = str((spec.get("service") or {}).get("name") or spec["targetRef"]["name"])
+    parsed = parsed_or_none(canary)
+    if parsed is None:
+        # The deletion finalizer hands the Services of an invalid Canary back too: read the
+        # names as written, as it always did.
+        spec = canary["spec"]
+        apex = str((spec.get("service") or {}).get("name") or spec["targetRef"]["name"])
+    else:
+        service = parsed.spec.service
+        apex = (service.name if service else None) or parsed.spec.target_ref.name
     return apex, f"{apex}-primary", f"{apex}-canary"
 
 

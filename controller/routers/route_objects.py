@@ -61,23 +61,25 @@ class RouteContext:
         return str(self.raw["metadata"].get("uid", ""))
 
 
-def route_context(canary: Obj, provider: str) -> RouteContext:
-    """Parse the Canary; raise ``UnsupportedFeature`` when it has no ``spec.service``."""
+def route_context(canary: Obj, provider: str, placeholder: CanaryService | None = None) -> RouteContext:
+    """Parse the Canary; raise ``UnsupportedFeature`` when it has no ``spec.service``, unless a
+    ``placeholder`` stands in for it (a mesh that needs no Service, whose port is never written)."""
     try:
         parsed = parsed_canary(canary)
     except ValidationError as exc:
         name = canary.get("metadata", {}).get("name", "?")
         raise RouterError(f"canary {name}: invalid spec: {exc}") from None
     meta = canary["metadata"]
-    if parsed.spec.service is None:
+    service = parsed.spec.service or placeholder
+    if service is None:
         raise UnsupportedFeature(
             f"canary {meta['namespace']}/{meta['name']}: the {provider} provider needs spec.service"
         )
-    apex = parsed.spec.service.name or parsed.spec.target_ref.name
+    apex = service.name or parsed.spec.target_ref.name
     return RouteContext(
         raw=canary,
         canary=parsed,
-        service=parsed.spec.service,
+        service=service,
         analysis=parsed.spec.analysis,
         names=ServiceNames(apex, f"{apex}-primary", f"{apex}-canary"),
         namespace=str(meta["namespace"]),

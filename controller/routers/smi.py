@@ -24,7 +24,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from controller.kube import Kube
-from controller.routers.base import RouterError, Routes
+from controller.routers.base import RouterError, Routes, provider_of
 from controller.routers.route_objects import (
     RouteContext,
     object_metadata,
@@ -120,7 +120,7 @@ class SmiRouter(RouteObjectRouter):
 
     def __init__(self, kube: Kube, canary: Obj) -> None:
         super().__init__(kube, canary)
-        self.provider = str(canary["spec"].get("provider") or "linkerd")
+        self.provider = provider_of(canary, "linkerd")
         self.version = split_version(self.provider)
         self.route_api_version = f"{GROUP}/{self.version}"
 

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from controller.api import PARSED_CACHE_SIZE, Canary, checked_canary, parsed_canary
+from controller.api import PARSED_CACHE_SIZE, Canary, checked_canary, parsed_canary, parsed_or_none
 from controller.api import parsed as parsed_module
 from tests.unit.api.conftest import build_canary
 
@@ -133,3 +133,10 @@ def test_checked_canary_validates_once_per_generation(monkeypatch: pytest.Monkey
     assert none is None and any("threshold" in p for p in problems)
     assert checked_canary(bad) == (problems, None)
     assert validations == [1, 2]
+
+
+def test_parsed_or_none_is_none_for_an_invalid_canary() -> None:
+    assert parsed_or_none(served(analysis={"threshold": "five"})) is None
+    assert parsed_or_none({"metadata": {"name": "x"}}) is None
+    good = served()
+    assert parsed_or_none(good) is parsed_canary(good)

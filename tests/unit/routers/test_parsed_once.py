@@ -70,3 +70,29 @@ async def test_router_calls_of_one_generation_parse_the_canary_once(
         assert (routes.primary_weight, routes.canary_weight) == (100 - weight, weight)
     await router.finalize()
     assert len(calls) == 1, f"{len(calls)} parses of one Canary generation"
+
+
+def test_an_invalid_canary_still_picks_its_router_and_service_names() -> None:
+    """The deletion finalizer runs on Canaries the models reject: it still finds the router and
+    the Services to hand back, as before the typed reads."""
+    from controller.routers.istio import IstioRouter
+    from controller.routers.keda_http import KedaHTTPRouter
+    from controller.routers.kubernetes import service_names
+
+    broken = served_canary("istio")
+    broken["spec"]["analysis"]["threshold"] = "five"
+    broken["spec"]["service"]["name"] = "web"
+    assert isinstance(router_for(FakeKube(), broken), IstioRouter)  # type: ignore[arg-type]
+    assert service_names(broken) == ("web", "web-primary", "web-canary")
+    keda = served_canary("gatewayapi:v1")
+    keda["spec"]["autoscalerRef"] = {
+        "apiVersion": "http.keda.sh/v1alpha1",
+        "kind": "HTTPScaledObject",
+        "name": "x",
+    }
+    keda["spec"]["analysis"]["threshold"] = "five"
+    assert isinstance(router_for(FakeKube(), keda), KedaHTTPRouter)  # type: ignore[arg-type]
+    keda["spec"]["analysis"]["threshold"] = 5
+    parsed_module._CACHE.clear()
+    assert isinstance(router_for(FakeKube(), keda), KedaHTTPRouter)  # type: ignore[arg-type]
+    assert service_names(keda) == ("podinfo", "podinfo-primary", "podinfo-canary")
