@@ -19,14 +19,13 @@ Failure policy (never a crash loop):
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.api import Canary, validate_canary
+from controller.api import Canary
+from controller.api.parsed import checked_canary
 from controller.errors import PERMANENT, TemporaryError
 from controller.events import record_event
 from controller.kube import Kube, shared_reads
@@ -54,38 +53,6 @@ INVALID_RETRY_S = 300.0
 ERROR_RETRY_S = 10.0
 CONFLICT_ATTEMPTS = 3
 """Ticks decided (from a fresh read each) before a conflicting writer is reported."""
-
-
-SPEC_CACHE_SIZE = 4096
-"""Canaries whose checked spec is kept (one entry per Canary and generation, least recent out)."""
-SPEC_CACHE: OrderedDict[tuple[str, int, str], tuple[tuple[str, ...], Canary | None]] = OrderedDict()
-
-
-def checked_spec(raw: Obj) -> tuple[list[str], Canary | None]:
-    """The spec's problems, or the parsed Canary when there are none.
-
-    Validating and parsing the spec is most of a quiet tick's CPU, and its answer changes only
-    with ``metadata.generation`` (and the labels and annotations the model carries, which do not
-    move the generation): it is kept per uid, generation, labels and annotations. The parsed
-    Canary leaves the status out (the tick reads the status from ``raw``). A Canary without a
-    uid or a generation (never one the API server served) is checked every time."""
-    meta = raw.get("metadata") or {}
-    uid, generation = meta.get("uid"), meta.get("generation")
-    if not isinstance(uid, str) or not isinstance(generation, int):
-        problems = validate_canary(raw)
-        return problems, None if problems else Canary.from_k8s(raw)
-    marks = json.dumps([meta.get("labels"), meta.get("annotations")], sort_keys=True, default=str)
-    key = (uid, generation, marks)
-    if key in SPEC_CACHE:
-        SPEC_CACHE.move_to_end(key)
-        cached, parsed = SPEC_CACHE[key]
-        return list(cached), parsed
-    problems = validate_canary(raw)
-    parsed = None if problems else Canary.from_k8s({k: v for k, v in raw.items() if k != "status"})
-    SPEC_CACHE[key] = (tuple(problems), parsed)
-    while len(SPEC_CACHE) > SPEC_CACHE_SIZE:
-        SPEC_CACHE.popitem(last=False)
-    return problems, parsed
 
 
 @dataclass(frozen=True)
@@ -121,7 +88,7 @@ async def _report_problem(kube: Kube, raw: Obj, reason: str, message: str, now: 
 
 async def _accepted(kube: Kube, raw: Obj, now: float) -> Canary | None:
     """The parsed Canary; None once an invalid spec or a refused reference is reported."""
-    problems, canary = checked_spec(raw)
+    problems, canary = checked_canary(raw)  # validated and parsed once per generation
     if problems or canary is None:
         await _report_problem(kube, raw, "InvalidSpec", "invalid Canary: " + "; ".join(problems), now)
         return None

@@ -13,6 +13,7 @@ import pytest
 from memory_kube import MemoryKube
 
 from controller.analysis.model import CanaryState, Decision, Phase
+from controller.api import parsed
 from controller.kube import Kube
 from controller.reconcile import runner, steps
 from controller.reconcile.status import merge_changes
@@ -78,15 +79,15 @@ async def test_a_tick_that_changes_the_status_still_patches_it(monkeypatch: pyte
 
 async def test_the_spec_is_validated_once_per_generation(monkeypatch: pytest.MonkeyPatch) -> None:
     steady(monkeypatch)
-    runner.SPEC_CACHE.clear()
+    parsed._CACHE.clear()
     calls: list[int] = []
-    real = runner.validate_canary
+    real = parsed.validate_canary
 
     def counting(raw: Obj) -> list[str]:
         calls.append(raw["metadata"]["generation"])
         return real(raw)
 
-    monkeypatch.setattr(runner, "validate_canary", counting)
+    monkeypatch.setattr(parsed, "validate_canary", counting)
     kube = MemoryKube(canary(), deployment(NS, "podinfo", "ghcr.io/stefanprodan/podinfo:6.0.1"))
     for second in range(3):
         await tick(kube, 1000.0 + 10 * second)
@@ -101,7 +102,7 @@ async def test_the_spec_is_validated_once_per_generation(monkeypatch: pytest.Mon
 
 async def test_an_invalid_generation_is_reported_from_the_cache_too(monkeypatch: pytest.MonkeyPatch) -> None:
     steady(monkeypatch)
-    runner.SPEC_CACHE.clear()
+    parsed._CACHE.clear()
     bad = canary(generation=4)
     bad["spec"]["analysis"]["threshold"] = "many"
     kube = MemoryKube(bad)
@@ -116,12 +117,12 @@ async def test_an_invalid_generation_is_reported_from_the_cache_too(monkeypatch:
 
 
 def test_the_spec_cache_is_bounded() -> None:
-    runner.SPEC_CACHE.clear()
-    for i in range(runner.SPEC_CACHE_SIZE + 50):
+    parsed._CACHE.clear()
+    for i in range(parsed.PARSED_CACHE_SIZE + 50):
         obj = canary(generation=1)
         obj["metadata"]["uid"] = f"u-{i}"
-        runner.checked_spec(obj)
-    assert len(runner.SPEC_CACHE) == runner.SPEC_CACHE_SIZE
+        parsed.checked_canary(obj)
+    assert len(parsed._CACHE) == parsed.PARSED_CACHE_SIZE
 
 
 @pytest.mark.parametrize(
