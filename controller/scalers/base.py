@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Protocol
 from pydantic import ValidationError
 
 from controller.api.canary import AutoscalerRef, PrimaryScalerReplicas
+from controller.api.parsed import parsed_canary, parsed_or_none
 from controller.errors import PermanentError
 from controller.kube import Kube, KubeError
 from controller.ownership import FLUX_OWNER_PREFIXES, FLUX_RECONCILE_DISABLED, MANAGED_BY, owner_reference
@@ -80,9 +81,9 @@ ScalerFactory = Callable[[Kube, Obj, AutoscalerRef], PrimaryScaler]
 class AutoscalerCopy(ABC):
     """The skeleton of the adapters that copy one target autoscaler object for the primary.
 
-    Subclasses set ``kind`` and ``default_api_version``, build the copy in ``reconcile_primary``
-    and say how many replicas the autoscaler starts from (``min_replicas``); pausing the target is
-    a no-op unless they override it.
+    Subclasses set ``kind`` and ``default_api_version``, build the copy from the target's
+    autoscaler (``primary_copy``; ``reconcile_primary`` applies it) and say how many replicas the
+    autoscaler starts from (``min_replicas``); pausing the target is a no-op unless they override it.
     """
 
     kind: ClassVar[str]
@@ -99,6 +100,19 @@ class AutoscalerCopy(ABC):
     @abstractmethod
     def min_replicas(target: Obj | None) -> int:
         """The replicas a canary scaled up from zero starts with (at least 1)."""
+
+    @abstractmethod
+    def primary_copy(self, target: Obj) -> Obj:
+        """The primary's copy of ``target`` (the target's autoscaler), fully built."""
+
+    @property
+    def target_name(self) -> str:
+        """The canary target's name (``spec.targetRef.name``)."""
+        return parsed_canary(self.canary).spec.target_ref.name
+
+    async def reconcile_primary(self) -> str | None:
+        await apply(self.kube, self.primary_copy(await self.target()))
+        return None
 
     async def target(self) -> Obj:
         """The target's autoscaler; ``ScalerError`` when it is missing."""
@@ -133,6 +147,11 @@ def min_replicas_of(target: Obj | None, field: str) -> int:
 
 
 def autoscaler_ref(canary: Obj) -> AutoscalerRef | None:
+    parsed = parsed_or_none(canary)
+    if parsed is not None:
+        return parsed.spec.autoscaler_ref
+    # The deletion finalizer resumes the autoscaler of an invalid Canary too: the reference is
+    # read as written and judged on its own, as it always was.
     raw = (canary.get("spec") or {}).get("autoscalerRef")
     if not raw:
         return None
@@ -143,10 +162,6 @@ def autoscaler_ref(canary: Obj) -> AutoscalerRef | None:
 
 
 # -- shared by the adapters --------------------------------------------------------------------
-def primary_name(canary: Obj) -> str:
-    return f"{canary['spec']['targetRef']['name']}-primary"
-
-
 def copy_metadata(source: Obj, canary: Obj, annotations: Mapping[str, str] | None = None) -> Obj:
     """Metadata of ``<source>-primary``: the source's labels minus Flux's, plus ownership."""
     meta = source["metadata"]

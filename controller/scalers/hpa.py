@@ -44,9 +44,7 @@ class HPAScaler(base.AutoscalerCopy):
     default_api_version = DEFAULT_API_VERSION
     min_replicas = staticmethod(min_replicas)
 
-    async def reconcile_primary(self) -> str | None:
-        desired = primary_hpa(
-            await self.target(), self.canary, base.primary_name(self.canary), self.ref.primary_scaler_replicas
+    def primary_copy(self, target: Obj) -> Obj:
+        return primary_hpa(
+            target, self.canary, f"{self.target_name}-primary", self.ref.primary_scaler_replicas
         )
-        await base.apply(self.kube, desired)
-        return None

@@ -85,16 +85,14 @@ class ScaledObjectScaler(base.AutoscalerCopy):
     default_api_version = DEFAULT_API_VERSION
     min_replicas = staticmethod(min_replicas)
 
-    async def reconcile_primary(self) -> str | None:
-        desired = primary_scaled_object(
-            await self.target(),
+    def primary_copy(self, target: Obj) -> Obj:
+        return primary_scaled_object(
+            target,
             self.canary,
-            self.canary["spec"]["targetRef"]["name"],
+            self.target_name,
             self.ref.primary_scaler_queries,
             self.ref.primary_scaler_replicas,
         )
-        await base.apply(self.kube, desired)
-        return None
 
     async def pause_target(self) -> None:
         await base.annotate(self.kube, await self.target(), {PAUSED_REPLICAS: "0"})

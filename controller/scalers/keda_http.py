@@ -31,6 +31,7 @@ import re
 from typing import Any
 
 from controller.api.canary import AutoscalerRef, PrimaryScalerReplicas, ScalingSetRef
+from controller.api.parsed import parsed_canary
 from controller.kube import Kube
 from controller.scalers import base
 
@@ -64,10 +65,10 @@ def resolve_api_version(ref_api_version: str | None) -> tuple[str, str | None]:
 
 
 def apex_service(canary: Obj) -> str | None:
-    service = (canary.get("spec") or {}).get("service")
-    if not service:
+    spec = parsed_canary(canary).spec
+    if spec.service is None:
         return None
-    return str(service.get("name") or canary["spec"]["targetRef"]["name"])
+    return spec.service.name or spec.target_ref.name
 
 
 def scaling_set_ref(ref: ScalingSetRef) -> Obj:
@@ -80,14 +81,14 @@ def primary_http_scaled_object(
     replicas: PrimaryScalerReplicas | None = None,
     scaling_set: ScalingSetRef | None = None,
 ) -> Obj:
-    target = canary["spec"]["targetRef"]["name"]
+    parsed = parsed_canary(canary).spec
+    target = parsed.target_ref.name
     spec = copy.deepcopy(httpso["spec"])
     scale_ref = dict(spec["scaleTargetRef"])
     scale_ref["name"] = f"{target}-primary"
-    apex = apex_service(canary)
-    if apex is not None:
-        scale_ref["service"] = f"{apex}-primary"
-        scale_ref["port"] = int(canary["spec"]["service"]["port"])
+    if parsed.service is not None:
+        scale_ref["service"] = f"{parsed.service.name or target}-primary"
+        scale_ref["port"] = parsed.service.port
         scale_ref.pop("portName", None)
     else:
         scale_ref["service"] = f"{scale_ref['service']}-primary"
@@ -164,11 +165,14 @@ class HTTPScaledObjectScaler(base.AutoscalerCopy):
         super().__init__(kube, canary, ref)
         self.api_version, self.group_note = resolve_api_version(ref.api_version)
 
+    def primary_copy(self, target: Obj) -> Obj:
+        return primary_http_scaled_object(
+            target, self.canary, self.ref.primary_scaler_replicas, self.ref.primary_scaling_set
+        )
+
     async def reconcile_primary(self) -> str | None:
         httpso = await self.target()
-        desired = primary_http_scaled_object(
-            httpso, self.canary, self.ref.primary_scaler_replicas, self.ref.primary_scaling_set
-        )
+        desired = self.primary_copy(httpso)
         live = await self._apply_declared(desired)
         notes = [self.group_note] if self.group_note else []
         notes += target_notes(httpso, self.canary) + applied_notes(desired, live)

@@ -13,7 +13,10 @@ Obj = dict[str, Any]
 
 
 def canary(service: Obj | None = None) -> Obj:
-    spec: Obj = {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "podinfo"}}
+    spec: Obj = {
+        "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "podinfo"},
+        "analysis": {"interval": "1m", "threshold": 5, "stepWeight": 10},
+    }
     if service is not None:
         spec["service"] = service
     return {
