@@ -24,6 +24,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from controller.api.parsed import parsed_canary
+from controller.api.service import CanaryService, ServiceMetadata
 from controller.ownership import (
     FLUX_RECONCILE_DISABLED,
     HELM_DRIFT_DETECTION_DISABLED,
@@ -40,25 +42,29 @@ Obj = dict[str, Any]
 MESH_PROXIES = frozenset({"istio-proxy", "envoy"})
 """Containers whose ports port discovery skips (Flagger's ``sidecars``)."""
 OPT_OUT = {**FLUX_RECONCILE_DISABLED, **HELM_DRIFT_DETECTION_DISABLED}
+NO_METADATA = ServiceMetadata()
 
 
-def _primary_port(service_spec: Mapping[str, Any]) -> Obj:
-    port = int(service_spec.get("port", 80))
+NO_SERVICE = CanaryService(port=80)
+"""What a Canary without ``spec.service`` gets: port 80, every other field its default."""
+
+
+def _primary_port(service: CanaryService) -> Obj:
     out: Obj = {
-        "name": service_spec.get("portName") or "http",
-        "port": port,
-        "targetPort": service_spec.get("targetPort") or port,
+        "name": service.port_name or "http",
+        "port": service.port,
+        "targetPort": service.target_port or service.port,
         "protocol": "TCP",
     }
-    if service_spec.get("appProtocol"):
-        out["appProtocol"] = service_spec["appProtocol"]
+    if service.app_protocol:
+        out["appProtocol"] = service.app_protocol
     return out
 
 
-def discovered_ports(service_spec: Mapping[str, Any], pod_spec: Mapping[str, Any]) -> list[Obj]:
+def discovered_ports(service: CanaryService, pod_spec: Mapping[str, Any]) -> list[Obj]:
     """The extra ports ``portDiscovery`` adds: the containers' ports, as Flagger's ``getPorts``."""
-    port = int(service_spec.get("port", 80))
-    target_port = service_spec.get("targetPort")
+    port = service.port
+    target_port = service.target_port
     found: dict[str, int] = {}
     for container in pod_spec.get("containers") or []:
         if container.get("name") in MESH_PROXIES:
@@ -80,31 +86,35 @@ def discovered_ports(service_spec: Mapping[str, Any], pod_spec: Mapping[str, Any
     ]
 
 
+def _service_of(canary: Obj) -> CanaryService:
+    return parsed_canary(canary).spec.service or NO_SERVICE
+
+
 def service_ports(canary: Obj, target: Obj) -> list[Obj]:
-    service_spec = canary["spec"].get("service") or {}
-    ports = [_primary_port(service_spec)]
-    if service_spec.get("portDiscovery"):
-        ports += discovered_ports(service_spec, target["spec"]["template"].get("spec") or {})
+    service = _service_of(canary)
+    ports = [_primary_port(service)]
+    if service.port_discovery:
+        ports += discovered_ports(service, target["spec"]["template"].get("spec") or {})
     return ports
 
 
 def services(canary: Obj, target: Obj) -> list[Obj]:
     """The apex, -primary and -canary Services gitcanary creates (ClusterIP or headless)."""
     label, value = selector_label(target)
-    service_spec = canary["spec"].get("service") or {}
-    name = service_spec.get("name") or target["metadata"]["name"]
+    service = _service_of(canary)
+    name = service.name or target["metadata"]["name"]
     ports = service_ports(canary, target)
     out = []
     for suffix, selected, extra in (
-        ("", f"{value}-primary", service_spec.get("apex") or {}),
-        ("-primary", f"{value}-primary", service_spec.get("primary") or {}),
-        ("-canary", value, service_spec.get("canary") or {}),
+        ("", f"{value}-primary", service.apex or NO_METADATA),
+        ("-primary", f"{value}-primary", service.primary or NO_METADATA),
+        ("-canary", value, service.canary or NO_METADATA),
     ):
         spec: Obj = {"type": "ClusterIP", "selector": {label: selected}, "ports": [dict(p) for p in ports]}
-        if service_spec.get("headless"):
+        if service.headless:
             spec["clusterIP"] = "None"
-        if service_spec.get("trafficDistribution"):
-            spec["trafficDistribution"] = service_spec["trafficDistribution"]
+        if service.traffic_distribution:
+            spec["trafficDistribution"] = service.traffic_distribution
         out.append(
             {
                 "apiVersion": "v1",
@@ -112,8 +122,8 @@ def services(canary: Obj, target: Obj) -> list[Obj]:
                 "metadata": {
                     "name": f"{name}{suffix}",
                     "namespace": canary["metadata"]["namespace"],
-                    "labels": {**(extra.get("labels") or {}), label: f"{name}{suffix}", **MANAGED_BY},
-                    "annotations": {**(extra.get("annotations") or {}), **OPT_OUT},
+                    "labels": {**extra.labels, label: f"{name}{suffix}", **MANAGED_BY},
+                    "annotations": {**extra.annotations, **OPT_OUT},
                     "ownerReferences": [owner_reference(canary)],
                 },
                 "spec": spec,
@@ -124,11 +134,13 @@ def services(canary: Obj, target: Obj) -> list[Obj]:
 
 def keep_unmanaged(canary: Obj, desired: Obj, live: Obj) -> Obj:
     """``desired`` with the live values of the keys ``unmanagedMetadata`` lists, as Flagger."""
-    unmanaged = (canary["spec"].get("service") or {}).get("unmanagedMetadata") or {}
+    unmanaged = _service_of(canary).unmanaged_metadata
+    if unmanaged is None:
+        return desired
     meta, live_meta = desired["metadata"], live.get("metadata") or {}
-    for field, keys in (("annotations", unmanaged.get("annotations")), ("labels", unmanaged.get("labels"))):
+    for field, keys in (("annotations", unmanaged.annotations), ("labels", unmanaged.labels)):
         theirs = live_meta.get(field) or {}
-        for key in keys or []:
+        for key in keys:
             if key in theirs:
                 meta.setdefault(field, {})[key] = theirs[key]
     return desired

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from controller.api.parsed import parsed_or_none
 from controller.kube import Kube
 from controller.ownership import owner_reference
 from controller.scalers import PrimaryScaler
@@ -49,7 +50,14 @@ class TargetWorkload:
     def __init__(self, kube: Kube, canary: Obj) -> None:
         self.kube = kube
         self.canary = canary
-        ref = canary["spec"]["targetRef"]
+        parsed = parsed_or_none(canary)
+        # The deletion finalizer gives the replicas of an invalid Canary back too: its targetRef
+        # is then read as written, as it always was.
+        ref = (
+            canary["spec"]["targetRef"]
+            if parsed is None
+            else parsed.spec.target_ref.model_dump(by_alias=True)
+        )
         self.kind: str = ref.get("kind", "Deployment")
         if self.kind not in SUPPORTED_KINDS:
             raise primary.TargetError(unsupported_kind(ref))
