@@ -29,6 +29,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from controller.api.gitops import GitOpsSpec
+from controller.api.parsed import parsed_canary
 from controller.flux.helm import (
     HELM_NAME,
     HELMRELEASE_API,
@@ -145,32 +147,33 @@ async def resolve_source(
     if hr_ref is not None and kustomization_of(target) is None:
         return await _resolve_helm(kube, canary, target, hr_ref, settings)
     canary_ns = canary["metadata"]["namespace"]
-    gitops = canary["spec"].get("gitops") or {}
-    source_ref = gitops.get("sourceRef") or {}
+    gitops = _gitops(canary)
     shown = f"{target['kind']} {canary_ns}/{target['metadata']['name']}"
     ks_ref, kustomization = await _applying_kustomization(kube, target, shown)
-    if source_ref:
-        namespace = source_ref.get("namespace") or canary_ns
+    if gitops.source_ref is not None:
+        kind, name = gitops.source_ref.kind, gitops.source_ref.name
+        namespace = gitops.source_ref.namespace or canary_ns
     elif kustomization is not None and ks_ref is not None:
-        source_ref = kustomization["spec"]["sourceRef"]
-        namespace = source_ref.get("namespace") or ks_ref[0]
+        ks_source = kustomization["spec"]["sourceRef"]
+        kind, name = ks_source.get("kind", "GitRepository"), ks_source["name"]
+        namespace = ks_source.get("namespace") or ks_ref[0]
     else:
         raise SourceNotFound(
             f"{target['kind']} {target['metadata']['name']} carries no Flux labels "
             f"({KUSTOMIZE_NAME}) naming an existing Kustomization, and spec.gitops.sourceRef is not set"
         )
-    if source_ref.get("kind", "GitRepository") != "GitRepository":
-        raise SourceNotFound(f"sourceRef kind {source_ref.get('kind')} is not a GitRepository")
-    repo = await _git_repository(kube, namespace, source_ref["name"])
+    if kind != "GitRepository":
+        raise SourceNotFound(f"sourceRef kind {kind} is not a GitRepository")
+    repo = await _git_repository(kube, namespace, name)
     branch = _branch(gitops, repo)
     ks_path = (kustomization or {}).get("spec", {}).get("path") or "./"
     applied_by = [("Kustomization", *ks_ref)] if ks_ref else []
-    _check_tenancy(canary, settings, (namespace, source_ref["name"], repo), applied_by, branch, ks_path)
+    _check_tenancy(canary, settings, (namespace, name, repo), applied_by, branch, ks_path)
     return _git_source(
         repo,
-        (namespace, source_ref["name"]),
+        (namespace, name),
         branch,
-        gitops.get("path") or ks_path,
+        gitops.path or ks_path,
         ks_ref,
         str((kustomization or {}).get("status", {}).get("lastAppliedRevision", "")),
     )
@@ -202,8 +205,15 @@ async def _git_repository(kube: Kube, namespace: str, name: str) -> Obj:
     return repo
 
 
-def _branch(gitops: Obj, repo: Obj) -> str:
-    return str(gitops.get("branch") or (repo["spec"].get("ref") or {}).get("branch") or "main")
+def _gitops(canary: Obj) -> GitOpsSpec:
+    """``spec.gitops`` of the parsed Canary (``{}`` when unset). A Canary the models reject raises
+    pydantic's ValidationError, a ValueError: the runner validates first, and the write-back
+    worker reports ValueError from here as it does any unusable spec."""
+    return parsed_canary(canary).spec.gitops or GitOpsSpec()
+
+
+def _branch(gitops: GitOpsSpec, repo: Obj) -> str:
+    return str(gitops.branch or (repo["spec"].get("ref") or {}).get("branch") or "main")
 
 
 def _git_source(
@@ -238,7 +248,7 @@ async def _resolve_helm(
 ) -> GitSource:
     """:func:`resolve_source` for a target helm-controller installed (see :mod:`controller.flux.helm`)."""
     canary_ns = canary["metadata"]["namespace"]
-    gitops = canary["spec"].get("gitops") or {}
+    gitops = _gitops(canary)
     shown_hr = f"HelmRelease {hr_ref[0]}/{hr_ref[1]}"
     helmrelease = await kube.get(HELMRELEASE_API, "HelmRelease", *hr_ref)
     if helmrelease is None:
@@ -253,11 +263,8 @@ async def _resolve_helm(
     ks_ref, kustomization = await _applying_kustomization(kube, helmrelease, shown_hr)
     placement = helm_placement(ks_ref, kustomization, chart)
     applied_by = [("HelmRelease", *hr_ref), *([("Kustomization", *ks_ref)] if ks_ref else [])]
-    source_ref = gitops.get("sourceRef") or {}
-    if source_ref:
-        if source_ref.get("kind", "GitRepository") != "GitRepository":
-            raise SourceNotFound(f"sourceRef kind {source_ref.get('kind')} is not a GitRepository")
-        repo_key = (str(source_ref.get("namespace") or canary_ns), str(source_ref["name"]))
+    if gitops.source_ref is not None:
+        repo_key = (gitops.source_ref.namespace or canary_ns, gitops.source_ref.name)
     elif placement is not None:
         repo_key = placement.repository
     else:
@@ -268,14 +275,14 @@ async def _resolve_helm(
     repo = await _git_repository(kube, *repo_key)
     same = placement is not None and placement.repository == repo_key
     base = placement.path if placement is not None and same else "./"
-    also = placement.also if placement is not None and same and not gitops.get("path") else ()
+    also = placement.also if placement is not None and same and not gitops.path else ()
     branch = _branch(gitops, repo)
     _check_tenancy(canary, settings, (*repo_key, repo), applied_by, branch, base, also)
     return _git_source(
         repo,
         repo_key,
         branch,
-        gitops.get("path") or base,
+        gitops.path or base,
         placement.kustomization if placement is not None and same else None,
         placement.revision if placement is not None and same else "",
         hr_ref,
@@ -313,7 +320,7 @@ def _check_tenancy(
     that applied the target: a Kustomization, or a HelmRelease and the Kustomization that
     applied it."""
     canary_ns = canary["metadata"]["namespace"]
-    gitops = canary["spec"].get("gitops") or {}
+    gitops = _gitops(canary)
     repo_ns, repo_name, repo = repository
     grant = allowed_namespaces((repo.get("metadata") or {}).get("annotations"))
     problems = [cross_namespace_problem("GitRepository", repo_ns, repo_name, canary_ns, settings, grant)]
@@ -323,18 +330,18 @@ def _check_tenancy(
         beside = grant if namespace == repo_ns else frozenset()
         problems.append(cross_namespace_problem(kind, namespace, name, canary_ns, settings, beside))
     problems.append(url_problem(str(repo["spec"].get("url") or ""), settings))
-    problems.append(branch_problem(branch, "spec.gitops.branch" if gitops.get("branch") else "branch"))
-    if gitops.get("path"):
+    problems.append(branch_problem(branch, "spec.gitops.branch" if gitops.branch else "branch"))
+    if gitops.path:
         # A borrowed repository (another namespace's) is written only where its Kustomization
         # applies the target; in the Canary's own repository the bound is the repository.
         within = kustomization_root(ks_path) if repo_ns != canary_ns else "."
-        problems.append(path_problem(str(gitops["path"]), within))
+        problems.append(path_problem(gitops.path, within))
     for also in also_paths:
         problems.append(path_problem(also, field="HelmRelease chart path"))
-    for entry in gitops.get("promoteTo") or []:
-        problems.append(path_problem(str(entry.get("path") or ""), field="spec.gitops.promoteTo[].path"))
-        if entry.get("branch"):
-            problems.append(branch_problem(str(entry["branch"]), "spec.gitops.promoteTo[].branch"))
+    for entry in gitops.promote_to:
+        problems.append(path_problem(entry.path, field="spec.gitops.promoteTo[].path"))
+        if entry.branch:
+            problems.append(branch_problem(entry.branch, "spec.gitops.promoteTo[].branch"))
     problem = first_problem(problems)
     if problem:
         raise SourceRefused(problem)
