@@ -203,6 +203,8 @@ async def _tick_and_queue_write_back(
         outcome = await reconcile_canary(kube, raw, settings)
         if outcome.pending_write_back:
             write_backs.submit(raw["metadata"]["namespace"], raw["metadata"]["name"])
+        else:  # applied decisions still in the branch? (issue 14; throttled by the queue)
+            write_backs.check_history(raw["metadata"]["namespace"], raw["metadata"]["name"])
         return outcome.delay
     except Exception:  # the loop must survive anything; the next tick retries
         log.exception("%s: reconcile failed", key)

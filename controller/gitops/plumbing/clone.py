@@ -213,6 +213,10 @@ class WorkingClone:
                 found.update({i: sha for i in intent_ids(message) if i in wanted})
         return found
 
+    def is_ancestor(self, commit: str, tip: str) -> bool:
+        """Whether ``tip`` contains ``commit`` (False too when the clone lacks either)."""
+        return self.run_status("merge-base", "--is-ancestor", commit, tip)[0] == 0
+
     def changed_between(self, old: str, new: str) -> list[str]:
         out = self.run("diff", "--name-only", "--no-renames", "-z", old, new, "--")
         return [name for name in out.split("\0") if name]

@@ -50,6 +50,7 @@ from pathlib import Path
 from controller.gitops.plumbing.clone import LOCAL_TIMEOUT_FLOOR_S, Config, WorkingClone, WriteBackError
 from controller.gitops.plumbing.clone_cache import CacheLimits, prune
 from controller.gitops.plumbing.credentials import CommitSigning, CredentialsError, GitAuth, SigningKey
+from controller.gitops.plumbing.history import HistoryCheck, HistoryRequest, run_request
 from controller.gitops.workflow.intents import Intent
 from controller.gitops.workflow.trailers import build_message
 
@@ -87,6 +88,8 @@ class WriteBackResult:
     attempts: int = 0
     error: str | None = None
     """Why the whole write-back failed (source, credentials, fetch or push), redacted; all stay pending."""
+    history: HistoryCheck | None = None
+    """The applied decisions checked against the first fetched tip (``apply_intents(history=...)``)."""
 
     @property
     def ok(self) -> bool:
@@ -194,6 +197,8 @@ class WriteBackRepo:
         self.worktree = clone_dir_for(Path(cache_dir), url)
         self.cache_limits = CacheLimits.from_env() if cache_limits is None else cache_limits
         self.clone = WorkingClone(url, branch, self.worktree, timeout_s)
+        self._history: HistoryRequest | None = None
+        self._history_check: HistoryCheck | None = None
 
     async def apply_intents(
         self,
@@ -203,18 +208,23 @@ class WriteBackRepo:
         signing: SigningKey | None = None,
         max_attempts: int = 5,
         subject: Callable[[Sequence[Intent]], str] = default_subject,
+        history: HistoryRequest | None = None,
     ) -> WriteBackResult:
         """Apply ``intents`` exactly once and push them in one commit (see module doc).
 
         ``subject`` gives the commit text: its first line is the subject, any further lines the
-        body; the ``Gitcanary-*`` trailers are always appended after it."""
+        body; the ``Gitcanary-*`` trailers are always appended after it. ``history``: applied
+        decisions to look for from the first fetched tip (:mod:`controller.gitops.plumbing.history`)."""
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         unique = list({i.id: i for i in intents}.values())
         if not unique:
             return WriteBackResult(commit=None)
         async with self.session(signing) as config:
-            return await self._attempt_until_pushed(unique, apply, config, subject, max_attempts)
+            self._history, self._history_check = history, None
+            result = await self._attempt_until_pushed(unique, apply, config, subject, max_attempts)
+            result.history = self._history_check
+        return result
 
     @asynccontextmanager
     async def session(self, signing: SigningKey | None) -> AsyncIterator[Config]:
@@ -296,6 +306,8 @@ class WriteBackRepo:
         with clone.locked():
             clone.ensure()
             tip = clone.fetch()
+            if self._history is not None:  # once, against the first tip fetched
+                self._history_check, self._history = run_request(clone, tip, self._history), None
             if unpushed is not None:
                 replayed = self._replay(unpushed, tip, config)
                 if replayed is not None:
@@ -308,6 +320,8 @@ class WriteBackRepo:
         clone = self.clone
         if tip == unpushed.base:
             return unpushed  # lost a ref-lock race on an unchanged branch: push the same commit
+        if not clone.is_ancestor(unpushed.base, tip):
+            return None  # the branch was rewritten: a 3-way merge would bring back what it dropped
         if clone.find_applied(unpushed.committed, f"{unpushed.base}..{tip}"):
             return None
         if _touches(clone.changed_between(unpushed.base, tip), unpushed.files, unpushed.scopes):

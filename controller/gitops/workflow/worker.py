@@ -43,6 +43,7 @@ from controller.gitops.edits.apply import EditPolicy, apply_intent
 from controller.gitops.edits.worktree_files import SkippedFile
 from controller.gitops.plumbing.credentials import CredentialsError, GitAuth, SigningKey
 from controller.gitops.plumbing.repo import WriteBackError, WriteBackRepo, WriteBackResult, default_subject
+from controller.gitops.workflow import history_check
 from controller.gitops.workflow.commit_message import CommitMessage, with_condition
 from controller.gitops.workflow.intent_expiry import PendingLimits, describe, split_expired
 from controller.gitops.workflow.intents import Intent
@@ -248,10 +249,15 @@ async def write_back(kube: Kube, canary: Obj, now: float | None = None) -> Write
         result = WriteBackResult(commit=None)
         notes: list[str] = []
         skipped: list[SkippedFile] = []
+        history = history_check.request_for(source.url, source.branch, key, gitops_status)
         if local:
             apply = partial(_apply, policy=_edit_policy(gitops), notes=notes, skipped=skipped, source=source)
             result = await opened.repo.apply_intents(
-                local, commit_text.collecting(apply), signing=opened.signing, subject=commit_text
+                local,
+                commit_text.collecting(apply),
+                signing=opened.signing,
+                subject=commit_text,
+                history=history,
             )
         promoted_elsewhere = await deliver(
             DeliveryContext(
@@ -313,8 +319,15 @@ async def write_back(kube: Kube, canary: Obj, now: float | None = None) -> Write
             {"status": {"conditions": conditions}},
             "status",
         )
+        status = {**status, "conditions": conditions}
         for note in dict.fromkeys(notes):
             await record_event(kube, canary, "Warning", "NoMarkers", note)
+    if history is not None and result.history is not None:
+        history_check.remember(source.url, source.branch, key, history, result.history)
+        applied_now = any(i.id in result.applied for i in local)
+        await history_check.report(
+            kube, {**canary, "status": status}, result.history, source.branch, now, applied_now=applied_now
+        )
     for item in skipped:
         message = f"write-back skipped {item.describe(opened.repo.worktree)}"
         await record_event(kube, canary, "Warning", "FileSkipped", message)

@@ -21,6 +21,9 @@ Invariants:
   again at once, up to :data:`MAX_ROUNDS` times.
 - A Canary whose repository cannot be named gets a task of its own, where ``write_back``
   reports why in an Event and ``status.gitops.lastWriteBack``.
+- A Canary with nothing pending and applied decisions is checked against its branch
+  (:meth:`WriteBackQueue.check_history`, issue 14) in its repository's task, at most once per
+  ``check_interval_s``; a write-back queued for it meanwhile replaces the check (it checks too).
 - A repository's task ends when its queue is empty; :meth:`WriteBackQueue.close` cancels every
   task (a git command already running still ends at its deadline, in its worker thread).
 """
@@ -34,7 +37,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller import telemetry
+from controller.gitops.plumbing.history import HistoryCheck
 from controller.gitops.plumbing.repo import WriteBackResult
+from controller.gitops.workflow.history_watch import check_interval_s, verify_history
 from controller.gitops.workflow.worker import CANARY_API, repository_key, write_back
 from controller.kube import Kube, KubeError
 
@@ -52,14 +57,15 @@ MAX_ROUNDS = 5
 
 WriteBack = Callable[[Kube, Obj], Awaitable[WriteBackResult | None]]
 ResolveRepository = Callable[[Kube, Obj], Awaitable[RepositoryKey]]
+Verify = Callable[[Kube, Obj], Awaitable[HistoryCheck | None]]
 
 
 @dataclass
 class _Lane:
     """The Canaries waiting for one repository, and the task writing them back."""
 
-    waiting: dict[str, None] = field(default_factory=dict)
-    """Canary keys in submission order (a dict as an ordered set)."""
+    waiting: dict[str, bool] = field(default_factory=dict)
+    """Canary keys in submission order -> only a history check (False: a write-back)."""
     task: asyncio.Task[None] | None = None
 
 
@@ -73,11 +79,16 @@ class WriteBackQueue:
         write: WriteBack = write_back,
         resolve: ResolveRepository = repository_key,
         retry_s: float = RETRY_S,
+        verify: Verify = verify_history,
+        check_every_s: float | None = None,
     ) -> None:
         self.kube = kube
         self._write = write
         self._resolve = resolve
+        self._verify = verify
         self.retry_s = retry_s
+        self.check_every_s = check_interval_s() if check_every_s is None else check_every_s
+        self._checked_at: dict[str, float] = {}
         self._lanes: dict[RepositoryKey, _Lane] = {}
         self._routing: set[str] = set()
         self._retrying: set[str] = set()
@@ -89,10 +100,30 @@ class WriteBackQueue:
     def submit(self, namespace: str, name: str) -> None:
         """Queue the Canary's pending intents for write-back; never waits."""
         key = f"{namespace}/{name}"
-        if self._closed or key in self._routing or any(key in lane.waiting for lane in self._lanes.values()):
+        if self._closed or key in self._routing or self._queued(key, check=False):
             return
         self._routing.add(key)
         self._spawn(self._route(namespace, name, key), f"write-back route {key}")
+
+    def check_history(self, namespace: str, name: str) -> None:
+        """Check the Canary's applied decisions against its branch, at most every ``check_every_s``."""
+        key = f"{namespace}/{name}"
+        now = asyncio.get_running_loop().time()
+        if self._closed or now - self._checked_at.get(key, -float("inf")) < self.check_every_s:
+            return
+        if key in self._routing or self._queued(key, check=True):
+            return
+        self._checked_at[key] = now
+        self._routing.add(key)
+        self._spawn(self._route(namespace, name, key, check=True), f"history check route {key}")
+
+    def _queued(self, key: str, *, check: bool) -> bool:
+        """Whether ``key`` waits in a lane; a write-back turns a waiting check into a write-back."""
+        for lane in self._lanes.values():
+            if key in lane.waiting:
+                lane.waiting[key] = lane.waiting[key] and check
+                return True
+        return False
 
     async def close(self) -> None:
         """Cancel every task and wait for them to stop."""
@@ -116,26 +147,27 @@ class WriteBackQueue:
         if not task.cancelled() and task.exception() is not None:
             log.error("%s crashed", task.get_name(), exc_info=task.exception())
 
-    async def _route(self, namespace: str, name: str, key: str) -> None:
+    async def _route(self, namespace: str, name: str, key: str, check: bool = False) -> None:
         try:
             canary = await self.kube.get(CANARY_API, "Canary", namespace, name)
-            if canary is None or not _pending(canary):
+            if canary is None or not (_pending(canary) or (check and _applied(canary))):
                 return
+            check = check and not _pending(canary)
             try:
                 repository = await self._resolve(self.kube, canary)
             except Exception as exc:  # SourceNotFound, SourceRefused, a malformed spec...
                 log.info("%s: write-back repository unknown (%s: %s)", key, type(exc).__name__, exc)
                 repository = ("", key)  # its own task: write_back reports why (Event, lastWriteBack)
-            self._enqueue(repository, key)
+            self._enqueue(repository, key, check)
         except KubeError as exc:
             log.warning("%s: could not read the Canary to queue its write-back: %s", key, exc)
             self._retry_later(namespace, name)
         finally:
             self._routing.discard(key)
 
-    def _enqueue(self, repository: RepositoryKey, key: str) -> None:
+    def _enqueue(self, repository: RepositoryKey, key: str, check: bool = False) -> None:
         lane = self._lanes.setdefault(repository, _Lane())
-        lane.waiting[key] = None
+        lane.waiting[key] = lane.waiting.get(key, True) and check
         if lane.task is None or lane.task.done():
             lane.task = asyncio.ensure_future(self._drain(repository, lane))
             lane.task.set_name(f"write-back {repository[0] or repository[1]} {repository[1]}")
@@ -144,8 +176,8 @@ class WriteBackQueue:
         try:
             while lane.waiting:
                 key = next(iter(lane.waiting))
-                del lane.waiting[key]
-                await self._write_canary(key)
+                check = lane.waiting.pop(key)
+                await (self._check_canary(key) if check else self._write_canary(key))
         finally:
             if self._lanes.get(repository) is lane and not lane.waiting:
                 del self._lanes[repository]
@@ -174,6 +206,19 @@ class WriteBackQueue:
             telemetry.WRITE_BACKS.labels("error").inc()
             self._retry_later(namespace, name)
 
+    async def _check_canary(self, key: str) -> None:
+        namespace, name = key.split("/", 1)
+        try:
+            canary = await self.kube.get(CANARY_API, "Canary", namespace, name)
+            if canary is None:
+                return
+            if _pending(canary):  # a decision came meanwhile: its write-back checks too
+                await self._write_canary(key)
+                return
+            await self._verify(self.kube, canary)
+        except Exception:  # the task must survive anything; the next interval checks again
+            log.exception("%s: history check failed", key)
+
     def _retry_later(self, namespace: str, name: str) -> None:
         key = f"{namespace}/{name}"
         if self._closed or key in self._retrying:
@@ -192,3 +237,7 @@ class WriteBackQueue:
 
 def _pending(canary: Obj) -> bool:
     return bool(((canary.get("status") or {}).get("gitops") or {}).get("pending"))
+
+
+def _applied(canary: Obj) -> bool:
+    return bool(((canary.get("status") or {}).get("gitops") or {}).get("applied"))
