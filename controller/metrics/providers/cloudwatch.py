@@ -24,12 +24,12 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from controller.metrics.durations import interval_seconds
 from controller.metrics.errors import NoValuesFound, ProviderConfigError, ProviderError
 from controller.metrics.providers.contract import ProviderConfig
 from controller.metrics.providers.sigv4 import AwsCredentials, sign
+from controller.metrics.providers.skeleton import WINDOW_MULTIPLIER, first_item, url_parts
 from controller.metrics.providers.transport import (
     backend_text,
     error_from_response,
@@ -37,7 +37,6 @@ from controller.metrics.providers.transport import (
     json_of,
     request_headers,
     send,
-    strip_userinfo,
 )
 from controller.outbound import OutboundResponse
 
@@ -45,7 +44,6 @@ __all__ = ["CloudWatchProvider", "credentials_from"]
 
 MAX_RETRIES = 3
 MAX_DATAPOINTS = 20
-WINDOW_MULTIPLIER = 10
 TARGET = "GraniteServiceVersion20100801.GetMetricData"
 CONTENT_TYPE = "application/x-amz-json-1.0"
 GO_ZERO_TIME = -62135596800
@@ -88,9 +86,7 @@ class CloudWatchProvider:
         self._credentials = credentials_from(secret, os.environ if environ is None else environ)
         suffix = ".com.cn" if region.startswith("cn-") else ".com"
         address = config.address.strip() or f"https://monitoring.{region}.amazonaws{suffix}"
-        parts = urlsplit(address)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ProviderConfigError(f"cloudwatch address {strip_userinfo(address)!r} is not a valid URL")
+        parts = url_parts(address, "cloudwatch")
         self._config = config
         self._region = region
         self._url = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path or '/'}"
@@ -168,16 +164,7 @@ def _aws_error(response: OutboundResponse, secrets: tuple[str, ...]) -> str:
 
 
 def _first_value(body: Any, query: str) -> float:
-    if not isinstance(body, dict):
-        raise ProviderError("error unmarshaling result: not a JSON object")
-    results = body.get("MetricDataResults") or []
-    if not isinstance(results, list):
-        raise ProviderError("error unmarshaling result: MetricDataResults is not a list")
-    if not results or not isinstance(results[0], dict):
+    value = first_item(body, query, (("MetricDataResults", 0), ("Values", 0)))
+    if value is None:
         raise NoValuesFound(query)
-    values = results[0].get("Values") or []
-    if not isinstance(values, list):
-        raise ProviderError("error unmarshaling result: Values is not a list")
-    if not values or values[0] is None:
-        raise NoValuesFound(query)
-    return finite(values[0], query)
+    return finite(value, query)

@@ -23,14 +23,11 @@ from urllib.parse import parse_qs, quote, urlsplit
 from controller.metrics.errors import NoValuesFound, ProviderConfigError, ProviderError
 from controller.metrics.providers.contract import ProviderConfig
 from controller.metrics.providers.kube_api import KubeClient, kube_call, kube_error
+from controller.metrics.providers.skeleton import HttpProvider, http_address
 from controller.metrics.providers.transport import (
     backend_text,
-    error_from_response,
     finite,
     json_of,
-    request_headers,
-    send,
-    strip_userinfo,
 )
 
 __all__ = ["ExternalMetricsProvider", "parse_quantity", "parse_query"]
@@ -77,7 +74,7 @@ def parse_quantity(text: str) -> float:
         raise ValueError(f"not a quantity: {text!r}") from None
 
 
-class ExternalMetricsProvider:
+class ExternalMetricsProvider(HttpProvider):
     """Reads one external metric through the Kubernetes API (or the template's address)."""
 
     def __init__(
@@ -87,16 +84,13 @@ class ExternalMetricsProvider:
         *,
         kube: KubeClient | None = None,
     ) -> None:
-        self._config = config
+        super().__init__(config)
         self._kube = kube
-        self._address = config.address.strip().rstrip("/")
+        address = config.address.strip().rstrip("/")
         token = (secret or {}).get("token", "")
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._secrets = (token,) if token else ()
-        if self._address and not self._address.startswith(("http://", "https://")):
-            raise ProviderConfigError(
-                f"externalmetrics address {strip_userinfo(self._address)!r} is not a valid URL"
-            )
+        self._address = http_address(address, "externalmetrics") if address else ""
         if not self._address and kube is None:
             raise ProviderConfigError(
                 "could not initialize ExternalMetricsProvider: no Kubernetes client and no address"
@@ -129,19 +123,9 @@ class ExternalMetricsProvider:
         path = f"{API}/namespaces/{quote(namespace, safe='')}/{quote(metric, safe='')}"
         params = {"labelSelector": selector} if selector else None
         if self._address:
-            headers = request_headers(self._config, self._headers)
-            response = await send(
-                self._config,
-                "GET",
-                self._address + path,
-                params=params,
-                headers=headers,
-                secrets=self._secrets,
+            response = await self._get(
+                self._address + path, params, error_prefix="error querying external metrics API: "
             )
-            if response.status_code != 200:
-                raise ProviderError(
-                    f"error querying external metrics API: {error_from_response(response, self._secrets)}"
-                )
             return json_of(response)
         assert self._kube is not None
         reply = await kube_call(self._kube, "GET", path, deadline=self._config.timeout, params=params)

@@ -9,72 +9,43 @@ last non-null datapoint across all returned targets. No such datapoint raises
 
 from __future__ import annotations
 
-import base64
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from controller.metrics.errors import NoValuesFound, ProviderConfigError, ProviderError
+from controller.metrics.errors import NoValuesFound, ProviderError
 from controller.metrics.providers.contract import ProviderConfig
-from controller.metrics.providers.transport import (
-    backend_text,
-    error_from_response,
-    get,
-    request_headers,
-    strip_userinfo,
+from controller.metrics.providers.skeleton import (
+    HttpProvider,
+    basic_auth,
+    http_address,
+    query_text,
+    status_below_400,
 )
+from controller.metrics.providers.transport import backend_text, json_of
 
 __all__ = ["ONLINE_QUERY", "GraphiteProvider"]
 
 ONLINE_QUERY = "target=test"
-_WHITESPACE = re.compile(r"\s+")
 
 
-class GraphiteProvider:
+class GraphiteProvider(HttpProvider):
     """Runs Graphite render queries."""
 
-    def __init__(
-        self,
-        config: ProviderConfig,
-        secret: Mapping[str, str] | None = None,
-    ) -> None:
-        address = config.address.strip()
-        if not address.startswith(("http://", "https://")):
-            raise ProviderConfigError(f"{config.type} address {strip_userinfo(address)!r} is not a valid URL")
-        self._config = config
-        self._endpoint = address.rstrip("/") + "/render"
-        self._headers: dict[str, str] = {}
-        self._secrets: tuple[str, ...] = ()
+    def __init__(self, config: ProviderConfig, secret: Mapping[str, str] | None = None) -> None:
+        super().__init__(config)
+        self._endpoint = http_address(config.address, config.type) + "/render"
         if config.has_secret:
-            credentials = secret or {}
-            username = credentials.get("username")
-            password = credentials.get("password")
-            if username is None:
-                raise ProviderConfigError(f"{config.type} credentials does not contain a username")
-            if password is None:
-                raise ProviderConfigError(f"{config.type} credentials does not contain a password")
-            encoded = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-            self._headers["Authorization"] = f"Basic {encoded}"
-            self._secrets = (username, password, encoded)
+            self._headers, self._secrets = basic_auth(config.type, secret or {})
 
     async def run_query(self, query: str) -> float:
         """Return the last non-null datapoint of the render answer."""
-        compact = _WHITESPACE.sub(" ", query).strip()
+        compact = query_text(query)
         params = [(k, v) for k, v in parse_qsl(compact, keep_blank_values=True) if k != "format"]
         params.append(("format", "json"))
-        headers = request_headers(self._config, self._headers)
-        response = await get(
-            self._config, self._endpoint, params=params, headers=headers, secrets=self._secrets
-        )
-        if response.status_code >= 400:
-            raise error_from_response(response, self._secrets)
-        try:
-            body = response.json()
-        except ValueError:
-            raise ProviderError("error unmarshaling result: not JSON") from None
-        return _last_datapoint(body, compact)
+        response = await self._get(self._endpoint, params, status_below_400)
+        return _last_datapoint(json_of(response), compact)
 
     async def is_online(self) -> bool:
         """True when the render API answers; an empty answer still counts as online."""

@@ -22,13 +22,13 @@ from collections.abc import Mapping
 
 from controller.metrics.errors import NoValuesFound, ProviderConfigError, ProviderError
 from controller.metrics.providers.contract import ProviderConfig
+from controller.metrics.providers.skeleton import http_address
 from controller.metrics.providers.transport import (
     backend_text,
     error_from_response,
     finite,
     request_headers,
     send,
-    strip_userinfo,
 )
 from controller.outbound import OutboundResponse
 
@@ -36,6 +36,7 @@ __all__ = ["ONLINE_QUERY", "InfluxdbProvider"]
 
 ONLINE_QUERY = 'from(bucket: "default") |> range(start: -2h)'
 DIALECT = {"annotations": ["datatype", "group", "default"], "delimiter": ",", "header": True}
+_QUERY_API_ERROR = "error accessing influxdb query api: "
 NUMERIC_TYPES = frozenset({"double", "long", "unsignedLong"})
 
 
@@ -43,11 +44,8 @@ class InfluxdbProvider:
     """Runs Flux queries against one InfluxDB 2 API."""
 
     def __init__(self, config: ProviderConfig, secret: Mapping[str, str] | None = None) -> None:
-        address = config.address.strip()
-        if not address.startswith(("http://", "https://")):
-            raise ProviderConfigError(f"{config.type} address {strip_userinfo(address)!r} is not a valid URL")
         self._config = config
-        self._endpoint = address.rstrip("/") + "/api/v2/query"
+        self._endpoint = http_address(config.address, config.type) + "/api/v2/query"
         self._org = ""
         self._headers = {"Content-Type": "application/json", "Accept": "text/csv"}
         self._secrets: tuple[str, ...] = ()
@@ -68,18 +66,14 @@ class InfluxdbProvider:
         """Return ``_value`` of the first record of the Flux query's answer."""
         response = await self._post(query)
         if response.status_code != 200:
-            raise ProviderError(
-                f"error accessing influxdb query api: {error_from_response(response, self._secrets)}"
-            )
+            raise error_from_response(response, self._secrets, _QUERY_API_ERROR)
         return _first_value(response.text, query, self._secrets)
 
     async def is_online(self) -> bool:
         """True when the query API answers a trivial query with HTTP 200."""
         response = await self._post(ONLINE_QUERY)
         if response.status_code != 200:
-            raise ProviderError(
-                f"error accessing influxdb query api: {error_from_response(response, self._secrets)}"
-            )
+            raise error_from_response(response, self._secrets, _QUERY_API_ERROR)
         return True
 
     async def _post(self, query: str) -> OutboundResponse:

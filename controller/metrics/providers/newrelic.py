@@ -15,15 +15,10 @@ from typing import Any
 from urllib.parse import quote
 
 from controller.metrics.durations import interval_seconds
-from controller.metrics.errors import NoValuesFound, ProviderConfigError, ProviderError
+from controller.metrics.errors import NoValuesFound, ProviderError
 from controller.metrics.providers.contract import ProviderConfig
-from controller.metrics.providers.transport import (
-    error_from_response,
-    finite,
-    json_of,
-    request_headers,
-    send,
-)
+from controller.metrics.providers.skeleton import HttpProvider, required_key
+from controller.metrics.providers.transport import finite, json_of
 from controller.outbound import OutboundResponse
 
 __all__ = ["DEFAULT_ADDRESS", "ONLINE_QUERY", "NewRelicProvider"]
@@ -34,47 +29,33 @@ QUERY_KEY_SECRET = "newrelic_query_key"
 ONLINE_QUERY = "SELECT * FROM Metric"
 
 
-class NewRelicProvider:
+class NewRelicProvider(HttpProvider):
     """Runs NRQL queries against one New Relic account."""
 
     def __init__(
         self, config: ProviderConfig, secret: Mapping[str, str] | None, *, interval: str = "1m"
     ) -> None:
+        super().__init__(config)
         credentials = secret or {}
-        account = credentials.get(ACCOUNT_ID_SECRET)
-        key = credentials.get(QUERY_KEY_SECRET)
-        if not account:
-            raise ProviderConfigError(f"newrelic credentials does not contain the key {ACCOUNT_ID_SECRET!r}")
-        if not key:
-            raise ProviderConfigError(f"newrelic credentials does not contain the key {QUERY_KEY_SECRET!r}")
-        window = interval_seconds(interval)
+        account = required_key(credentials, ACCOUNT_ID_SECRET, "newrelic", f"the key {ACCOUNT_ID_SECRET!r}")
+        key = required_key(credentials, QUERY_KEY_SECRET, "newrelic", f"the key {QUERY_KEY_SECRET!r}")
+        self._since = int(interval_seconds(interval))
         address = (config.address or DEFAULT_ADDRESS).rstrip("/")
-        self._config = config
         self._endpoint = f"{address}/v1/accounts/{quote(account, safe='')}/query"
-        self._key = key
+        self._headers = {"X-Query-Key": key}
         self._secrets = (key,)
-        self._since = int(window)
 
     async def run_query(self, query: str) -> float:
         """Return the single ``result`` of the NRQL query over the metric interval."""
-        response = await self._get(query)
-        if response.status_code != 200:
-            raise error_from_response(response, self._secrets)
-        return _single_result(json_of(response), query)
+        return _single_result(json_of(await self._query(query)), query)
 
     async def is_online(self) -> bool:
         """True when the API accepts the key (HTTP 200); otherwise ``ProviderError``."""
-        response = await self._get(ONLINE_QUERY)
-        if response.status_code != 200:
-            raise error_from_response(response, self._secrets)
+        await self._query(ONLINE_QUERY)
         return True
 
-    async def _get(self, query: str) -> OutboundResponse:
-        nrql = f"{query} SINCE {self._since} seconds ago"
-        headers = request_headers(self._config, {"X-Query-Key": self._key})
-        return await send(
-            self._config, "GET", self._endpoint, params={"nrql": nrql}, headers=headers, secrets=self._secrets
-        )
+    async def _query(self, query: str) -> OutboundResponse:
+        return await self._get(self._endpoint, {"nrql": f"{query} SINCE {self._since} seconds ago"})
 
 
 def _single_result(body: Any, query: str) -> float:

@@ -12,84 +12,59 @@ error text is scrubbed of them.
 
 from __future__ import annotations
 
-import base64
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
-from controller.metrics.errors import NoValuesFound, ProviderConfigError, ProviderError
+from controller.metrics.errors import NoValuesFound, ProviderError
 from controller.metrics.providers.contract import ProviderConfig
-from controller.metrics.providers.transport import (
-    backend_text,
-    error_from_response,
-    get,
-    request_headers,
-    strip_userinfo,
+from controller.metrics.providers.skeleton import (
+    HttpProvider,
+    basic_auth,
+    http_address,
+    query_text,
+    status_below_400,
 )
+from controller.metrics.providers.transport import backend_text
 
 __all__ = ["ONLINE_QUERY", "PrometheusProvider"]
 
 ONLINE_QUERY = "vector(1)"
-_WHITESPACE = re.compile(r"\s+")
 
 
-class PrometheusProvider:
+class PrometheusProvider(HttpProvider):
     """Runs PromQL instant queries against one Prometheus-compatible API."""
 
-    def __init__(
-        self,
-        config: ProviderConfig,
-        secret: Mapping[str, str] | None = None,
-    ) -> None:
-        address = config.address.strip()
-        if not address or not address.startswith(("http://", "https://")):
-            raise ProviderConfigError(f"{config.type} address {strip_userinfo(address)!r} is not a valid URL")
-        self._config = config
-        self._endpoint = address.rstrip("/") + "/api/v1/query"
-        self._auth_header: str | None = None
-        self._secrets: tuple[str, ...] = ()
+    def __init__(self, config: ProviderConfig, secret: Mapping[str, str] | None = None) -> None:
+        super().__init__(config)
+        self._endpoint = http_address(config.address, config.type) + "/api/v1/query"
         if config.has_secret or secret:
-            self._auth_header, self._secrets = _auth_from_secret(config.type, secret or {})
+            self._headers, self._secrets = _auth_from_secret(config.type, secret or {})
 
     async def run_query(self, query: str) -> float:
         """Run ``query`` as an instant query and return the first sample value."""
-        compact = _WHITESPACE.sub(" ", query).strip()
-        body = await self._get(compact)
+        compact = query_text(query)
+        response = await self._get(self._endpoint, {"query": compact}, status_below_400)
+        try:
+            body = response.json()
+        except ValueError:
+            raise ProviderError(
+                f"error unmarshaling result: {backend_text(response.text, self._secrets)!r}"
+            ) from None
         return _first_value(body, compact, self._secrets)
 
     async def is_online(self) -> bool:
         """True when ``vector(1)`` answers 1; raises ``ProviderError`` if unreachable."""
         return await self.run_query(ONLINE_QUERY) == 1.0
 
-    async def _get(self, query: str) -> Any:
-        own = {"Authorization": self._auth_header} if self._auth_header else {}
-        headers = request_headers(self._config, own)
-        response = await get(
-            self._config, self._endpoint, params={"query": query}, headers=headers, secrets=self._secrets
-        )
-        if response.status_code >= 400:
-            raise error_from_response(response, self._secrets)
-        try:
-            return response.json()
-        except ValueError:
-            raise ProviderError(
-                f"error unmarshaling result: {backend_text(response.text, self._secrets)!r}"
-            ) from None
 
-
-def _auth_from_secret(provider_type: str, secret: Mapping[str, str]) -> tuple[str, tuple[str, ...]]:
+def _auth_from_secret(
+    provider_type: str, secret: Mapping[str, str]
+) -> tuple[dict[str, str], tuple[str, ...]]:
     token = secret.get("token")
     if token:
-        return f"Bearer {token}", (token,)
-    username = secret.get("username")
-    password = secret.get("password")
-    if username is None:
-        raise ProviderConfigError(f"{provider_type} credentials does not contain a username")
-    if password is None:
-        raise ProviderConfigError(f"{provider_type} credentials does not contain a password")
-    encoded = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-    return f"Basic {encoded}", (username, password, encoded)
+        return {"Authorization": f"Bearer {token}"}, (token,)
+    return basic_auth(provider_type, secret)
 
 
 def _first_value(body: Any, query: str, secrets: tuple[str, ...]) -> float:

@@ -21,29 +21,19 @@ and the 1 MiB cap. ``is_online`` calls ``GET <api>/v2/metric?limit=1`` and expec
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from controller.metrics.durations import interval_seconds
 from controller.metrics.errors import Cause, NoValuesFound, ProviderConfigError, ProviderError
-from controller.metrics.providers.contract import ProviderConfig
-from controller.metrics.providers.transport import (
-    backend_text,
-    error_from_response,
-    finite,
-    request_headers,
-    send,
-    strip_userinfo,
-)
+from controller.metrics.providers.skeleton import WindowedProvider, required_key, url_parts
+from controller.metrics.providers.transport import backend_text, finite, request_headers, send
 
 __all__ = ["SplunkProvider", "endpoints", "sse_events"]
 
 TOKEN_SECRET = "sf_token_key"
 TOKEN_HEADER = "X-SF-Token"
-WINDOW_MULTIPLIER = 10
 EXECUTE_PATH = "/v2/signalflow/execute"
 VALIDATION_PATH = "/v2/metric"
 
@@ -92,41 +82,27 @@ def sse_events(text: str) -> Iterator[Event]:
         yield Event(name or "message", "\n".join(data))
 
 
-class SplunkProvider:
+class SplunkProvider(WindowedProvider):
     """Runs SignalFlow programs against one Splunk Observability realm."""
 
-    def __init__(
-        self,
-        config: ProviderConfig,
-        secret: Mapping[str, str] | None,
-        *,
-        interval: str = "1m",
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        address = config.address.strip()
+    def _setup(self, secret: Mapping[str, str]) -> None:
+        address = self._config.address.strip()
         if not address:
             raise ProviderConfigError("splunk endpoint is not set")
-        parts = urlsplit(address)
-        if parts.scheme not in ("http", "https", "ws", "wss") or not parts.hostname:
-            raise ProviderConfigError(f"splunk address {strip_userinfo(address)!r} is not a valid URL")
-        token = (secret or {}).get(TOKEN_SECRET)
-        if not token:
-            raise ProviderConfigError(f"splunk credentials does not contain {TOKEN_SECRET}")
-        window = interval_seconds(interval)
-        self._config = config
+        url_parts(address, "splunk", ("http", "https", "ws", "wss"))
+        token = required_key(secret, TOKEN_SECRET, "splunk")
         self._execute_url, self._validation_url = endpoints(address)
-        self._token = token
+        self._headers = {TOKEN_HEADER: token}
         self._secrets = (token,)
-        self._from_delta_ms = int(WINDOW_MULTIPLIER * window * 1000)
-        self._clock = clock
 
     async def run_query(self, query: str) -> float:
         """Run the program over the window and return the last datapoint of its one time series."""
         now_ms = int(self._clock() * 1000)
-        params = {"start": str(now_ms - self._from_delta_ms), "stop": str(now_ms), "immediate": "true"}
+        start = now_ms - int(self._window * 1000)
+        params = {"start": str(start), "stop": str(now_ms), "immediate": "true"}
         headers = request_headers(
             self._config,
-            {TOKEN_HEADER: self._token, "Content-Type": "text/plain", "Accept": "text/event-stream"},
+            {**self._headers, "Content-Type": "text/plain", "Accept": "text/event-stream"},
         )
         response = await send(
             self._config,
@@ -145,17 +121,7 @@ class SplunkProvider:
 
     async def is_online(self) -> bool:
         """True when the API accepts the token (HTTP 200); otherwise ``ProviderError``."""
-        headers = request_headers(self._config, {TOKEN_HEADER: self._token})
-        response = await send(
-            self._config,
-            "GET",
-            self._validation_url,
-            params={"limit": "1"},
-            headers=headers,
-            secrets=self._secrets,
-        )
-        if response.status_code != 200:
-            raise error_from_response(response, self._secrets)
+        await self._get(self._validation_url, {"limit": "1"})
         return True
 
 

@@ -28,19 +28,13 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
-from controller.metrics.errors import NoValuesFound, ProviderConfigError, ProviderError
+from controller.metrics.errors import ProviderConfigError, ProviderError
 from controller.metrics.providers.contract import ProviderConfig
 from controller.metrics.providers.google_auth import MAX_KEY_BYTES, TokenSource, service_account_key
-from controller.metrics.providers.transport import (
-    backend_text,
-    finite,
-    json_of,
-    request_headers,
-    send,
-    strip_userinfo,
-)
+from controller.metrics.providers.skeleton import first_item, url_parts
+from controller.metrics.providers.transport import backend_text, finite, json_of, request_headers, send
 from controller.outbound import OutboundResponse
 
 __all__ = ["DEFAULT_ADDRESS", "SCOPE", "StackdriverProvider"]
@@ -87,9 +81,7 @@ class StackdriverProvider:
         if not project:
             raise ProviderConfigError(f"{config.type} credentials does not contain a project id")
         address = (config.address or "").strip() or DEFAULT_ADDRESS
-        parts = urlsplit(address)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ProviderConfigError(f"stackdriver address {strip_userinfo(address)!r} is not a valid URL")
+        url_parts(address, "stackdriver")
         if token_source is None:
             raw, where = _key_text(credentials, os.environ if environ is None else environ)
             token_source = TokenSource(config, service_account_key(raw, where), SCOPE)
@@ -156,24 +148,8 @@ def _status(response: OutboundResponse) -> str:
 
 
 def _first_value(body: Any, query: str, secrets: tuple[str, ...]) -> float:
-    if not isinstance(body, dict):
-        raise ProviderError("error unmarshaling result: not a JSON object")
-    series = body.get("timeSeriesData") or []
-    if not isinstance(series, list):
-        raise ProviderError("error unmarshaling result: timeSeriesData is not a list")
-    if not series or not isinstance(series[0], dict):
-        raise NoValuesFound(query)
-    points = series[0].get("pointData") or []
-    if not isinstance(points, list):
-        raise ProviderError("error unmarshaling result: pointData is not a list")
-    if not points or not isinstance(points[0], dict):
-        raise NoValuesFound(query)
-    values = points[0].get("values") or []
-    if not isinstance(values, list):
-        raise ProviderError("error unmarshaling result: values is not a list")
-    if not values:
-        raise NoValuesFound(query)
-    return _typed_value(values[0], query, secrets)
+    typed = first_item(body, query, (("timeSeriesData", 0), ("pointData", 0), ("values", 0)))
+    return _typed_value(typed, query, secrets)
 
 
 def _typed_value(typed: object, query: str, secrets: tuple[str, ...]) -> float:

@@ -35,7 +35,6 @@ from controller.outbound import (
     TransportFailed,
     URLRefused,
     body_fragment,
-    fetch,
     fetch_retrying,
 )
 
@@ -43,7 +42,6 @@ __all__ = [
     "backend_text",
     "error_from_response",
     "finite",
-    "get",
     "json_of",
     "request_headers",
     "scrub",
@@ -82,35 +80,13 @@ def request_headers(config: ProviderConfig, own: Mapping[str, str]) -> list[tupl
     return [*extra, *own.items()]
 
 
-async def get(
-    config: ProviderConfig,
-    url: str,
-    *,
-    params: Mapping[str, str] | list[tuple[str, str]] | None,
-    headers: list[tuple[str, str]],
-    secrets: Iterable[str],
-) -> OutboundResponse:
-    """GET ``url`` under the outbound invariants; every failure is a scrubbed ``MetricsError``."""
-    try:
-        return await fetch(
-            "GET",
-            url,
-            deadline=config.timeout,
-            params=params,
-            headers=headers,
-            verify=not config.insecure_skip_verify,
-        )
-    except URLRefused as exc:
-        raise ProviderConfigError(f"{config.type} address refused: {scrub(str(exc), secrets)}") from None
-    except DeadlineExceeded:
-        raise ProviderError(f"request timed out after {config.timeout:g}s") from None
-    except OutboundError as exc:
-        raise ProviderError(scrub(str(exc), secrets)) from None
-
-
-def error_from_response(response: OutboundResponse, secrets: Iterable[str]) -> ProviderError:
-    """A ``ProviderError`` carrying the status code and a short, scrubbed fragment of the body."""
-    return ProviderError(f"error response {response.status_code}: {backend_text(response.text, secrets)}")
+def error_from_response(
+    response: OutboundResponse, secrets: Iterable[str], prefix: str = ""
+) -> ProviderError:
+    """A ``ProviderError`` carrying the status code and a short, scrubbed fragment of the body,
+    after ``prefix`` (what was being done)."""
+    body = backend_text(response.text, secrets)
+    return ProviderError(f"{prefix}error response {response.status_code}: {body}")
 
 
 def _retryable(outcome: Outcome) -> bool:
