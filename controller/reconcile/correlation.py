@@ -29,6 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 from controller.api.conditions import set_condition, without_conditions
+from controller.api.parsed import parsed_canary
 from controller.events import record_event
 from controller.flux.correlation import (
     SourceNotFound,
@@ -59,7 +60,8 @@ async def correlate(kube: Kube, canary: Obj, target: Obj, changed_image: str = "
     ``spec.gitops.sourceRef`` is checked even when Flux did not apply the target), and
     WriteBackUnsupported when a HelmRelease's chart and values are in no GitRepository."""
     if not applied_by_flux(target):
-        if ((canary["spec"].get("gitops") or {}).get("sourceRef") or {}).get("name"):
+        gitops = parsed_canary(canary).spec.gitops
+        if gitops is not None and gitops.source_ref is not None:
             await _refusal_only(kube, canary, target)
         return None
     try:
@@ -119,7 +121,7 @@ async def correlate_source(
 def write_back_unsupported(canary: Obj) -> bool:
     """Whether the last correlation found the target's source impossible to write back to
     (``WriteBack=False``, ``UnsupportedSource``); an explicit ``spec.gitops`` overrides it."""
-    if canary["spec"].get("gitops") is not None:
+    if parsed_canary(canary).spec.gitops is not None:
         return False
     conditions = (canary.get("status") or {}).get("conditions") or []
     return any(
@@ -129,14 +131,15 @@ def write_back_unsupported(canary: Obj) -> bool:
 
 
 def replicas_conflict(canary: Obj, target: Obj) -> str | None:
-    if not canary["spec"].get("autoscalerRef"):
+    ref = parsed_canary(canary).spec.autoscaler_ref
+    if ref is None:
         return None
     for entry in target["metadata"].get("managedFields") or []:
         spec = (entry.get("fieldsV1") or {}).get("f:spec") or {}
         if entry.get("manager") == FLUX_MANAGER and "f:replicas" in spec:
             return (
                 f"{target['kind']} {target['metadata']['name']} sets spec.replicas in Git while "
-                f"{canary['spec']['autoscalerRef'].get('kind')} {canary['spec']['autoscalerRef'].get('name')} "
+                f"{ref.kind} {ref.name} "
                 "manages replicas: remove replicas from the manifest, or Flux will scale the canary back up"
             )
     return None

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from controller.analysis import CanaryState
-from controller.api import API_VERSION
+from controller.api import API_VERSION, parsed_or_none
 from controller.events import record_event
 from controller.kube import Kube
 from controller.reconcile.rollback_guard import reverted_in_git
@@ -57,7 +57,10 @@ def retry_refusal(canary: Obj, revision: str) -> str | None:
     phase = status.get("phase") or "Initializing"
     if phase != "Failed":
         return f"the canary is {phase}: only a Failed canary can be retried"
-    if (canary.get("spec") or {}).get("suspend"):
+    parsed = parsed_or_none(canary)
+    # `gitcanary retry` asks about a Canary the models may reject: its spec is then read as
+    # written, as it always was (the runner only asks about valid ones).
+    if parsed.spec.suspend if parsed is not None else (canary.get("spec") or {}).get("suspend"):
         return "the canary is suspended (spec.suspend)"
     gitops = status.get("gitops") or {}
     if gitops.get("pending"):

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.analysis.requests import RequestWriteBack
+from controller.api.parsed import parsed_or_none
 from controller.flux.correlation import (
     GitSource,
     SourceNotFound,
@@ -57,15 +58,25 @@ def reverted_in_git(canary: Obj) -> bool:
     (the ``Markers`` condition is False) Git was never reverted, so there is nothing to keep."""
     status = canary.get("status") or {}
     gitops = status.get("gitops") or {}
-    on_rollback = ((canary.get("spec") or {}).get("gitops") or {}).get("onRollback") or {}
     markers: Obj = next((c for c in status.get("conditions") or [] if c.get("type") == "Markers"), {})
     return (
         status.get("phase") == "Failed"
         and not gitops.get("pending")
         and (gitops.get("lastWriteBack") or {}).get("result") == "rolled-back"
-        and on_rollback.get("revert", True) is not False
+        and _reverts_rollbacks(canary)
         and markers.get("status") != "False"
     )
+
+
+def _reverts_rollbacks(canary: Obj) -> bool:
+    """``spec.gitops.onRollback.revert`` (default true)."""
+    parsed = parsed_or_none(canary)
+    if parsed is None:
+        # `gitcanary retry` asks about a Canary the models may reject: read it as written, as it
+        # always was (the runner only asks about valid ones).
+        on_rollback = ((canary.get("spec") or {}).get("gitops") or {}).get("onRollback") or {}
+        return on_rollback.get("revert", True) is not False
+    return parsed.spec.gitops is None or parsed.spec.gitops.on_rollback.revert
 
 
 def needs_watch(canary: Obj, target_image: str, primary_image: str) -> bool:

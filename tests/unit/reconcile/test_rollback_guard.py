@@ -102,3 +102,22 @@ def test_the_revision_flux_had_applied_when_the_rollback_was_written_asks_for_no
     status = failed_status(introducedBy="a" * 40, source={"revision": f"main@sha1:{'c' * 40}"})
     assert reapplied_revision(status, source("c" * 40)) is None
     assert reapplied_revision(status, source("d" * 40)) is not None
+
+
+def test_a_valid_canary_is_read_typed_and_an_invalid_one_as_written() -> None:
+    """``onRollback.revert`` from the parsed Canary; the minimal dicts above are Canaries the models
+    reject (no targetRef, no analysis), which ``gitcanary retry`` may also meet: read as written."""
+    valid = {
+        "metadata": {"name": "podinfo", "namespace": "test"},
+        "spec": {
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "podinfo"},
+            "analysis": {"interval": "1m", "threshold": 5, "stepWeight": 10},
+            "gitops": {"onRollback": {"revert": False}},
+        },
+        "status": failed_status(),
+    }
+    assert not needs_watch(valid, BAD, GOOD)
+    valid["spec"]["gitops"] = {}
+    assert needs_watch(valid, BAD, GOOD)
+    del valid["spec"]["gitops"]
+    assert needs_watch(valid, BAD, GOOD), "no spec.gitops: the default, revert"
