@@ -34,6 +34,7 @@ from typing import Any, Final
 
 from controller.events import EventType, record_event
 from controller.kube import Kube
+from controller.notify.background import BackgroundTasks
 from controller.notify.contract import NotifyError
 from controller.notify.delivery import NotifyRefused, post_json
 
@@ -81,7 +82,7 @@ class EventWebhook:
     max_pending: int = 1000
     report_every: float = 300.0
     clock: Callable[[], float] = time.monotonic
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
+    _tasks: BackgroundTasks = field(default_factory=BackgroundTasks, init=False, repr=False)
     _sending: asyncio.Semaphore | None = field(default=None, init=False, repr=False)
     _reported: dict[str, float] = field(default_factory=dict, init=False, repr=False)
     _unreported: dict[str, int] = field(default_factory=dict, init=False, repr=False)
@@ -94,20 +95,15 @@ class EventWebhook:
         if len(self._tasks) >= self.max_pending:
             self._failed(kube, obj, f"{len(self._tasks)} Events already waiting, this one was dropped")
             return
-        task = asyncio.create_task(self._deliver(kube, obj, payload))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.start(self._deliver(kube, obj, payload))
 
     async def drain(self) -> None:
         """Wait until every delivery started so far has finished."""
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.drain()
 
     async def aclose(self) -> None:
         """Cancel the deliveries in flight (at shutdown)."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.aclose()
 
     async def _deliver(self, kube: Kube, obj: Obj, payload: Obj) -> None:
         if self._sending is None:
@@ -141,8 +137,6 @@ class EventWebhook:
         self._reported[key] = now
         earlier = self._unreported.pop(key, 0)
         note = f" ({earlier} more failures since the last report)" if earlier else ""
-        task = asyncio.create_task(
+        self._tasks.start(
             record_event(kube, obj, "Warning", EVENT_WEBHOOK_FAILED, f"event webhook {detail}{note}")
         )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)

@@ -48,6 +48,7 @@ from controller.notify import (
     notifier_for,
     should_send,
 )
+from controller.notify.background import BackgroundTasks
 from controller.notify.settings import DefaultAlert
 
 __all__ = ["ALERT_FAILED", "AlertOutbox", "PendingAlert", "alert_fields"]
@@ -100,7 +101,7 @@ class AlertOutbox:
     """The controller's default alert, for Canaries without ``analysis.alerts``."""
     cluster_name: str = ""
     """Shown as the first field (``Cluster``) of every alert when set."""
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
+    _tasks: BackgroundTasks = field(default_factory=BackgroundTasks, init=False, repr=False)
     _sending: asyncio.Semaphore | None = field(default=None, init=False, repr=False)
 
     def send(self, kube: Kube, canary: Canary, raw: Obj, alerts: Sequence[PendingAlert]) -> None:
@@ -109,20 +110,15 @@ class AlertOutbox:
             return
         fields = tuple(alert_fields(canary, raw, self.cluster_name))
         for alert in alerts:
-            task = asyncio.create_task(self._deliver_all(kube, canary, raw, alert, fields))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks.start(self._deliver_all(kube, canary, raw, alert, fields))
 
     async def drain(self) -> None:
         """Wait until every delivery started so far has finished."""
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.drain()
 
     async def aclose(self) -> None:
         """Cancel the deliveries in flight (at shutdown)."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.aclose()
 
     async def _deliver_all(
         self, kube: Kube, canary: Canary, raw: Obj, alert: PendingAlert, fields: tuple[Field, ...]
