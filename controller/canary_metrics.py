@@ -45,7 +45,9 @@ from typing import Any, get_args
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
+from controller.api.analysis import strategy_of
 from controller.api.gitops import IntentKind
+from controller.api.parsed import parsed_or_none
 
 Obj = Mapping[str, Any]
 
@@ -64,6 +66,40 @@ def status_value(phase: str | None) -> int:
     if phase == "Failed":
         return 2
     return 1
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """What the series need of a Canary's spec."""
+
+    target: str
+    strategy: str
+    suspend: bool
+    skip_analysis: bool
+    threshold: int
+
+
+def _spec(canary: Obj) -> _Spec:
+    """The parsed Canary's; a Canary the models reject (or Flagger's older ``canaryAnalysis``)
+    still has its series, from the spec as written, as it always had."""
+    parsed = parsed_or_none(canary)
+    if parsed is not None:
+        spec = parsed.spec
+        return _Spec(
+            spec.target_ref.name,
+            strategy_of(spec.analysis),
+            spec.suspend,
+            spec.skip_analysis,
+            spec.analysis.effective_threshold(),
+        )
+    raw: Obj = canary.get("spec") or {}
+    return _Spec(
+        str((raw.get("targetRef") or {}).get("name") or ""),
+        deployment_strategy(raw),
+        bool(raw.get("suspend")),
+        bool(raw.get("skipAnalysis")),
+        int(_analysis(raw).get("threshold") or 0) or 1,
+    )
 
 
 def _analysis(spec: Obj) -> Obj:
@@ -95,11 +131,13 @@ def runs_analysis_step(canary: Obj) -> bool:
     """Whether a tick that starts from this Canary reaches Flagger's analysis step (and its
     ``SetDuration``): phase Progressing or WaitingPromotion, not suspended, analysis not skipped,
     and failed checks below the threshold (else the tick rolls back instead)."""
-    spec, status = canary.get("spec") or {}, canary.get("status") or {}
-    if status.get("phase") not in ANALYSING or spec.get("suspend") or spec.get("skipAnalysis"):
+    status = canary.get("status") or {}
+    if status.get("phase") not in ANALYSING:
         return False
-    threshold = int(_analysis(spec).get("threshold") or 0) or 1
-    return int(status.get("failedChecks") or 0) < threshold
+    spec = _spec(canary)
+    if spec.suspend or spec.skip_analysis:
+        return False
+    return int(status.get("failedChecks") or 0) < spec.threshold
 
 
 def _epoch(stamp: str | None) -> float | None:
@@ -225,14 +263,15 @@ class CanarySeries:
     # -- the watch: one status as persisted --------------------------------------------------
 
     def observe(self, canary: Obj, *, deleted: bool = False) -> None:
-        meta, spec = canary.get("metadata") or {}, canary.get("spec") or {}
+        meta = canary.get("metadata") or {}
         namespace, key = meta.get("namespace") or "", f"{meta.get('namespace')}/{meta.get('name')}"
-        target = (spec.get("targetRef") or {}).get("name") or ""
         previous = self.seen.get(key)
         if deleted:
             if previous is not None:
                 self._forget(key)
             return
+        spec = _spec(canary)
+        target = spec.target
         if previous is not None and previous.target != target:  # the targetRef was changed
             self._forget(key)
             previous = None
@@ -255,18 +294,18 @@ class CanarySeries:
         f.weight.labels(f"{seen.target}-primary", seen.namespace).set(primary)
         f.weight.labels(seen.target, seen.namespace).set(canary)
 
-    def _start_at_zero(self, seen: _Seen, spec: Obj) -> None:
+    def _start_at_zero(self, seen: _Seen, spec: _Spec) -> None:
         """The outcome counters and the step histogram exist from a Canary's first sight, so
         ``increase()`` and ``rate()`` see its first promotion, rollback and analysis step."""
-        f, strategy = self.families, deployment_strategy(spec)
-        success = "skipped" if spec.get("skipAnalysis") else "completed"
+        f, strategy = self.families, spec.strategy
+        success = "skipped" if spec.skip_analysis else "completed"
         for phase, analysis_status in (("Succeeded", success), ("Failed", "completed")):
             counter = f.successes if phase == "Succeeded" else f.failures
             counter.labels(seen.target, seen.namespace, strategy, analysis_status)
             seen.outcomes.add((phase, strategy, analysis_status))
         f.duration.labels(seen.target, seen.namespace)
 
-    def _count_transition(self, seen: _Seen, spec: Obj, status: Obj, first: bool) -> None:
+    def _count_transition(self, seen: _Seen, spec: _Spec, status: Obj, first: bool) -> None:
         phase, transition = status.get("phase"), status.get("lastTransitionTime")
         moved = (phase, transition) != (seen.phase, seen.transition)
         seen.phase, seen.transition = phase, transition
@@ -274,8 +313,8 @@ class CanarySeries:
             return
         if first and (_epoch(transition) or 0.0) < self.started_at:
             return  # decided before this process started: counted by the one that saw it
-        analysis_status = "skipped" if phase == "Succeeded" and spec.get("skipAnalysis") else "completed"
-        outcome = (deployment_strategy(spec), analysis_status)
+        analysis_status = "skipped" if phase == "Succeeded" and spec.skip_analysis else "completed"
+        outcome = (spec.strategy, analysis_status)
         counter = self.families.successes if phase == "Succeeded" else self.families.failures
         counter.labels(seen.target, seen.namespace, *outcome).inc()
 
@@ -337,9 +376,8 @@ class CanarySeries:
 
     def observe_analysis_step(self, canary: Obj, seconds: float) -> None:
         """A tick of ``canary`` (as read at the tick's start) took ``seconds``."""
-        meta, spec = canary.get("metadata") or {}, canary.get("spec") or {}
-        target = (spec.get("targetRef") or {}).get("name") or ""
-        seen = self._by_target(meta.get("namespace") or "", target)
+        meta = canary.get("metadata") or {}
+        seen = self._by_target(meta.get("namespace") or "", _spec(canary).target)
         if seen is not None and runs_analysis_step(canary):
             self.families.duration.labels(seen.target, seen.namespace).observe(seconds)
 

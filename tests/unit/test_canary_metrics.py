@@ -288,3 +288,15 @@ def test_two_canaries_of_one_target_share_its_series_until_both_are_gone(
     assert _value(registry, "gitcanary_canary_total", namespace=NS) == 1
     series.observe(second, deleted=True)
     assert _names(registry) == empty
+
+
+def test_a_canary_the_models_reject_still_has_its_series(
+    series: CanarySeries, registry: CollectorRegistry
+) -> None:
+    """Flagger's older ``canaryAnalysis`` (no ``analysis``): read as written, as before the typed reads."""
+    legacy = _canary("Progressing", lastTransitionTime=AFTER)
+    legacy["spec"]["canaryAnalysis"] = {**legacy["spec"].pop("analysis"), "iterations": 3}
+    series.observe(legacy)
+    labels = {"name": "podinfo-app", "namespace": NS, "deployment_strategy": "blue-green"}
+    assert _value(registry, "gitcanary_canary_successes_total", analysis_status="completed", **labels) == 0
+    assert _value(registry, "gitcanary_canary_status", name="podinfo-app", namespace=NS) == 0
