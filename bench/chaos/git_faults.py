@@ -10,6 +10,12 @@ pause, while new revisions keep being analysed:
 - ``hung``: a socket on the remote's port accepts TCP and never answers for ``--hung`` seconds;
 - ``rewrite``: every 2-4 s for ``--rewrite`` seconds, another writer force-rewrites the branch
   tip (same tree, message and parent, a new commit id), so the controller's clone goes stale.
+  The decisions keep their trailers: no Canary may get ``WriteBackLost=True`` from these.
+- ``drop`` (once everything settled): the branch is reset to the parent of its tip, a decision
+  commit; its Canary must get ``WriteBackLost=True`` naming the intent and exactly one
+  ``DecisionCommitMissing`` Event, nothing may push the decision again; then the commit is put back
+  and the condition must turn False (``DecisionCommitFound``). The controller checks every 5 s
+  (``GITCANARY_HISTORY_CHECK_S``).
 
 Afterwards (revisions stop, the last ones finish): for each revision, exactly one write-back
 block in ``git log`` names its tag with the expected result; each ``Gitcanary-Intent`` id is in
@@ -46,8 +52,10 @@ from chaos_fleet import (
     Obj,
     Replica,
     apply,
+    audit,
     canaries,
     canary_objects,
+    events,
     git,
     open_sandbox,
     seed_fleet,
@@ -84,6 +92,8 @@ class Driver:
         self.steps: dict[str, tuple[object, int, float]] = {}  # ns -> (revision, steps, since)
         self.gaps: list[tuple[float, str, str]] = []
         self.exits = 0
+        self.lost_alarms: set[tuple[str, str]] = set()
+        """(namespace, message) of every ``WriteBackLost=True`` seen before the drop."""
 
     def poll(self, replica: Replica) -> None:
         if not replica.alive():
@@ -93,6 +103,8 @@ class Driver:
         now = time.monotonic()
         for c in self.fleet:
             s = self.statuses.get(c.ns, {})
+            if (lost := lost_condition(s)) is not None and lost.get("status") == "True":
+                self.lost_alarms.add((c.ns, str(lost.get("message"))))
             if not c.done and s.get("lastAppliedSpec") != c.before and s.get("phase") in TERMINAL:
                 c.done = True
             if c.done and self.launching:
@@ -135,6 +147,60 @@ class Driver:
             self.poll(replica)
             time.sleep(0.5)
         return time.monotonic() - start
+
+
+def lost_condition(status: Obj) -> Obj | None:
+    return next((c for c in status.get("conditions") or [] if c.get("type") == "WriteBackLost"), None)
+
+
+def missing_events(sandbox: SandboxClient, ns: str) -> int:
+    return sum(
+        int(e.get("count") or 1) for e in events(sandbox, ns) if e.get("reason") == "DecisionCommitMissing"
+    )
+
+
+def drop_and_restore(sandbox: SandboxClient, server: GitServer, limit: float) -> Counter[str]:
+    """Drop the tip (a decision commit), expect the condition and one Event, put it back.
+
+    Counts what went wrong (``drop skipped``, ``not detected``, ``re-pushed``, ``not restored``,
+    ``Event count wrong``); ``detect_ms`` and ``restore_ms`` are the times to the condition."""
+    out: Counter[str] = Counter()
+    bare = server.bare
+    tip = git(bare, "rev-parse", "refs/heads/main").strip()
+    blocks = [b for b in audit(bare) if b.sha == tip]
+    if not blocks:
+        print("  drop: the tip is not a decision commit; skipped")
+        out["drop skipped"] += 1
+        return out
+    ns, intent = blocks[0].canary.split("/")[0], blocks[0].intent
+    parent = git(bare, "rev-parse", f"{tip}^").strip()
+    git(bare, "update-ref", "refs/heads/main", parent, tip)
+
+    def wait(probe: Callable[[Obj], bool]) -> float:
+        started = time.monotonic()
+        while time.monotonic() - started < limit:
+            if probe(lost_condition(canaries(sandbox, ns).get(ns, {})) or {}):
+                return time.monotonic() - started
+            time.sleep(0.5)
+        return -1.0
+
+    detected = wait(lambda c: c.get("status") == "True" and intent in str(c.get("message")))
+    out["not detected"] += detected < 0
+    time.sleep(12)  # more than two checks: the Event must not repeat
+    out["re-pushed"] += intent in {b.intent for b in audit(bare)}
+    said = missing_events(sandbox, ns)
+    git(bare, "update-ref", "refs/heads/main", tip, parent)  # fails (raises) if anything moved it
+    restored = wait(lambda c: c.get("reason") == "DecisionCommitFound")
+    out["not restored"] += restored < 0
+    said_after = missing_events(sandbox, ns)
+    out["Event count wrong"] += said != 1 or said_after != 1
+    out["detect_ms"], out["restore_ms"] = round(1000 * detected), round(1000 * restored)
+    print(
+        f"  drop {tip[:10]} ({ns}, intent {intent}): WriteBackLost=True after {detected:.1f} s, "
+        f"{said} DecisionCommitMissing Event(s), re-pushed {out['re-pushed']}; put back: False "
+        f"(DecisionCommitFound) after {restored:.1f} s, Events then {said_after}"
+    )
+    return out
 
 
 class Rewriter:
@@ -210,7 +276,7 @@ def main(argv: list[str]) -> int:
         0,
         work,
         (f"--kubeconfig={sandbox.kubeconfig}", f"--namespace={prefix}-*", "--verbose"),
-        {"GITCANARY_METRICS_SERVER": sandbox.state.prometheus_url},
+        {"GITCANARY_METRICS_SERVER": sandbox.state.prometheus_url, "GITCANARY_HISTORY_CHECK_S": "5"},
     )
     driver = Driver(sandbox, prefix, fleet, args.max_gap)
     hook_log = work / "hook.log"
@@ -260,6 +326,8 @@ def main(argv: list[str]) -> int:
             driver.poll(replica)
             time.sleep(0.5)
         driver.run_for(15, replica)  # more than one interval: nothing may be written twice afterwards
+        alarms = sorted(driver.lost_alarms)
+        dropped = drop_and_restore(sandbox, server, args.settle)
         found = verify(sandbox, server, fleet, driver.statuses)
     finally:
         replica.stop()
@@ -293,7 +361,10 @@ def main(argv: list[str]) -> int:
         f"  longest analysis gap {longest[0]:.1f} s ({longest[1]}, during {longest[2]}; limit {args.max_gap:.0f} s), "
         f"stalls {len(stalls)}"
     )
+    print(f"  WriteBackLost=True before the drop (false alarms): {len(alarms)} {alarms[:3]}")
     bad = sum(found[k] for k in ("final-state mismatches", "lost write-backs", "duplicated write-backs"))
+    bad += len(alarms) + sum(dropped[k] for k in ("drop skipped", "not detected", "re-pushed"))
+    bad += dropped["not restored"] + dropped["Event count wrong"]
     bad += found["stuck (intents pending)"] + found["decision Events repeated"] + len(stalls) + driver.exits
     bad += sum(1 for v in drains.values() if v == float("inf"))
     print(f"  verdict: {'ok' if bad == 0 else 'FAILED'} (work dir {work})")
