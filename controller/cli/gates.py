@@ -20,6 +20,7 @@ from typing import Any
 
 import click
 
+from controller.api import parsed_or_none
 from controller.hooks.gates import (
     GATE_ANNOTATIONS,
     GATE_KINDS,
@@ -51,8 +52,13 @@ def _split_ref(ref: str) -> tuple[str, str]:
 
 
 def _builtin_types(canary: Obj, url: str) -> set[str]:
-    hooks = ((canary.get("spec") or {}).get("analysis") or {}).get("webhooks") or []
-    return {str(h.get("type") or "rollout") for h in hooks if str(h.get("url", "")).strip() == url}
+    parsed = parsed_or_none(canary)
+    if parsed is None:
+        # A gate can be opened on a Canary the models reject (it is honoured once the spec is
+        # fixed): its hooks are read as written, as they always were.
+        hooks = ((canary.get("spec") or {}).get("analysis") or {}).get("webhooks") or []
+        return {str(h.get("type") or "rollout") for h in hooks if str(h.get("url", "")).strip() == url}
+    return {hook.type or "rollout" for hook in parsed.spec.analysis.webhooks if hook.url.strip() == url}
 
 
 async def _annotate(

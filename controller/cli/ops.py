@@ -30,7 +30,7 @@ from typing import Any, Final
 
 import click
 
-from controller.api import API_VERSION
+from controller.api import API_VERSION, parsed_or_none
 from controller.cli.tools import _default_namespace
 from controller.kube import Kube, KubeError
 from controller.reconcile.retry_request import RETRY_ANNOTATION, RETRY_REQUESTED, retry_refusal
@@ -120,7 +120,14 @@ async def restart_primary(kubeconfig: str | None, namespace: str, name: str, now
     kube = Kube.from_kubeconfig(kubeconfig)
     try:
         canary = await _get_canary(kube, namespace, name)
-        ref = (canary.get("spec") or {}).get("targetRef") or {}
+        parsed = parsed_or_none(canary)
+        # A broken Canary's primary can still be restarted: its targetRef is then read as
+        # written, as it always was.
+        ref = (
+            (canary.get("spec") or {}).get("targetRef") or {}
+            if parsed is None
+            else parsed.spec.target_ref.to_k8s()
+        )
         kind = str(ref.get("kind") or "Deployment")
         if kind not in RESTARTABLE_KINDS:
             raise click.UsageError(f"cannot restart a {kind} target (only Deployment and DaemonSet)")
