@@ -150,10 +150,7 @@ class ApisixRouter(RouteObjectRouter):
         return routes_of(live, ctx.names.primary, ctx.names.canary)
 
     async def write_routes(self, ctx: RouteContext, live: Obj | None, weights: Routes) -> None:
-        source_name = route_ref_name(ctx)
-        source = await self.get(API_VERSION, KIND, ctx.namespace, source_name)
-        if source is None:
-            raise RouterError(f"ApisixRoute {ctx.namespace}/{source_name} (spec.routeRef) not found")
+        source = await self.source_object(ctx, API_VERSION, KIND, route_ref_name(ctx), "spec.routeRef")
         await self.apply(canary_route(ctx, source, Routes(weights.primary_weight, weights.canary_weight)))
 
     async def hand_back(self, ctx: RouteContext, live: Obj) -> None:

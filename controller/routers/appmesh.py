@@ -24,26 +24,22 @@ from __future__ import annotations
 from typing import Any
 
 from controller.routers import appmesh_routes as build
-from controller.routers.base import RouterError, Routes
+from controller.routers.base import RouterError
 from controller.routers.route_objects import (
     RouteContext,
 )
-from controller.routers.skeleton import RouteObjectRouter
+from controller.routers.skeleton import SplitFunctions, SplitRouter
 from controller.workloads.primary import selector_label
 
 Obj = dict[str, Any]
 
 
-class AppMeshRouter(RouteObjectRouter):
+class AppMeshRouter(SplitRouter):
     provider = build.PROVIDER
     route_kind = "VirtualRouter"
     route_api_version = build.API_VERSION
-
-    def check_supported(self, ctx: RouteContext) -> None:
-        build.check_supported(ctx)
-
-    def routes_of(self, ctx: RouteContext, live: Obj) -> Routes:
-        return build.routes_of(live, ctx.names.primary, ctx.names.canary)
+    functions = SplitFunctions(build.check_supported, build.routes_of, build.virtual_router)
+    adopts = True
 
     async def _selector(self, ctx: RouteContext) -> tuple[str, str]:
         ref = ctx.canary.spec.target_ref
@@ -58,10 +54,6 @@ class AppMeshRouter(RouteObjectRouter):
     async def reconcile_dependencies(self, ctx: RouteContext) -> None:
         for node in build.virtual_nodes(ctx, await self._selector(ctx)):
             await self.apply_adopting(ctx, node)
-
-    async def write_routes(self, ctx: RouteContext, live: Obj | None, weights: Routes) -> None:
-        router = build.virtual_router(ctx, Routes(weights.primary_weight, weights.canary_weight))
-        await self.apply(self.adopt(ctx, router, live))
 
     async def reconcile(self) -> None:
         await super().reconcile()

@@ -34,12 +34,11 @@ from controller.routers.route_objects import (
     RouteContext,
     header_value_match,
     object_metadata,
-    owned_by,
     prefix_regex,
     refuse_features,
     unsupported,
 )
-from controller.routers.skeleton import RouteObjectRouter
+from controller.routers.skeleton import SplitFunctions, SplitRouter
 
 Obj = dict[str, Any]
 
@@ -153,20 +152,8 @@ def routes_of(proxy: Obj, primary: str, canary: str) -> Routes:
     return Routes(weights[primary], weights[canary], False)
 
 
-class ContourRouter(RouteObjectRouter):
+class ContourRouter(SplitRouter):
     provider = PROVIDER
     route_kind = KIND
     route_api_version = API_VERSION
-
-    def check_supported(self, ctx: RouteContext) -> None:
-        check_supported(ctx)
-
-    def routes_of(self, ctx: RouteContext, live: Obj) -> Routes:
-        return routes_of(live, ctx.names.primary, ctx.names.canary)
-
-    async def write_routes(self, ctx: RouteContext, live: Obj | None, weights: Routes) -> None:
-        await self.apply(http_proxy(ctx, Routes(weights.primary_weight, weights.canary_weight)))
-
-    async def hand_back(self, ctx: RouteContext, live: Obj) -> None:
-        if owned_by(live, ctx.uid):
-            await self.apply(handover_proxy(ctx))
+    functions = SplitFunctions(check_supported, routes_of, http_proxy, handover_proxy)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from controller.routers import nginx_routes as build
-from controller.routers.base import RouterError, Routes
+from controller.routers.base import Routes
 from controller.routers.route_objects import RouteContext
 from controller.routers.skeleton import RouteObjectRouter
 
@@ -45,9 +45,7 @@ class NginxRouter(RouteObjectRouter):
 
     async def write_routes(self, ctx: RouteContext, live: Obj | None, weights: Routes) -> None:
         source_name = build.ingress_name(ctx, build.PROVIDER)
-        source = await self.get(build.INGRESS_API, "Ingress", ctx.namespace, source_name)
-        if source is None:
-            raise RouterError(f"Ingress {ctx.namespace}/{source_name} (spec.ingressRef) not found")
+        source = await self.source_object(ctx, build.INGRESS_API, "Ingress", source_name, "spec.ingressRef")
         weights = Routes(weights.primary_weight, weights.canary_weight)
         await self.apply(build.canary_ingress(ctx, source, weights, self.annotation_prefix))
 

@@ -20,12 +20,17 @@ The skeleton owns the invariants, so they cannot drift between adapters:
 - API failures surface as ``RouterError`` naming the object, never as a raw API error;
 - an object that existed before the Canary and is not owned by it is written without an
   ownerReference (:meth:`adopt`), so deleting the Canary never deletes it.
+
+An adapter whose route object is one pure function of the Canary and the split subclasses
+:class:`SplitRouter` and only names its module's functions (:class:`SplitFunctions`).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from controller.kube import Kube, KubeError
 from controller.routers.base import RouterError, Routes
@@ -179,11 +184,57 @@ class RouteObjectRouter(ABC):
             live = await self.get(desired["apiVersion"], desired["kind"], meta.get("namespace"), meta["name"])
         return await self.apply(self.adopt(ctx, desired, live))
 
+    async def source_object(
+        self, ctx: RouteContext, api_version: str, kind: str, name: str, field: str
+    ) -> Obj:
+        """The object in the Canary's namespace a route is built from (e.g. the Ingress named by
+        ``spec.ingressRef``); ``RouterError`` naming ``field`` when it is missing."""
+        source = await self.get(api_version, kind, ctx.namespace, name)
+        if source is None:
+            raise RouterError(f"{kind} {ctx.namespace}/{name} ({field}) not found")
+        return source
+
     async def delete_if_owned(self, ctx: RouteContext, live: Obj) -> None:
         """Delete the live route object when the Canary created it (a hand-back by deletion)."""
         if owned_by(live, ctx.uid):
             namespace = ctx.namespace if self.route_namespaced else None
             await self.delete(self.route_api_version, self.route_kind, namespace, self.route_name(ctx))
+
+
+@dataclass(frozen=True)
+class SplitFunctions:
+    """The pure functions of an adapter's module that :class:`SplitRouter` calls."""
+
+    check: Callable[[RouteContext], None]
+    """Raise ``UnsupportedFeature`` for a Canary the mesh cannot serve."""
+    read: Callable[[Obj, str, str], Routes]
+    """The split a live object gives to (primary, canary) Services; ``RouterError`` when none."""
+    build: Callable[[RouteContext, Routes], Obj]
+    """The desired route object for a split (never mirrored)."""
+    handover: Callable[[RouteContext], Obj] | None = None
+    """What a route object the Canary owns becomes on ``finalize`` (None: it is left as it is)."""
+
+
+class SplitRouter(RouteObjectRouter):
+    """A route-object adapter made of its module's pure functions (``functions``)."""
+
+    functions: ClassVar[SplitFunctions]
+    adopts: ClassVar[bool] = False
+    """Whether a route object that existed before the Canary is written without ownerReferences."""
+
+    def check_supported(self, ctx: RouteContext) -> None:
+        self.functions.check(ctx)
+
+    def routes_of(self, ctx: RouteContext, live: Obj) -> Routes:
+        return self.functions.read(live, ctx.names.primary, ctx.names.canary)
+
+    async def write_routes(self, ctx: RouteContext, live: Obj | None, weights: Routes) -> None:
+        desired = self.functions.build(ctx, Routes(weights.primary_weight, weights.canary_weight))
+        await self.apply(self.adopt(ctx, desired, live) if self.adopts else desired)
+
+    async def hand_back(self, ctx: RouteContext, live: Obj) -> None:
+        if self.functions.handover is not None and owned_by(live, ctx.uid):
+            await self.apply(self.functions.handover(ctx))
 
 
 def _where(namespace: str | None, name: str) -> str:

@@ -118,10 +118,9 @@ class SkipperRouter(RouteObjectRouter):
         return routes_of(live, ctx.names.primary, ctx.names.canary)
 
     async def write_routes(self, ctx: RouteContext, live: Obj | None, weights: Routes) -> None:
-        source_name = ingress_name(ctx, PROVIDER)
-        source = await self.get(INGRESS_API, "Ingress", ctx.namespace, source_name)
-        if source is None:
-            raise RouterError(f"Ingress {ctx.namespace}/{source_name} (spec.ingressRef) not found")
+        source = await self.source_object(
+            ctx, INGRESS_API, "Ingress", ingress_name(ctx, PROVIDER), "spec.ingressRef"
+        )
         await self.apply(canary_ingress(ctx, source, Routes(weights.primary_weight, weights.canary_weight)))
 
     async def hand_back(self, ctx: RouteContext, live: Obj) -> None:

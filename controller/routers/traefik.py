@@ -24,10 +24,9 @@ from controller.routers.base import RouterError, Routes
 from controller.routers.route_objects import (
     RouteContext,
     object_metadata,
-    owned_by,
     refuse_features,
 )
-from controller.routers.skeleton import RouteObjectRouter
+from controller.routers.skeleton import SplitFunctions, SplitRouter
 
 Obj = dict[str, Any]
 
@@ -75,20 +74,8 @@ def routes_of(obj: Obj, primary: str, canary: str) -> Routes:
     return Routes(primary_weight, canary_weight, False)
 
 
-class TraefikRouter(RouteObjectRouter):
+class TraefikRouter(SplitRouter):
     provider = PROVIDER
     route_kind = KIND
     route_api_version = API_VERSION
-
-    def check_supported(self, ctx: RouteContext) -> None:
-        check_supported(ctx)
-
-    def routes_of(self, ctx: RouteContext, live: Obj) -> Routes:
-        return routes_of(live, ctx.names.primary, ctx.names.canary)
-
-    async def write_routes(self, ctx: RouteContext, live: Obj | None, weights: Routes) -> None:
-        await self.apply(traefik_service(ctx, Routes(weights.primary_weight, weights.canary_weight)))
-
-    async def hand_back(self, ctx: RouteContext, live: Obj) -> None:
-        if owned_by(live, ctx.uid):
-            await self.apply(handover_service(ctx))
+    functions = SplitFunctions(check_supported, routes_of, traefik_service, handover_service)
