@@ -29,6 +29,7 @@ from pathlib import Path
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from controller.gitops.edits.inserts import block_indent, insert_after_opening, insert_line_after, is_null
 from controller.gitops.edits.scalar_scan import scan_value_scalars
 from controller.gitops.edits.semver_range import ConstraintError, exclude_version
 from controller.gitops.edits.splice import (
@@ -51,7 +52,6 @@ IMAGE_API_GROUP = "image.toolkit.fluxcd.io/"
 DEFAULT_EXCLUSION = r"^.*\.sig$"
 MAX_EXCLUSIONS = 25  # the ImageRepository CRD's maxItems for spec.exclusionList
 _ITEM_PREFIX = re.compile(r"[ \t]*-[ \t]+")
-_NULLS = ("", "~", "null", "Null", "NULL")
 
 
 class QuarantineError(Exception):
@@ -182,20 +182,15 @@ def _append_block_item(text: str, manifest: _Manifest, items: SequenceNode, rege
     prefix = text[line_start(text, span.start) : span.start] if span else ""
     if span is None or not _ITEM_PREFIX.fullmatch(prefix):
         raise _fail(manifest, "spec.exclusionList items must be one-line strings, one per line")
-    item = prefix + render_scalar(regex, span.style, False)
-    at = next_line_start(text, span.end)
-    newline = newline_of(text)
-    if at is None:
-        return text + newline + item
-    return splice(text, [(at, at, item + newline)])
+    return insert_line_after(text, span.end, prefix + render_scalar(regex, span.style, False))
 
 
 def _append_flow_item(text: str, manifest: _Manifest, items: SequenceNode, regex: str) -> str:
     if not items.value:
-        opening = text.find("[", items.start_mark.index, items.end_mark.index)
-        if opening < 0:
+        edited = insert_after_opening(text, items, render_scalar(regex, "'", True))
+        if edited is None:
             raise _fail(manifest, "cannot find '[' of spec.exclusionList")
-        return splice(text, [(opening + 1, opening + 1, render_scalar(regex, "'", True))])
+        return edited
     last = items.value[-1]
     span = scalar_span(text, last, True) if isinstance(last, ScalarNode) else None
     if span is None:
@@ -210,19 +205,17 @@ def _new_list(regex: str, flow: bool) -> list[str]:
 
 def _insert_list_key(text: str, manifest: _Manifest, doc: Node, spec: MappingNode, regex: str) -> str:
     if spec.flow_style:
-        opening = text.find("{", spec.start_mark.index, spec.end_mark.index)
-        if opening < 0:
+        edited = insert_after_opening(text, spec, f"exclusionList: [{', '.join(_new_list(regex, True))}]")
+        if edited is None:
             raise _fail(manifest, "cannot find '{' of spec")
-        entry = f"exclusionList: [{', '.join(_new_list(regex, True))}]" + (", " if spec.value else "")
-        return splice(text, [(opening + 1, opening + 1, entry)])
+        return edited
     spec_key = child_key(doc, "spec")
     first_key = spec.value[0][0] if spec.value else None
     at = next_line_start(text, spec_key.end_mark.index) if spec_key is not None else None
     if first_key is None or at is None or at > first_key.start_mark.index:
         raise _fail(manifest, "spec must be a block mapping to add exclusionList")
-    key_start = int(first_key.start_mark.index)
-    indent = text[line_start(text, key_start) : key_start]
-    if indent.strip(" "):
+    indent = block_indent(text, first_key)
+    if indent is None:
         raise _fail(manifest, "cannot work out the indentation of spec")
     newline = newline_of(text)
     lines = [f"{indent}exclusionList:"] + [f"{indent}  - {item}" for item in _new_list(regex, False)]
@@ -238,7 +231,7 @@ def _exclude_in_repository(texts: _Texts, repository: _Manifest, regex: str) -> 
     if items is None:
         texts.current[repository.path] = _insert_list_key(text, repository, doc, spec, regex)
         return
-    if isinstance(items, ScalarNode) and items.value in _NULLS:
+    if is_null(items):
         span = scalar_span(text, items, bool(spec.flow_style))
         if span is None:
             raise _fail(repository, "spec.exclusionList is empty; write [] or a list to edit it")

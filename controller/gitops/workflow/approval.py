@@ -28,13 +28,13 @@ from typing import Literal
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
 
+from controller.gitops.edits.inserts import block_indent, insert_after_opening, insert_line_after, is_null
 from controller.gitops.edits.splice import (
     child,
     child_key,
     compose_documents,
     line_start,
     newline_of,
-    next_line_start,
     render_scalar,
     scalar_span,
     scalar_text,
@@ -50,7 +50,6 @@ OnTimeout = Literal["rollback", "wait"]
 ApprovalDecision = Literal["waiting", "approved", "rejected", "timed-out"]
 
 _REF_COMPONENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-_NULLS = ("", "~", "null", "Null", "NULL")
 
 
 class ApprovalEditError(Exception):
@@ -186,16 +185,15 @@ def _entry(revision: str, in_flow: bool) -> str:
 
 
 def _insert_after_brace(text: str, node: MappingNode, entry: str, what: str) -> str:
-    opening = text.find("{", node.start_mark.index, node.end_mark.index)
-    if opening < 0:
+    edited = insert_after_opening(text, node, entry)
+    if edited is None:
         raise ApprovalEditError(f"cannot find the '{{' of {what}")
-    return splice(text, [(opening + 1, opening + 1, entry + (", " if node.value else ""))])
+    return edited
 
 
 def _block_indent(text: str, node: Node, what: str) -> str:
-    start = int(node.start_mark.index)
-    indent = text[line_start(text, start) : start]
-    if indent.strip(" "):
+    indent = block_indent(text, node)
+    if indent is None:
         raise ApprovalEditError(f"{what} must be a block mapping with one key per line")
     return indent
 
@@ -242,10 +240,7 @@ def _add_annotations_key(text: str, doc: Node, metadata: MappingNode, revision: 
     ]
     anchors = [span.end for span in spans if span is not None]
     if anchors:
-        at = next_line_start(text, max(anchors))
-        if at is None:
-            return text + newline + block
-        return splice(text, [(at, at, block + newline)])
+        return insert_line_after(text, max(anchors), block)
     at = line_start(text, int(metadata.value[0][0].start_mark.index))
     return splice(text, [(at, at, block + newline)])
 
@@ -258,7 +253,7 @@ def _annotate(text: str, doc: Node, revision: str) -> str:
     if annotations is None:
         return _add_annotations_key(text, doc, metadata, revision)
     in_flow = bool(getattr(doc, "flow_style", False) or metadata.flow_style)
-    if isinstance(annotations, ScalarNode) and annotations.value in _NULLS:
+    if is_null(annotations):
         return _fill_null(text, metadata, annotations, revision, in_flow)
     if not isinstance(annotations, MappingNode):
         raise ApprovalEditError("metadata.annotations is not a mapping")
