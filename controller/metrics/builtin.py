@@ -55,8 +55,10 @@ def _join(*matchers: str) -> str:
     return ",".join(m for m in matchers if m)
 
 
-def _ratio(metric: str, success: str, total: str) -> str:
-    """Success-rate template: rate of the ``success`` series over rate of ``total``, times 100."""
+def _success_rate(metric: str, selector: str, failure: str, shared: str = "") -> str:
+    """Success-rate template: rate of the ``metric`` series that do not match ``failure`` over
+    rate of all of them, times 100; ``shared`` is a matcher both sides end with."""
+    success, total = _join(selector, failure, shared), _join(selector, shared)
     return (
         f"sum(rate({metric}{{{success}}}[{{{{ interval }}}}])) / "
         f"sum(rate({metric}{{{total}}}[{{{{ interval }}}}])) * 100"
@@ -78,7 +80,7 @@ def _mean_ms(prefix: str, selector: str) -> str:
 def _plain(metric: str, bucket: str, selector: str, failure: str) -> dict[str, str]:
     """The common shape: non-failed over all requests, and P99 of ``bucket``, same selector."""
     return {
-        REQUEST_SUCCESS_RATE: _ratio(metric, _join(selector, failure), selector),
+        REQUEST_SUCCESS_RATE: _success_rate(metric, selector, failure),
         REQUEST_DURATION: _p99(bucket, selector),
     }
 
@@ -122,26 +124,20 @@ _QUERIES: dict[str, dict[str, str]] = {
     ),
     "appmesh": _plain(*_ENVOY, _POD, _ENVOY_5XX),
     "linkerd": {
-        REQUEST_SUCCESS_RATE: _ratio(
-            "response_total",
-            _join(_LINKERD, 'classification!="failure"', _INBOUND),
-            _join(_LINKERD, _INBOUND),
+        REQUEST_SUCCESS_RATE: _success_rate(
+            "response_total", _LINKERD, 'classification!="failure"', _INBOUND
         ),
         REQUEST_DURATION: _p99("response_latency_ms_bucket", _join(_LINKERD, _INBOUND)),
     },
     "nginx": {
-        REQUEST_SUCCESS_RATE: _ratio(
-            "nginx_ingress_controller_requests", _join(_NGINX, 'status!~"5.*"'), _NGINX
-        ),
+        REQUEST_SUCCESS_RATE: _success_rate("nginx_ingress_controller_requests", _NGINX, 'status!~"5.*"'),
         REQUEST_DURATION: _mean_ms("nginx_ingress_controller_response_duration_seconds", _NGINX),
     },
     "contour": _plain(*_ENVOY, _CONTOUR, _ENVOY_5XX),
     "gloo": _plain(*_ENVOY, _GLOO, _ENVOY_5XX),
     "traefik": {
-        REQUEST_SUCCESS_RATE: _ratio(
-            "traefik_service_request_duration_seconds_bucket",
-            _join(_TRAEFIK, 'code!~"5.."', _INF),
-            _join(_TRAEFIK, _INF),
+        REQUEST_SUCCESS_RATE: _success_rate(
+            "traefik_service_request_duration_seconds_bucket", _TRAEFIK, 'code!~"5.."', _INF
         ),
         # Seconds, scaled to milliseconds in the query as Flagger does.
         REQUEST_DURATION: _p99("traefik_service_request_duration_seconds_bucket", _TRAEFIK, "* 1000"),
@@ -149,15 +145,13 @@ _QUERIES: dict[str, dict[str, str]] = {
     "osm": _plain("osm_request_total", "osm_request_duration_ms_bucket", _OSM, 'response_code!~"5.*"'),
     "kuma": _plain(*_ENVOY, _KUMA, _ENVOY_5XX),
     "apisix": {
-        REQUEST_SUCCESS_RATE: _ratio("apisix_http_status", _join(_APISIX, 'code!~"5.."'), _APISIX),
+        REQUEST_SUCCESS_RATE: _success_rate("apisix_http_status", _APISIX, 'code!~"5.."'),
         REQUEST_DURATION: _p99("apisix_http_latency_bucket", _join('type=~"request"', _APISIX)),
     },
     "knative": _plain(*_ENVOY, _KNATIVE, _ENVOY_5XX),
     "skipper": {
-        REQUEST_SUCCESS_RATE: _ratio(
-            "skipper_response_duration_seconds_bucket",
-            _join(_SKIPPER, 'code!~"5.."', _INF),
-            _join(_SKIPPER, _INF),
+        REQUEST_SUCCESS_RATE: _success_rate(
+            "skipper_response_duration_seconds_bucket", _SKIPPER, 'code!~"5.."', _INF
         ),
         REQUEST_DURATION: _mean_ms("skipper_serve_route_duration_seconds", _SKIPPER),
     },

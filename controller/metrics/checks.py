@@ -202,18 +202,10 @@ async def _inline_check(
         return inconclusive(
             check.name, Cause.MISCONFIGURED, f"Metrics server is not configured for {check.name}"
         )
-    try:
-        value = await server.run_query(check.query or "")
-    except NoValuesFound:
-        return inconclusive(
-            check.name, Cause.NO_VALUES, f"Halt advancement no values found for metric: {check.name}"
-        )
-    except MetricsError as exc:
-        return inconclusive(check.name, exc.cause, f"Prometheus query failed for {check.name}: {exc}")
-    halt = _halt(context)
-    if not math.isfinite(value):
-        return _not_finite(check, value, halt)
-    return _judge(check, value, _custom_text(halt, check.name))
+    no_values = f"Halt advancement no values found for metric: {check.name}"
+    return await _query_and_judge(
+        check, context, server, check.query or "", lambda _: no_values, "Prometheus query"
+    )
 
 
 async def _template_check(
@@ -233,16 +225,32 @@ async def _template_check(
         return inconclusive(
             check.name, exc.cause, f"Metric template {where} provider {template.provider.type} error: {exc}"
         )
+    return await _query_and_judge(
+        check,
+        context,
+        provider,
+        query,
+        lambda exc: f"Halt advancement no values found for custom metric: {check.name}: {exc}",
+        "Metric query",
+    )
+
+
+async def _query_and_judge(
+    check: MetricCheck,
+    context: TemplateContext,
+    provider: MetricProvider,
+    query: str,
+    no_values: Callable[[NoValuesFound], str],
+    what: str,
+) -> MetricResult:
+    """Run the custom query and judge its value against the check's range; ``no_values`` words
+    an empty answer, ``what`` names the query in other failures."""
     try:
         value = await provider.run_query(query)
     except NoValuesFound as exc:
-        return inconclusive(
-            check.name,
-            Cause.NO_VALUES,
-            f"Halt advancement no values found for custom metric: {check.name}: {exc}",
-        )
+        return inconclusive(check.name, Cause.NO_VALUES, no_values(exc))
     except MetricsError as exc:
-        return inconclusive(check.name, exc.cause, f"Metric query failed for {check.name}: {exc}")
+        return inconclusive(check.name, exc.cause, f"{what} failed for {check.name}: {exc}")
     halt = _halt(context)
     if not math.isfinite(value):
         return _not_finite(check, value, halt)
