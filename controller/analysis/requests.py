@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Literal, TypeAlias, TypeVar
 
 from controller.analysis.model import HookType, Phase
 
@@ -46,6 +46,7 @@ __all__ = [
     "perform",
 ]
 
+_Result = TypeVar("_Result")
 Severity = Literal["info", "warn", "error"]
 WriteBackResult = Literal["promoted", "rolled-back", "inconclusive"]
 """`rolled-back` is a verdict (the tag may be quarantined); `inconclusive` gave up without one."""
@@ -218,32 +219,25 @@ def perform(request: Request) -> Generator[Request, object, None]:
     yield request
 
 
-def ask_readiness(request: CheckReady | CheckPrimaryPromoted) -> Generator[Request, object, Readiness]:
+def _ask(request: Request, kind: type[_Result]) -> Generator[Request, object, _Result]:
+    """Yield ``request`` and return its result, which must be a ``kind``."""
     result = yield request
-    if not isinstance(result, Readiness):
+    if not isinstance(result, kind):
         raise ProtocolError(request, result)
     return result
+
+
+def ask_readiness(request: CheckReady | CheckPrimaryPromoted) -> Generator[Request, object, Readiness]:
+    return (yield from _ask(request, Readiness))
 
 
 def ask_hooks(hook_type: HookType, phase: Phase) -> Generator[Request, object, HookOutcome]:
-    request = RunWebhooks(hook_type, phase)
-    result = yield request
-    if not isinstance(result, HookOutcome):
-        raise ProtocolError(request, result)
-    return result
+    return (yield from _ask(RunWebhooks(hook_type, phase), HookOutcome))
 
 
 def ask_slot() -> Generator[Request, object, bool]:
-    request = AcquireSlot()
-    result = yield request
-    if not isinstance(result, bool):
-        raise ProtocolError(request, result)
-    return result
+    return (yield from _ask(AcquireSlot(), bool))
 
 
 def ask_metrics() -> Generator[Request, object, MetricsOutcome]:
-    request = RunMetricChecks()
-    result = yield request
-    if not isinstance(result, MetricsOutcome):
-        raise ProtocolError(request, result)
-    return result
+    return (yield from _ask(RunMetricChecks(), MetricsOutcome))
