@@ -114,6 +114,7 @@ from controller.api.status import (
     CanaryCondition,
     CanaryPhase,
     CanaryStatus,
+    status_patch_problems,
 )
 from controller.api.timestamps import epoch, rfc3339
 from controller.api.traffic_policy import (
@@ -242,6 +243,7 @@ __all__ = [
     "rfc3339",
     "schema_problems",
     "set_condition",
+    "status_patch_problems",
     "strategy_of",
     "structural_problems",
     "validate_alert_provider",

@@ -9,15 +9,18 @@ Invariants:
 - `to_patch` produces a merge patch for the status subresource; lists are replaced whole.
 """
 
+import functools
+import json
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any
+from typing import Any, get_args
 
-from pydantic import Field, field_validator
+from pydantic import Field, TypeAdapter, ValidationError, field_validator
 
 from controller.api.gitops import GitOpsStatus
 from controller.api.model import ApiModel
 
-__all__ = ["PROMOTED_CONDITION", "CanaryCondition", "CanaryPhase", "CanaryStatus"]
+__all__ = ["PROMOTED_CONDITION", "CanaryCondition", "CanaryPhase", "CanaryStatus", "status_patch_problems"]
 
 PROMOTED_CONDITION = "Promoted"
 
@@ -91,3 +94,49 @@ class CanaryStatus(ApiModel):
     def to_patch(self) -> dict[str, Any]:
         """A merge patch body for the `status` subresource."""
         return {"status": self.to_k8s()}
+
+
+def status_patch_problems(patch: Mapping[str, Any]) -> list[str]:
+    """Why ``patch`` is not a merge patch of this model's status: every property must be a field
+    of :class:`CanaryStatus` (by its CRD name) and every value must have the field's type. A
+    ``None`` deletes, as in any merge patch (also inside a map, e.g. a container's stable image)."""
+    return _patch_problems(patch, CanaryStatus, "status")
+
+
+def _patch_problems(patch: Mapping[str, Any], model: type[ApiModel], path: str) -> list[str]:
+    fields = {info.alias or name: info for name, info in model.model_fields.items()}
+    problems: list[str] = []
+    for key, value in patch.items():
+        info = fields.get(key)
+        where = f"{path}.{key}"
+        if info is None:
+            problems.append(f"{where}: not a field of {model.__name__}")
+            continue
+        if value is None or info.annotation is None:
+            continue
+        nested = _model_in(info.annotation)
+        if nested is not None and isinstance(value, Mapping):
+            problems += _patch_problems(value, nested, where)
+            continue
+        if isinstance(value, Mapping):  # a map field: a None entry deletes that key
+            value = {k: v for k, v in value.items() if v is not None}
+        try:  # as JSON, the way the API server receives it (an enum is its value)
+            _adapter(model, key).validate_json(json.dumps(value), strict=True)
+        except ValidationError as exc:
+            problems.append(f"{where}: {exc.errors()[0]['msg']}")
+    return problems
+
+
+def _model_in(annotation: Any) -> type[ApiModel] | None:
+    """The model in ``Model | None`` (or ``Model``), else None."""
+    for candidate in (annotation, *get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, ApiModel):
+            return candidate
+    return None
+
+
+@functools.cache
+def _adapter(model: type[ApiModel], alias: str) -> TypeAdapter[Any]:
+    """The validator of one field of ``model``, named by its CRD property name."""
+    info = next(i for name, i in model.model_fields.items() if (i.alias or name) == alias)
+    return TypeAdapter(Any if info.annotation is None else info.annotation)

@@ -32,7 +32,13 @@ from controller.kube import Kube, shared_reads
 from controller.reconcile.alerts import AlertOutbox
 from controller.reconcile.retry_request import settle_retry
 from controller.reconcile.slots import AnalysisSlots
-from controller.reconcile.status import CANARY_API, StatusConflict, merge_changes, patch_canary
+from controller.reconcile.status import (
+    CANARY_API,
+    StatusConflict,
+    StatusShapeError,
+    merge_changes,
+    patch_canary,
+)
 from controller.reconcile.steps import (
     VALID,
     Decided,
@@ -151,9 +157,13 @@ async def _tick(kube: Kube, raw: Obj, settings: ReconcileSettings, now: float) -
         await record_event(kube, raw, "Warning", "ReconcileFailed", str(exc))
         return TickResult(exc.delay)
     intents, reapplied_sha = await write_back_intents(kube, raw, canary, decided, now)
-    await _patch_status(
-        kube, raw, await status_after(kube, raw, canary, decided, intents, reapplied_sha, now)
-    )
+    patch = await status_after(kube, raw, canary, decided, intents, reapplied_sha, now)
+    try:
+        await _patch_status(kube, raw, patch)
+    except StatusShapeError as exc:  # a defect: the decision is not saved, and says why
+        log.error("%s: %s", canary.key, exc)
+        await record_event(kube, raw, "Warning", "StatusRefused", str(exc))
+        return TickResult(ERROR_RETRY_S)
     await _announce(kube, raw, canary, decided, settings)
     pending = bool(intents) or bool(((raw.get("status") or {}).get("gitops") or {}).get("pending"))
     return TickResult(decided.decision.requeue_after, pending)
