@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.api.gitops import GitOpsSpec
-from controller.api.parsed import parsed_canary
+from controller.api.model import plain
+from controller.api.parsed import parsed_or_none
 from controller.flux.helm import (
     HELM_NAME,
     HELMRELEASE_API,
@@ -206,10 +207,14 @@ async def _git_repository(kube: Kube, namespace: str, name: str) -> Obj:
 
 
 def _gitops(canary: Obj) -> GitOpsSpec:
-    """``spec.gitops`` of the parsed Canary (``{}`` when unset). A Canary the models reject raises
-    pydantic's ValidationError, a ValueError: the runner validates first, and the write-back
-    worker reports ValueError from here as it does any unusable spec."""
-    return parsed_canary(canary).spec.gitops or GitOpsSpec()
+    """``spec.gitops`` of the parsed Canary (``{}`` when unset)."""
+    parsed = parsed_or_none(canary)
+    if parsed is not None:
+        return parsed.spec.gitops or GitOpsSpec()
+    # The write-back worker still writes a pending decision back after the rest of the spec was
+    # broken, as it always did: only spec.gitops is read then (a broken one is a ValueError,
+    # which the worker reports).
+    return GitOpsSpec.model_validate(plain((canary.get("spec") or {}).get("gitops") or {}))
 
 
 def _branch(gitops: GitOpsSpec, repo: Obj) -> str:
