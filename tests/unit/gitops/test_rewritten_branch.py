@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from controller.gitops.plumbing import branch_check
+from controller.gitops.plumbing.history import AppliedEntry, check_decisions
 from controller.gitops.plumbing.repo import WriteBackRepo
 from controller.gitops.workflow import history_check, history_watch, worker
 from controller.gitops.workflow.intents import Intent
@@ -271,3 +272,47 @@ def test_history_check_interval_is_validated(monkeypatch: pytest.MonkeyPatch) ->
     for raw, expected in (("5", 5.0), ("0", 60.0), ("nan", 60.0), ("inf", 60.0), ("x", 60.0), ("", 60.0)):
         monkeypatch.setenv("GITCANARY_HISTORY_CHECK_S", raw)
         assert history_watch.check_interval_s() == expected
+
+
+@pytest.mark.usefixtures("env")
+def test_a_rewrite_that_keeps_the_trailer_is_not_a_loss(tmp_path: Path, remote: str, events: Events) -> None:
+    """Amended (new commit id, same message): the decision is found by its trailer."""
+    kube, commit = apply_first_decision(tmp_path, remote)
+    work = tmp_path / "amend"
+    git(tmp_path, "clone", "--quiet", remote, str(work))
+    (work / "note.txt").write_text("squashed in\n")
+    git(work, "add", "-A")
+    git(work, "commit", "--quiet", "--amend", "--no-edit")
+    git(work, "push", "--quiet", "--force", "origin", "HEAD:main")
+    assert remote_head(tmp_path, remote) != commit
+    check = verify(kube)
+    assert check is not None and rollback().id in check.present  # type: ignore[attr-defined]
+    assert lost_condition(kube) is None and not missing(events)
+
+
+def test_a_decision_held_by_another_branch_is_not_this_branchs_loss(tmp_path: Path, remote: str) -> None:
+    """A ``promoteTo`` commit on ``production``, fetched into the same clone, is not lost from ``main``."""
+    work = tmp_path / "production"
+    git(tmp_path, "clone", "--quiet", remote, str(work))
+    (work / "pin.txt").write_text("6.0.1\n")
+    git(work, "add", "-A")
+    git(
+        work,
+        "commit",
+        "--quiet",
+        "-m",
+        "Propose\n\nGitcanary-Canary: test/podinfo\nGitcanary-Intent: 00000000000000aa",
+    )
+    git(work, "push", "--quiet", "origin", "HEAD:production")
+    elsewhere = git(work, "rev-parse", "HEAD").strip()
+    repo = WriteBackRepo(remote, "main", tmp_path / "cache")
+    clone = repo.clone
+    clone.ensure()
+    tip = clone.fetch()
+    assert clone.fetch_branch("production") == elsewhere
+    found = check_decisions(clone, tip, [AppliedEntry("00000000000000aa", elsewhere)])
+    assert (found.present, found.lost, found.unknown) == ((), (), ())
+    git(tmp_path, "--git-dir", remote.removeprefix("file://"), "branch", "-D", "production")
+    clone.run("update-ref", "-d", "refs/remotes/origin/production")
+    (lost,) = check_decisions(clone, tip, [AppliedEntry("00000000000000aa", elsewhere)]).lost
+    assert (lost.id, lost.commit) == ("00000000000000aa", elsewhere)
