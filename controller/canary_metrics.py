@@ -36,7 +36,6 @@ Invariants and caveats:
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import time
 from collections.abc import Iterable, Mapping
@@ -48,6 +47,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from controller.api.analysis import strategy_of
 from controller.api.gitops import IntentKind
 from controller.api.parsed import parsed_or_none
+from controller.api.timestamps import epoch_or_none
 
 Obj = Mapping[str, Any]
 
@@ -138,16 +138,6 @@ def runs_analysis_step(canary: Obj) -> bool:
     if spec.suspend or spec.skip_analysis:
         return False
     return int(status.get("failedChecks") or 0) < spec.threshold
-
-
-def _epoch(stamp: str | None) -> float | None:
-    if not stamp:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(stamp)
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()
 
 
 @dataclass(frozen=True)
@@ -311,7 +301,7 @@ class CanarySeries:
         seen.phase, seen.transition = phase, transition
         if phase not in TERMINAL or not moved:
             return
-        if first and (_epoch(transition) or 0.0) < self.started_at:
+        if first and (epoch_or_none(transition) or 0.0) < self.started_at:
             return  # decided before this process started: counted by the one that saw it
         analysis_status = "skipped" if phase == "Succeeded" and spec.skip_analysis else "completed"
         outcome = (spec.strategy, analysis_status)
@@ -325,13 +315,13 @@ class CanarySeries:
         failing = (gitops.get("lastWriteBack") or {}).get("result") == "error"
         f.write_back_failing.labels(seen.target, seen.namespace).set(1 if failing else 0)
         for intent in pending:
-            created = _epoch(intent.get("createdAt"))
+            created = epoch_or_none(intent.get("createdAt"))
             if intent.get("id") and created is not None:
                 seen.created[intent["id"]] = (str(intent.get("kind") or ""), created)
         applied = {a["id"]: a for a in gitops.get("applied") or [] if a.get("id")}
         for intent_id in applied.keys() - seen.applied:
             kind, created = seen.created.pop(intent_id, ("", None))
-            pushed = _epoch(applied[intent_id].get("appliedAt"))
+            pushed = epoch_or_none(applied[intent_id].get("appliedAt"))
             if first or created is None or pushed is None:
                 continue  # not seen pending by this process: its decision time is unknown here
             f.write_back_latency.labels(kind).observe(max(0.0, pushed - created))

@@ -116,7 +116,7 @@ from controller.api.status import (
     CanaryStatus,
     status_patch_problems,
 )
-from controller.api.timestamps import epoch, rfc3339
+from controller.api.timestamps import epoch, epoch_or_none, rfc3339
 from controller.api.traffic_policy import (
     ClientTls,
     ConnectionPool,
@@ -233,6 +233,7 @@ __all__ = [
     "WriteBackIntent",
     "checked_canary",
     "epoch",
+    "epoch_or_none",
     "find_condition",
     "is_builtin_url",
     "is_mirroring",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-__all__ = ["epoch", "rfc3339"]
+__all__ = ["epoch", "epoch_or_none", "rfc3339"]
 
 _FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -19,3 +19,15 @@ def epoch(stamp: str | None) -> float:
     if not stamp:
         return 0.0
     return dt.datetime.strptime(stamp, _FORMAT).replace(tzinfo=dt.UTC).timestamp()
+
+
+def epoch_or_none(stamp: str | None) -> float | None:
+    """The Unix timestamp of any ISO 8601 stamp (UTC when it names no zone); None when there is
+    none or it does not parse (a status field another writer filled)."""
+    if not stamp:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()
