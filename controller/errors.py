@@ -7,10 +7,17 @@ runner classifies by kind instead of keeping lists of concrete classes (a list t
     GitcanaryError
      ├── TemporaryError      the world may change: keep the old state, Warning Event, retry the tick
      │    ├── kube.KubeError                    an API call failed (409 Conflict included)
-     │    └── reconcile.status.StatusConflict   the Canary changed under the tick, retries exhausted
+     │    ├── reconcile.status.StatusConflict   the Canary changed under the tick, retries exhausted
+     │    ├── gitops.plumbing.clone.WriteBackError   a git remote failed; the intent stays pending
+     │    └── gitops.forges.base.ForgeError     a forge API call failed; asked again next tick
      ├── PermanentError      the spec or what it references is unusable: Valid=False condition and
      │    │                  one Warning Event per distinct message; re-checked, never a hot loop
      │    ├── workloads.primary.TargetError      (also a ValueError)
+     │    ├── reconcile.status.StatusShapeError   a status the typed model does not describe
+     │    ├── flux.correlation.SourceNotFound    (also a LookupError) no Git source can be inferred
+     │    ├── gitops.plumbing.credentials.CredentialsError   (also a ValueError)
+     │    ├── gitops.workflow.proposals.ForgeSettingsError  (also a LookupError)
+     │    ├── gitops.workflow.approval.ApprovalEditError     the Canary manifest cannot be annotated
      │    ├── routers.RouterError
      │    ├── scalers.ScalerError
      │    └── reconcile.effects.metrics.MissingReference
@@ -21,7 +28,9 @@ runner classifies by kind instead of keeping lists of concrete classes (a list t
 
 ``PERMANENT`` adds the two builtin kinds that mean bad input to ``PermanentError``: a
 ``ValueError`` (a parse or validation failure, e.g. pydantic's) and a ``LookupError`` (a key or
-object that is not there). The runner catches ``TemporaryError`` and ``PERMANENT``, nothing else.
+object that is not there). The runner catches ``TemporaryError`` and ``PERMANENT``, nothing else;
+code that must go on after any failure of an outside call (the approval gate, the write-back
+worker, promoteTo) catches ``FAILURES``, the same kinds.
 
 Invariants:
 - A ``BestEffortError`` never reaches the runner: the code that starts a best-effort action
@@ -36,6 +45,7 @@ from typing import Final
 
 __all__ = [
     "DEFAULT_RETRY_DELAY",
+    "FAILURES",
     "PERMANENT",
     "BestEffortError",
     "GitcanaryError",
@@ -72,3 +82,7 @@ class BestEffortError(GitcanaryError):
 
 PERMANENT: Final[tuple[type[Exception], ...]] = (PermanentError, ValueError, LookupError)
 """What a tick treats as permanent: the taxonomy's kind plus the builtins that mean bad input."""
+
+FAILURES: Final[tuple[type[Exception], ...]] = (TemporaryError, *PERMANENT)
+"""Every failure of a temporary or permanent kind: what code that goes on after a failed outside
+call catches (best-effort errors are turned into Events where they happen)."""

@@ -52,6 +52,7 @@ from typing import Any, Final
 
 import httpx
 
+from controller.errors import PermanentError, TemporaryError
 from controller.url_policy import OutboundError, TransportFailed, UrlPolicy, URLRefused
 
 __all__ = [
@@ -79,11 +80,11 @@ MAX_BACKOFF: Final = 30.0
 """Longest sleep between two attempts, in seconds."""
 
 
-class DeadlineExceeded(OutboundError):
+class DeadlineExceeded(OutboundError, TemporaryError):
     """The call did not complete within its total deadline."""
 
 
-class ResponseTooLarge(OutboundError):
+class ResponseTooLarge(OutboundError, PermanentError):
     """The response body is larger than the cap."""
 
 

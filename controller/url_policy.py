@@ -24,6 +24,8 @@ from typing import Final
 
 import httpx
 
+from controller.errors import GitcanaryError, PermanentError, TemporaryError
+
 __all__ = [
     "ALLOWED_URLS_ENV",
     "ALWAYS_REFUSED_HOSTS",
@@ -54,15 +56,16 @@ _SCHEMES: Final = frozenset({"http", "https"})
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 
-class OutboundError(Exception):
-    """A call to a tenant-supplied URL failed; the message never contains the URL."""
+class OutboundError(GitcanaryError):
+    """A call to a tenant-supplied URL failed; the message never contains the URL (a family:
+    each subclass is of one kind)."""
 
 
-class URLRefused(OutboundError):
+class URLRefused(OutboundError, PermanentError):
     """The URL policy refused the URL."""
 
 
-class TransportFailed(OutboundError):
+class TransportFailed(OutboundError, TemporaryError):
     """The request could not be sent or the answer could not be read."""
 
 

@@ -32,6 +32,7 @@ from typing import Any
 from controller.api.gitops import GitOpsSpec
 from controller.api.model import plain
 from controller.api.parsed import parsed_or_none
+from controller.errors import PermanentError
 from controller.flux.helm import (
     HELM_NAME,
     HELMRELEASE_API,
@@ -63,7 +64,7 @@ SOURCE_API = "source.toolkit.fluxcd.io/v1"
 REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 
 
-class SourceNotFound(LookupError):
+class SourceNotFound(PermanentError, LookupError):
     """The Git source of a Canary cannot be inferred; the message says what is missing."""
 
 

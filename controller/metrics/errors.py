@@ -26,6 +26,8 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
+from controller.errors import GitcanaryError, PermanentError, TemporaryError
+
 __all__ = [
     "Cause",
     "MetricsError",
@@ -66,21 +68,22 @@ class Cause(StrEnum):
     """The check cannot run as specified (template, provider type, secret, address)."""
 
 
-class MetricsError(Exception):
-    """Base class of every error raised by ``controller.metrics``."""
+class MetricsError(GitcanaryError):
+    """Base class of every error raised by ``controller.metrics`` (a family: each subclass is of
+    one kind, temporary or permanent)."""
 
     cause: Cause = Cause.MISCONFIGURED
 
 
-class TemplateError(MetricsError):
+class TemplateError(MetricsError, PermanentError):
     """A query template uses a variable or construct that cannot be rendered."""
 
 
-class UnknownProvider(MetricsError):
+class UnknownProvider(MetricsError, PermanentError):
     """No metric provider is registered for the requested type."""
 
 
-class ProviderConfigError(MetricsError):
+class ProviderConfigError(MetricsError, PermanentError):
     """The provider configuration or its secret is incomplete or invalid."""
 
 
@@ -109,7 +112,7 @@ def _cause_from_message(message: str) -> Cause:
     return Cause.UNREACHABLE
 
 
-class ProviderError(MetricsError):
+class ProviderError(MetricsError, TemporaryError):
     """A provider query failed (transport, HTTP status, or response decoding)."""
 
     def __init__(self, message: str, cause: Cause | None = None) -> None:

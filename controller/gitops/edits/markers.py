@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
+from controller.errors import PermanentError
 from controller.gitops.edits.scalar_scan import YAMLSyntaxError, lines_holding, scan_value_scalars
 from controller.gitops.edits.splice import (
     ScalarSpan,
@@ -61,7 +62,7 @@ _REF = re.compile(r"[^:\s]+:[^:\s]+")
 _DIGEST = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}")
 
 
-class MarkerFileError(Exception):
+class MarkerFileError(PermanentError):
     """A file holding a requested marker cannot be read, parsed or edited."""
 
     def __init__(self, path: Path, message: str) -> None:

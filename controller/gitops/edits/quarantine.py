@@ -29,6 +29,7 @@ from pathlib import Path
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from controller.errors import PermanentError
 from controller.gitops.edits.inserts import block_indent, insert_after_opening, insert_line_after, is_null
 from controller.gitops.edits.scalar_scan import scan_value_scalars
 from controller.gitops.edits.semver_range import ConstraintError, exclude_version
@@ -54,7 +55,7 @@ MAX_EXCLUSIONS = 25  # the ImageRepository CRD's maxItems for spec.exclusionList
 _ITEM_PREFIX = re.compile(r"[ \t]*-[ \t]+")
 
 
-class QuarantineError(Exception):
+class QuarantineError(PermanentError):
     """The tag cannot be quarantined in Git (manifest missing, or a layout we cannot edit)."""
 
 

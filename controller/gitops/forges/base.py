@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from typing import Literal, Protocol, get_args
 from urllib.parse import urlsplit
 
+from controller.errors import TemporaryError
+
 Provider = Literal["github", "gitlab", "gitea"]
 PullRequestState = Literal["open", "merged", "closed"]
 
@@ -33,8 +35,8 @@ PROVIDERS: tuple[Provider, ...] = get_args(Provider)
 _SCP_LIKE = re.compile(r"^(?:[^@/\s]+@)?(?P<host>[^:/\s]+):(?P<path>[^\s]+)$")
 
 
-class ForgeError(Exception):
-    """A forge API call failed.
+class ForgeError(TemporaryError):
+    """A forge API call failed (temporary: the gate or the proposal asks the forge again later).
 
     ``retriable`` is True for rate limiting, 5xx answers, timeouts and connection errors:
     the caller should try again later (after ``retry_after`` seconds when the forge said so).

@@ -30,6 +30,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from controller.errors import TemporaryError
 from controller.gitops.plumbing.credentials import redact
 from controller.gitops.plumbing.gitproc import ProcessTimeout, run_git
 from controller.gitops.workflow.trailers import intent_grep_pattern, intent_ids
@@ -52,8 +53,9 @@ _STALE_LOCKS = ("index.lock", "HEAD.lock", "packed-refs.lock", "config.lock", "s
 Config = Sequence[tuple[str, str]]
 
 
-class WriteBackError(Exception):
-    """A write-back failed. ``retriable`` says whether trying later may succeed."""
+class WriteBackError(TemporaryError):
+    """A write-back failed (temporary: the intent stays pending). ``retriable`` says whether
+    trying again soon may succeed."""
 
     def __init__(
         self, message: str, *, retriable: bool = False, attempts: int = 0, timed_out: bool = False

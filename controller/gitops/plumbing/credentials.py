@@ -35,6 +35,7 @@ from types import TracebackType
 from typing import Literal
 from urllib.parse import quote, urlsplit
 
+from controller.errors import PermanentError
 from controller.gitops.plumbing.gitproc import ProcessTimeout, run_process
 
 __all__ = [
@@ -55,7 +56,7 @@ SUBPROCESS_TIMEOUT_S = 30.0
 process group is killed when it passes (:func:`controller.gitops.plumbing.gitproc.run_process`)."""
 
 
-class CredentialsError(ValueError):
+class CredentialsError(PermanentError, ValueError):
     """The secret lacks the keys needed for the repository's transport, or is malformed."""
 
 

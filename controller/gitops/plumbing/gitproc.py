@@ -35,6 +35,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from controller.errors import TemporaryError
+
 __all__ = [
     "GIT_HARDENING_CONFIG",
     "GIT_HARDENING_ENV",
@@ -83,7 +85,7 @@ REAP_TIMEOUT_S = 5.0
 """After the group was killed: how long to wait for the pipes to close before closing them."""
 
 
-class ProcessTimeout(Exception):
+class ProcessTimeout(TemporaryError):
     """The command did not finish before its deadline; its process group was killed."""
 
     def __init__(self, program: str, timeout_s: float) -> None:

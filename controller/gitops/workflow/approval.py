@@ -28,6 +28,7 @@ from typing import Literal
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
 
+from controller.errors import PermanentError
 from controller.gitops.edits.inserts import block_indent, insert_after_opening, insert_line_after, is_null
 from controller.gitops.edits.splice import (
     child,
@@ -52,7 +53,7 @@ ApprovalDecision = Literal["waiting", "approved", "rejected", "timed-out"]
 _REF_COMPONENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
-class ApprovalEditError(Exception):
+class ApprovalEditError(PermanentError):
     """The Canary manifest cannot be found or annotated with a minimal edit."""
 
 

@@ -39,15 +39,12 @@ from typing import Any, Literal, cast
 
 from controller.api.duration import parse_duration
 from controller.api.timestamps import rfc3339
+from controller.errors import FAILURES
 from controller.events import record_event
-from controller.flux.correlation import SourceNotFound
 from controller.gitops.edits.apply import EditPolicy
-from controller.gitops.forges import ForgeError, PullRequest
-from controller.gitops.plumbing.credentials import CredentialsError
-from controller.gitops.plumbing.repo import WriteBackError
+from controller.gitops.forges import PullRequest
 from controller.gitops.workflow.approval import (
     APPROVED_REVISION_ANNOTATION,
-    ApprovalEditError,
     MetricRow,
     approval_decision,
     branch_name,
@@ -57,14 +54,13 @@ from controller.gitops.workflow.approval import (
 )
 from controller.gitops.workflow.intents import Intent
 from controller.gitops.workflow.proposals import (
-    ForgeSettingsError,
     ForgeTarget,
     ProposalEdits,
     forge_target,
     open_proposal,
 )
 from controller.gitops.workflow.worker import open_repository
-from controller.kube import Kube, KubeError
+from controller.kube import Kube
 
 __all__ = ["APPROVAL_HOOK", "ApprovalGate", "GateAnswer", "approval_enabled"]
 
@@ -72,16 +68,6 @@ Obj = dict[str, Any]
 APPROVAL_HOOK = "gitcanary-approval"
 """The name the built-in gate reports as the deciding webhook."""
 PULL_REQUEST_MODE = "pullRequest"
-_FAILURES = (
-    ForgeError,
-    ForgeSettingsError,
-    WriteBackError,
-    SourceNotFound,
-    CredentialsError,
-    ApprovalEditError,
-    KubeError,
-    ValueError,
-)
 
 
 def approval_enabled(canary: Mapping[str, Any]) -> bool:
@@ -136,7 +122,7 @@ class ApprovalGate:
             if recorded is None:
                 return await self._open()
             pr = await self._current(recorded)
-        except _FAILURES as exc:
+        except FAILURES as exc:
             return await self._failed(exc)
         if pr.state == "merged":
             return GateAnswer(
@@ -172,7 +158,7 @@ class ApprovalGate:
             await target.forge.comment(
                 target.repo, pr.number, f"gitcanary: {message} revision {self.revision}."
             )
-        except _FAILURES as exc:
+        except FAILURES as exc:
             failed = await self._failed(exc)
             return GateAnswer(False, failed.message)
         return GateAnswer(True, f"pull request {pr.url} {message}")

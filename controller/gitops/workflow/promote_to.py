@@ -29,15 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from controller.api.timestamps import rfc3339
+from controller.errors import FAILURES
 from controller.gitops.edits.apply import EditPolicy, apply_intent
-from controller.gitops.forges import ForgeError
 from controller.gitops.plumbing.credentials import GitAuth, SigningKey
 from controller.gitops.plumbing.repo import WriteBackError, WriteBackRepo, default_subject
 from controller.gitops.workflow.approval import branch_name, pr_body, pr_title
 from controller.gitops.workflow.commit_message import CommitMessage
 from controller.gitops.workflow.intents import Intent, intent_id
 from controller.gitops.workflow.proposals import (
-    ForgeSettingsError,
     ProposalEdits,
     forge_target,
     open_proposal,
@@ -187,7 +186,7 @@ async def deliver(ctx: DeliveryContext, intents: Sequence[Intent]) -> PromoteToO
             continue
         try:
             commit, note = await _deliver_one(ctx, intent, entry)
-        except (WriteBackError, ForgeError, ForgeSettingsError, ValueError) as exc:
+        except FAILURES as exc:
             outcome.failed[intent.id] = f"promoteTo {intent.path}: {exc}"
             continue
         outcome.applied[intent.id] = commit

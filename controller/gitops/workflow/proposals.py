@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controller.errors import PermanentError
 from controller.gitops.edits.apply import EditPolicy, apply_intent
 from controller.gitops.forges import Forge, PullRequest, RepoRef
 from controller.gitops.forges.factory import forge_for
@@ -54,7 +55,7 @@ TOKEN_KEY = "token"
 _SKIPPED_DIRS = frozenset({".git", ".gitcanary", "node_modules"})
 
 
-class ForgeSettingsError(LookupError):
+class ForgeSettingsError(PermanentError, LookupError):
     """The approval settings name no usable forge (no secretRef, no token key, bad URL)."""
 
 
