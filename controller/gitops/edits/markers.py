@@ -382,20 +382,14 @@ def _set_markers(
 def revert_image_policy(
     root: Path, policy_ref: str, image: str, skipped: list[SkippedFile] | None = None
 ) -> list[Path]:
-    """Set every ``$imagepolicy`` marker for ``policy_ref`` (``ns:name``) to ``image``.
-
-    Returns the files changed; an empty list means Git already says so. Files that cannot be
-    edited are reported in ``skipped``.
-    """
+    """Set every ``$imagepolicy`` marker for ``policy_ref`` (``ns:name``) to ``image``; return the
+    files changed ([]: Git already says so). Files that cannot be edited go to ``skipped``."""
     return _set_markers(root, "imagepolicy", policy_ref, image, skipped)
 
 
 def pin_canary_image(
     root: Path, canary_ref: str, image: str, skipped: list[SkippedFile] | None = None
 ) -> list[Path]:
-    """Set every ``$gitcanary`` marker for ``canary_ref`` (``ns:name``) to ``image``.
-
-    Returns the files changed; an empty list means Git already says so. Files that cannot be
-    edited are reported in ``skipped``.
-    """
+    """Set every ``$gitcanary`` marker for ``canary_ref`` (``ns:name``) to ``image``; as
+    :func:`revert_image_policy`."""
     return _set_markers(root, "gitcanary", canary_ref, image, skipped)
