@@ -27,7 +27,7 @@ from typing import Any
 from controller.api.conditions import find_condition, set_condition
 from controller.events import record_event
 from controller.gitops.plumbing.history import AppliedEntry, HistoryCheck, HistoryRequest, LostDecision
-from controller.kube import Kube
+from controller.kube import Kube, KubeError
 
 __all__ = [
     "CONDITION",
@@ -109,36 +109,23 @@ def describe(lost: Sequence[LostDecision], branch: str) -> str:
     return text if len(text) <= 1000 else text[:997] + "..."
 
 
-async def report(
-    kube: Kube,
-    canary: Obj,
-    check: HistoryCheck,
-    branch: str,
-    now: float,
-    *,
-    applied_now: bool = False,
-) -> list[Obj] | None:
-    """Write the condition and the Event for ``check``; return the new conditions (None: unchanged).
-
-    ``applied_now``: this write-back committed (or found) a new decision on the branch."""
+def _conditions_for(
+    canary: Obj, check: HistoryCheck, branch: str, now: float, applied_now: bool
+) -> tuple[list[Obj] | None, str | None]:
+    """(the new conditions or None when unchanged, the Event message or None)."""
     status = canary.get("status") or {}
     conditions: list[Obj] = list(status.get("conditions") or [])
     old = find_condition(conditions, CONDITION)
     was_true = old is not None and old.get("status") == "True"
     lost = lost_decisions(check, status.get("gitops") or {})
+    event = None
     if lost:
         message = describe(lost, branch)
         if not (was_true and old is not None and old.get("message") == message):
-            await record_event(kube, canary, "Warning", MISSING, message)
+            event = message
         if applied_now:
-            new = set_condition(
-                conditions,
-                CONDITION,
-                "False",
-                "DecisionApplied",
-                f"a new decision followed; before it, {message}",
-                now,
-            )
+            followed = f"a new decision followed; before it, {message}"
+            new = set_condition(conditions, CONDITION, "False", "DecisionApplied", followed[:1000], now)
         else:
             new = set_condition(conditions, CONDITION, "True", MISSING, message, now)
     elif was_true:
@@ -149,11 +136,50 @@ async def report(
         )
         new = set_condition(conditions, CONDITION, "False", reason, message, now)
     else:
-        return None
-    if new == conditions:
-        return None
+        return None, None
+    return (None if new == conditions else new), event
+
+
+async def report(
+    kube: Kube,
+    canary: Obj,
+    check: HistoryCheck,
+    branch: str,
+    now: float,
+    *,
+    applied_now: bool = False,
+    attempts: int = 3,
+) -> bool:
+    """Write the condition and the Event for ``check``; False when the status could not be written.
+
+    The patch is conditional on the Canary's ``resourceVersion`` (the conditions list is written
+    whole: a tick's change meanwhile must not be undone); on a conflict the Canary is read again,
+    up to ``attempts`` times. The Event follows the successful patch. ``applied_now``: this
+    write-back committed (or found) a new decision on the branch."""
     meta = canary["metadata"]
-    await kube.merge_patch(
-        CANARY_API, "Canary", meta["namespace"], meta["name"], {"status": {"conditions": new}}, "status"
-    )
-    return new
+    for attempt in range(attempts):
+        if attempt:
+            fresh = await kube.get(CANARY_API, "Canary", meta["namespace"], meta["name"])
+            if fresh is None:
+                return False
+            canary = fresh
+        new, event = _conditions_for(canary, check, branch, now, applied_now)
+        if new is not None:
+            try:
+                await kube.merge_patch(
+                    CANARY_API,
+                    "Canary",
+                    meta["namespace"],
+                    meta["name"],
+                    {"status": {"conditions": new}},
+                    "status",
+                    resource_version=canary["metadata"].get("resourceVersion"),
+                )
+            except KubeError as exc:
+                if exc.status != 409:
+                    raise
+                continue
+        if event is not None:
+            await record_event(kube, canary, "Warning", MISSING, event)
+        return True
+    return False

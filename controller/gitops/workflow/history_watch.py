@@ -61,8 +61,8 @@ async def verify_history(kube: Kube, canary: Obj, now: float | None = None) -> H
         check = await check_branch(opened.repo, request, fetched_within_s=check_interval_s())
         if check is None:
             return None
-        history_check.remember(source.url, source.branch, key, request, check)
-        await history_check.report(kube, canary, check, source.branch, now)
+        if await history_check.report(kube, canary, check, source.branch, now):
+            history_check.remember(source.url, source.branch, key, request, check)
     except (SourceNotFound, CredentialsError, WriteBackError, KubeError, ValueError) as exc:
         log.info("%s: applied decisions not checked against the branch this time: %s", key, exc)
         return None

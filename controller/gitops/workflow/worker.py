@@ -323,11 +323,12 @@ async def write_back(kube: Kube, canary: Obj, now: float | None = None) -> Write
         for note in dict.fromkeys(notes):
             await record_event(kube, canary, "Warning", "NoMarkers", note)
     if history is not None and result.history is not None:
-        history_check.remember(source.url, source.branch, key, history, result.history)
         applied_now = any(i.id in result.applied for i in local)
-        await history_check.report(
-            kube, {**canary, "status": status}, result.history, source.branch, now, applied_now=applied_now
-        )
+        reported = {**canary, "status": status}  # its resourceVersion is stale: the report reads again
+        if await history_check.report(
+            kube, reported, result.history, source.branch, now, applied_now=applied_now
+        ):
+            history_check.remember(source.url, source.branch, key, history, result.history)
     for item in skipped:
         message = f"write-back skipped {item.describe(opened.repo.worktree)}"
         await record_event(kube, canary, "Warning", "FileSkipped", message)

@@ -18,6 +18,7 @@ from controller.gitops.plumbing.repo import WriteBackRepo
 from controller.gitops.workflow import history_check, history_watch, worker
 from controller.gitops.workflow.intents import Intent
 from controller.gitops.workflow.trailers import describe_image_change, intent_ids
+from controller.kube import KubeError
 from tests.unit.gitops.test_commit_message import rollback, seed_failed_image
 from tests.unit.gitops.test_repo import (
     NEW,
@@ -316,3 +317,31 @@ def test_a_decision_held_by_another_branch_is_not_this_branchs_loss(tmp_path: Pa
     clone.run("update-ref", "-d", "refs/remotes/origin/production")
     (lost,) = check_decisions(clone, tip, [AppliedEntry("00000000000000aa", elsewhere)]).lost
     assert (lost.id, lost.commit) == ("00000000000000aa", elsewhere)
+
+
+class RacingKube(FakeKube):
+    """A tick changes the Canary's conditions between the check's read and its patch (409 once)."""
+
+    raced = False
+
+    async def merge_patch(self, *args: Any, resource_version: str | None = None, **kwargs: Any) -> Any:
+        if resource_version is not None and not self.raced:
+            self.raced = True
+            live = self.objects[("Canary", "test", "podinfo")]
+            live["status"]["conditions"] = [{"type": "Promoted", "status": "True", "reason": "Succeeded"}]
+            raise KubeError("the object has been modified", status=409)
+        return await super().merge_patch(*args, resource_version=resource_version, **kwargs)
+
+
+@pytest.mark.usefixtures("env")
+def test_the_condition_never_undoes_a_ticks_conditions(tmp_path: Path, remote: str, events: Events) -> None:
+    plain, _ = apply_first_decision(tmp_path, remote)
+    kube = RacingKube(*plain.objects.values())
+    canary = stored(kube)
+    canary["metadata"]["resourceVersion"] = "1"
+    force_push_without_head(tmp_path, remote, "hotfix")
+    asyncio.run(history_watch.verify_history(kube, canary, now=1_700_000_200))  # type: ignore[arg-type]
+    conditions = {c["type"]: c for c in stored(kube)["status"]["conditions"]}
+    assert kube.raced and conditions["Promoted"]["reason"] == "Succeeded", "the tick's condition is kept"
+    assert conditions["WriteBackLost"]["status"] == "True"
+    assert len(missing(events)) == 1
