@@ -191,7 +191,8 @@ def run_phase(client: SandboxClient, controller: str, n: int, args: argparse.Nam
         apply_all(client, canaries)
         background = background_rate(client, args.background_window)
         watch.start()
-        proc = start_controller(controller, client, ns, work)
+        profile = args.profile if controller == "gitcanary" and n != 1 else None
+        proc = start_controller(controller, client, ns, work, profile=profile)
 
         def describe() -> str:
             return f"{controller} log:\n{proc.log.read_text(errors='replace')[-3000:] if proc else ''}"
@@ -231,6 +232,8 @@ def ratio(a: float, b: float) -> str:
 
 
 def table(phases: dict[tuple[str, int], Phase], n: int, baseline: bool) -> list[str]:
+    if ("flagger", n) not in phases or ("gitcanary", n) not in phases:
+        return alone([p for p in phases.values() if p.n == n])
     f, g = phases[("flagger", n)], phases[("gitcanary", n)]
     rows = [
         ("reaction p50 (s)", statistics.median(f.reaction), statistics.median(g.reaction)),
@@ -254,6 +257,22 @@ def table(phases: dict[tuple[str, int], Phase], n: int, baseline: bool) -> list[
     return out
 
 
+def alone(phases: list[Phase]) -> list[str]:
+    """One controller's figures (``--only``): compare them with a recorded run of the other."""
+    out = []
+    for p in phases:
+        out += [
+            f"{p.controller} N={p.n}",
+            f"| reaction p50 / p99 (s) | {statistics.median(p.reaction):.3f} / {pct(p.reaction, 0.99):.3f} |",
+            f"| time to Succeeded p50 / max (s) | {statistics.median(p.succeeded):.1f} / {max(p.succeeded):.1f} |",
+            f"| controller CPU per rollout (s) | {p.cpu_s / p.n:.3f} |",
+            f"| peak RSS (MiB) | {p.rss_mib:.0f} |",
+            f"| apiserver requests per rollout | {p.requests / p.n:.1f} |",
+            f"| (background subtracted, requests/s) | {p.background:.1f} |",
+        ]
+    return out
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--canaries", type=int, nargs="+", default=[20], help="N values (e.g. 20 200)")
@@ -265,11 +284,19 @@ def main(argv: list[str]) -> int:
         "--background-window", type=float, default=10.0, help="seconds to sample idle traffic"
     )
     parser.add_argument("--smoke", action="store_true", help="N=2, 2s interval, 1 iteration, no N=1 phase")
+    parser.add_argument(
+        "--only", choices=("flagger", "gitcanary"), help="run one controller's phases (no ratio column)"
+    )
+    parser.add_argument("--no-baseline", action="store_true", help="skip the N=1 (uncontended) phases")
+    parser.add_argument(
+        "--profile", type=Path, help="run gitcanary's N>1 phase under cProfile, its stats written here"
+    )
     args = parser.parse_args(argv)
     if args.smoke:
         args.canaries, args.interval, args.iterations, args.rollout_timeout = [2], "2s", 1, 120.0
         args.background_window = 3.0
-    counts = sorted(set(args.canaries) | (set() if args.smoke else {1}))
+    counts = sorted(set(args.canaries) | (set() if args.smoke or args.no_baseline else {1}))
+    controllers = (args.only,) if args.only else ("flagger", "gitcanary")
     owned = args.sandbox_dir is None
     if args.sandbox_dir is not None:
         state = environment.SandboxState.load(args.sandbox_dir)
@@ -284,7 +311,7 @@ def main(argv: list[str]) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="gitcanary-peer-logs-") as tmp:
             for n in counts:
-                for controller in ("flagger", "gitcanary"):
+                for controller in controllers:
                     started = time.monotonic()
                     phases[(controller, n)] = run_phase(client, controller, n, args, Path(tmp))
                     print(
@@ -300,7 +327,7 @@ def main(argv: list[str]) -> int:
         f"every image changed at once; each controller alone in its phase ({os.cpu_count()} CPUs)"
     )
     for n in args.canaries:
-        print("\n".join(table(phases, n, baseline=not args.smoke)))
+        print("\n".join(table(phases, n, baseline=not (args.smoke or args.no_baseline))))
     return 0
 
 

@@ -49,8 +49,15 @@ class Controller:
 
 
 def start_controller(
-    name: str, client: SandboxClient, namespace: str, work: Path, extra: tuple[str, ...] = ()
+    name: str,
+    client: SandboxClient,
+    namespace: str,
+    work: Path,
+    extra: tuple[str, ...] = (),
+    profile: Path | None = None,
 ) -> Controller:
+    """``profile``: gitcanary runs under cProfile, its stats written there when it stops (SIGTERM
+    ends kopf cleanly); CPU figures of such a run include the profiler's own cost."""
     port = processes.free_port()
     if name == "flagger":
         argv = [
@@ -65,8 +72,10 @@ def start_controller(
         ]
         env = dict(os.environ)
     else:
+        profiler = ["-m", "cProfile", "-o", str(profile)] if profile is not None else []
         argv = [
             sys.executable,
+            *profiler,
             "-m",
             "controller.cli.main",
             "run",

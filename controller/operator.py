@@ -29,13 +29,13 @@ import contextlib
 import functools
 import logging
 import os
-from collections.abc import Collection, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Collection
 from typing import Any
 
 import kopf
 
 from controller import canary_metrics, sharding, telemetry
+from controller.analysis.context import READINESS_POLL_SECONDS
 from controller.errors import TemporaryError
 from controller.events import add_listener, remove_listener
 from controller.gitops.workflow.writeback_queue import WriteBackQueue
@@ -46,6 +46,7 @@ from controller.reconcile.runner import CANARY_API, ReconcileSettings, reconcile
 from controller.reconcile.slots import AnalysisSlots
 from controller.routers.factory import router_for
 from controller.routers.kubernetes import KubernetesRouter
+from controller.wakeups import LeanDiffBaseStorage, Wakeups
 from controller.workloads.primary import TargetError
 from controller.workloads.target import TargetWorkload
 
@@ -60,21 +61,6 @@ REVERT_READY_SECONDS = 60.0
 READ_RETRY_S = 2.0
 """How soon the analysis daemon reads its Canary again after the API server failed to answer
 (kopf would restart a daemon that ended on the error only after 60 s)."""
-
-
-@dataclass
-class Wakeups:
-    """One asyncio.Event per Canary (``namespace/name``)."""
-
-    events: dict[str, asyncio.Event] = field(default_factory=dict)
-
-    def event(self, key: str) -> asyncio.Event:
-        return self.events.setdefault(key, asyncio.Event())
-
-    def wake(self, keys: Iterable[str]) -> None:
-        for key in keys:
-            if key in self.events:
-                self.events[key].set()
 
 
 WAKEUPS = Wakeups()
@@ -115,7 +101,7 @@ def _settings_from_env(alerting: ControllerAlerts) -> ReconcileSettings:
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="gitcanary.io")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="gitcanary.io")
+    settings.persistence.diffbase_storage = LeanDiffBaseStorage(prefix="gitcanary.io", kinds={"Canary"})
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 30
@@ -182,6 +168,7 @@ async def analyse(namespace: str, name: str, stopped: kopf.DaemonStopped, memo: 
             if raw is None or raw["metadata"].get("deletionTimestamp"):
                 return
             delay = await _tick_and_queue_write_back(kube, raw, memo.settings, memo.write_backs, key)
+            WAKEUPS.waiting(key, on_readiness=delay <= READINESS_POLL_SECONDS)
             telemetry.TICK_DURATION.observe(loop.time() - started)
             canary_metrics.observe_analysis_step(raw, loop.time() - started)
             due = loop.time() + max(delay, 0.05)
@@ -192,7 +179,7 @@ async def analyse(namespace: str, name: str, stopped: kopf.DaemonStopped, memo: 
     finally:
         memo.settings.slots.release(key)  # deleted (or shutting down): the slot is free again
         telemetry.CANARIES.dec()
-        WAKEUPS.events.pop(key, None)
+        WAKEUPS.forget(key)
 
 
 async def _tick_and_queue_write_back(
@@ -242,11 +229,16 @@ async def workload_changed(
     canaries_by_target: kopf.Index[Any, str],
     **_: Any,
 ) -> None:
+    """A target's or primary's event: stored, then its Canaries woken if it changed in a way a
+    tick acts on (``controller.wakeups.Wakeups.workload_event``)."""
     base = name.removesuffix("-primary")
-    woken: Collection[str] = canaries_by_target.get((namespace, base), [])
+    canaries: Collection[str] = canaries_by_target.get((namespace, base), [])
     kube: Kube | None = getattr(memo, "kube", None)
-    if kube is not None and (woken or type == "DELETED"):  # stored before its Canaries wake
-        kube.observe(dict(body), deleted=type == "DELETED")
+    raw, deleted = dict(body), type == "DELETED"
+    seen = kube is not None and kube.holds(raw)
+    woken = WAKEUPS.workload_event(raw, deleted, canaries, already_seen=seen)
+    if kube is not None and (canaries or deleted):  # stored before its Canaries wake
+        kube.observe(raw, deleted=deleted)
     WAKEUPS.wake(woken)
 
 

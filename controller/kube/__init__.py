@@ -146,6 +146,10 @@ class Kube:
         else:
             self.watched.put(obj)
 
+    def holds(self, obj: Obj) -> bool:
+        """The store already holds this object at this resourceVersion or newer (``observe``)."""
+        return self.watched is not None and self.watched.holds(obj)
+
     @contextlib.contextmanager
     def _forgotten_on_error(self, key: Key) -> Iterator[None]:
         """A write that failed (a 409 above all: someone else changed the object) leaves the

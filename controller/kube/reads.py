@@ -100,6 +100,15 @@ class WatchStore:
     def forget(self, key: Key) -> None:
         self.objects.pop(key, None)
 
+    def holds(self, obj: Obj) -> bool:
+        """Whether this object is held at its resourceVersion or a newer one (a GET or a write of
+        ours already brought it: the tick that made them has seen it)."""
+        meta = obj.get("metadata") or {}
+        key = (str(obj.get("apiVersion")), str(obj.get("kind")), meta.get("namespace"), str(meta.get("name")))
+        held = self.objects.get(key)
+        version = _version(obj)
+        return held is not None and version >= 0 and held[1] >= version
+
     def fresh(self, key: Key) -> str | None:
         """The object's JSON text, if it was seen within ``WATCH_FRESH_S``."""
         held = self.objects.get(key)

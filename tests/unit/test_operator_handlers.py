@@ -40,6 +40,9 @@ async def test_a_target_event_stores_the_target_before_waking_its_canary() -> No
         def __init__(self) -> None:
             self.seen: list[tuple[str, bool]] = []
 
+        def holds(self, obj: dict[str, object]) -> bool:
+            return False
+
         def observe(self, obj: dict[str, object], deleted: bool = False) -> None:
             self.seen.append((str(obj["metadata"]["name"]), deleted))  # type: ignore[index]
 
