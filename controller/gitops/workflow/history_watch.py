@@ -19,14 +19,12 @@ import os
 import time
 from typing import Any
 
-from controller.flux.correlation import SourceNotFound
+from controller.errors import FAILURES
 from controller.gitops.plumbing.branch_check import check_branch
-from controller.gitops.plumbing.credentials import CredentialsError
 from controller.gitops.plumbing.history import HistoryCheck
-from controller.gitops.plumbing.repo import WriteBackError
 from controller.gitops.workflow import history_check
 from controller.gitops.workflow.worker import open_repository
-from controller.kube import Kube, KubeError
+from controller.kube import Kube
 
 __all__ = ["DEFAULT_CHECK_INTERVAL_S", "check_interval_s", "verify_history"]
 
@@ -63,7 +61,7 @@ async def verify_history(kube: Kube, canary: Obj, now: float | None = None) -> H
             return None
         if await history_check.report(kube, canary, check, source.branch, now):
             history_check.remember(source.url, source.branch, key, request, check)
-    except (SourceNotFound, CredentialsError, WriteBackError, KubeError, ValueError) as exc:
+    except FAILURES as exc:  # source, credentials, git, Kubernetes, a malformed spec
         log.info("%s: applied decisions not checked against the branch this time: %s", key, exc)
         return None
     return check
