@@ -16,6 +16,10 @@ What the sandbox lacks, and how the test stands in for it: no Gateway API contro
 ``gatewayapi`` row the test accepts each new HTTPRoute generation in ``status.parents`` (the
 router refuses a split its parents have not accepted). No mesh or ingress data plane is needed:
 the routers only write objects, which the upstream CRDs validate and the test reads back.
+
+Every router of controller/routers/factory.py ``ROUTERS`` has a row, plus the KEDA HTTP flow
+(``gatewayapi:v1`` with an HTTPScaledObject ``autoscalerRef``), except ``knative``: the
+controller refuses a Knative Service target (see every_router_cases' docstring).
 """
 
 from __future__ import annotations
@@ -164,6 +168,16 @@ async def follow(kube: Kube, r: Rollout, final: str, timeout: float) -> None:
     raise AssertionError(f"not {final} after {timeout:.0f}s")
 
 
+def only_the_walk(r: Rollout) -> list[Split]:
+    """The splits read back that are not on the Canary's walk (0, 25, 50; blue/green: 0, 100)."""
+    allowed = {0, 100} if r.case.blue_green else {0, 25, 50}
+    return [
+        split
+        for _, _, split in r.seen
+        if isinstance(split, tuple) and (sum(split) != 100 or split[1] not in allowed)
+    ]
+
+
 def matched_mid_analysis(r: Rollout, since: int) -> bool:
     """Whether a Progressing poll saw the live route carry the weight the status reported."""
     for phase, weight, split in r.seen[since:]:
@@ -258,6 +272,7 @@ async def run_case(sandbox: SandboxClient, kube: Kube, r: Rollout) -> None:
     assert matched_mid_analysis(r, since), "the route never carried the status weight mid-analysis"
     assert await live_split(kube, r) == (100, 0), "after promotion the route sends 100% to the primary"
     assert await primary_image(kube, ns) == f"{IMAGE}:6.0.1"
+    assert not only_the_walk(r), f"the route carried splits off the walk: {only_the_walk(r)}"
     if not case.rollback:
         return
 
@@ -270,9 +285,12 @@ async def run_case(sandbox: SandboxClient, kube: Kube, r: Rollout) -> None:
     since = len(r.seen)
     await set_image(kube, ns, "6.0.2")
     await follow(kube, r, "Failed", 240)
+    failure = str(((await canary_status(kube, ns)).get("engine") or {}).get("lastFailure", ""))
+    assert "error-rate" in failure, f"the rollback was not forced by the error rate: {failure!r}"
     assert await live_split(kube, r) == (100, 0), "after the rollback the route sends 100% to the primary"
     assert await primary_image(kube, ns) == f"{IMAGE}:6.0.1", "the primary keeps the last promoted revision"
     r.step = "done"
+    assert not only_the_walk(r), f"the route carried splits off the walk: {only_the_walk(r)}"
 
 
 @pytest.mark.timeout(900)
