@@ -135,16 +135,20 @@ async def close(memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.index(GROUP, VERSION, PLURAL, when=owned)
-async def canaries_by_target(
-    namespace: str, name: str, spec: kopf.Spec, **_: Any
-) -> dict[tuple[str, str], str]:
+async def canaries_by(
+    namespace: str, name: str, spec: kopf.Spec, status: kopf.Status, **_: Any
+) -> dict[tuple[str, ...], str]:
+    """One index, three keys (one kopf handler per Canary event instead of three): its target
+    ``("target", namespace, name)``, its namespace ``("namespace", namespace)`` and the Flux
+    Kustomization that applied it ``("kustomization", namespace, name)``."""
+    key = f"{namespace}/{name}"
     target = (spec.get("targetRef") or {}).get("name", "")
-    return {(namespace, target): f"{namespace}/{name}"}
-
-
-@kopf.index(GROUP, VERSION, PLURAL, when=owned)
-async def canaries_by_namespace(namespace: str, name: str, **_: Any) -> dict[str, str]:
-    return {namespace: f"{namespace}/{name}"}
+    keys: dict[tuple[str, ...], str] = {("target", namespace, target): key, ("namespace", namespace): key}
+    gitops: dict[str, Any] = dict(status).get("gitops") or {}
+    ks: dict[str, Any] = gitops.get("kustomization") or {}
+    if ks.get("name"):
+        keys["kustomization", ks.get("namespace") or "", ks["name"]] = key
+    return keys
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, when=owned, cancellation_timeout=10.0)
@@ -226,13 +230,13 @@ async def workload_changed(
     body: kopf.Body,
     type: str | None,
     memo: kopf.Memo,
-    canaries_by_target: kopf.Index[Any, str],
+    canaries_by: kopf.Index[Any, str],
     **_: Any,
 ) -> None:
     """A target's or primary's event: stored, then its Canaries woken if it changed in a way a
     tick acts on (``controller.wakeups.Wakeups.workload_event``)."""
     base = name.removesuffix("-primary")
-    canaries: Collection[str] = canaries_by_target.get((namespace, base), [])
+    canaries: Collection[str] = canaries_by.get(("target", namespace, base), [])
     kube: Kube | None = getattr(memo, "kube", None)
     raw, deleted = dict(body), type == "DELETED"
     seen = kube is not None and kube.holds(raw)
@@ -242,23 +246,12 @@ async def workload_changed(
     WAKEUPS.wake(woken)
 
 
-@kopf.index(GROUP, VERSION, PLURAL, when=owned)
-async def canaries_by_kustomization(
-    namespace: str, name: str, status: kopf.Status, **_: Any
-) -> dict[tuple[str, str], str]:
-    gitops: dict[str, Any] = dict(status).get("gitops") or {}
-    ks: dict[str, Any] = gitops.get("kustomization") or {}
-    if not ks.get("name"):
-        return {}
-    return {(ks.get("namespace") or "", ks["name"]): f"{namespace}/{name}"}
-
-
 @kopf.on.event("kustomize.toolkit.fluxcd.io", "v1", "kustomizations")
 async def kustomization_changed(
-    namespace: str, name: str, canaries_by_kustomization: kopf.Index[Any, str], **_: Any
+    namespace: str, name: str, canaries_by: kopf.Index[Any, str], **_: Any
 ) -> None:
     """A new applied revision: the Canaries it applied tick now (new revision, rollback re-check)."""
-    WAKEUPS.wake(canaries_by_kustomization.get((namespace, name), []))
+    WAKEUPS.wake(canaries_by.get(("kustomization", namespace, name), []))
 
 
 # No watch on Secrets: that would need cluster-wide list/watch on every Secret. A tracked Secret
@@ -266,10 +259,10 @@ async def kustomization_changed(
 # analysis interval.
 @kopf.on.event("", "v1", "configmaps")
 async def config_changed(
-    namespace: str, type: str | None, canaries_by_namespace: kopf.Index[Any, str], **_: Any
+    namespace: str, type: str | None, canaries_by: kopf.Index[Any, str], **_: Any
 ) -> None:
     if type == "MODIFIED":
-        WAKEUPS.wake(canaries_by_namespace.get(namespace, []))
+        WAKEUPS.wake(canaries_by.get(("namespace", namespace), []))
 
 
 @kopf.on.delete(

@@ -14,9 +14,7 @@ import pytest
 from controller import operator
 
 HANDLERS = [
-    "canaries_by_target",
-    "canaries_by_namespace",
-    "canaries_by_kustomization",
+    "canaries_by",
     "canary_series",
     "spec_changed",
     "workload_changed",
@@ -49,14 +47,14 @@ async def test_a_target_event_stores_the_target_before_waking_its_canary() -> No
     memo = Memo()
     woken = operator.WAKEUPS.event("ns/app")
     woken.clear()
-    index = {("ns", "app"): ["ns/app"]}
+    index = {("target", "ns", "app"): ["ns/app"]}
     body = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": "app-primary", "namespace": "ns"},
     }
     await operator.workload_changed(
-        namespace="ns", name="app-primary", body=body, type="MODIFIED", memo=memo, canaries_by_target=index
+        namespace="ns", name="app-primary", body=body, type="MODIFIED", memo=memo, canaries_by=index
     )
     await operator.workload_changed(
         namespace="ns",
@@ -64,7 +62,7 @@ async def test_a_target_event_stores_the_target_before_waking_its_canary() -> No
         body={**body, "metadata": {"name": "other"}},
         type="MODIFIED",
         memo=memo,
-        canaries_by_target=index,
+        canaries_by=index,
     )
     assert memo.kube.seen == [("app-primary", False)], "only targets and primaries are stored"
     assert woken.is_set()

@@ -65,7 +65,7 @@ async def event(memo: Memo, body: dict[str, Any], type: str = "MODIFIED") -> boo
         body=body,
         type=type,
         memo=memo,
-        canaries_by_target={("ns", "app"): ["ns/app"]},
+        canaries_by={("target", "ns", "app"): ["ns/app"]},
     )
     return woken.is_set()
 
@@ -159,3 +159,22 @@ def test_the_lean_diff_base_is_kopfs_essence() -> None:
 def test_no_diff_base_is_built_for_a_kind_without_change_handlers() -> None:
     lean = LeanDiffBaseStorage(prefix="gitcanary.io", kinds={"Canary"})
     assert lean.build(body=kopf.Body(deployment())) is None  # type: ignore[arg-type]
+
+
+async def test_one_index_keys_a_canary_by_target_namespace_and_kustomization() -> None:
+    keys = await operator.canaries_by(
+        namespace="ns",
+        name="app",
+        spec={"targetRef": {"name": "web"}},  # type: ignore[arg-type]
+        status={"gitops": {"kustomization": {"namespace": "flux", "name": "apps"}}},  # type: ignore[arg-type]
+    )
+    assert keys == {
+        ("target", "ns", "web"): "ns/app",
+        ("namespace", "ns"): "ns/app",
+        ("kustomization", "flux", "apps"): "ns/app",
+    }
+    canaries = kopf.Resource("gitcanary.io", "v1beta1", "canaries")
+    indexers = [
+        h for h in kopf.get_default_registry()._indexing.get_all_handlers() if h.selector.check(canaries)
+    ]
+    assert len(indexers) == 1, "every Canary event runs each index: one, not three"
