@@ -114,6 +114,8 @@ from controller.api.status import (
     CanaryCondition,
     CanaryPhase,
     CanaryStatus,
+    StatusShapeError,
+    checked_status,
     status_patch_problems,
 )
 from controller.api.timestamps import epoch, epoch_or_none, rfc3339
@@ -222,6 +224,7 @@ __all__ = [
     "ServiceMetadata",
     "SessionAffinity",
     "SigningKey",
+    "StatusShapeError",
     "Strategy",
     "StringMatch",
     "TargetRef",
@@ -232,6 +235,7 @@ __all__ = [
     "WebhookType",
     "WriteBackIntent",
     "checked_canary",
+    "checked_status",
     "epoch",
     "epoch_or_none",
     "find_condition",

@@ -19,8 +19,17 @@ from pydantic import Field, TypeAdapter, ValidationError, field_validator
 
 from controller.api.gitops import GitOpsStatus
 from controller.api.model import ApiModel
+from controller.errors import PermanentError
 
-__all__ = ["PROMOTED_CONDITION", "CanaryCondition", "CanaryPhase", "CanaryStatus", "status_patch_problems"]
+__all__ = [
+    "PROMOTED_CONDITION",
+    "CanaryCondition",
+    "CanaryPhase",
+    "CanaryStatus",
+    "StatusShapeError",
+    "checked_status",
+    "status_patch_problems",
+]
 
 PROMOTED_CONDITION = "Promoted"
 
@@ -140,3 +149,17 @@ def _adapter(model: type[ApiModel], alias: str) -> TypeAdapter[Any]:
     """The validator of one field of ``model``, named by its CRD property name."""
     info = next(i for name, i in model.model_fields.items() if (i.alias or name) == alias)
     return TypeAdapter(Any if info.annotation is None else info.annotation)
+
+
+class StatusShapeError(PermanentError):
+    """A status patch that the typed status model (this module) does not describe:
+    a property it lacks or a value of the wrong type. A defect of gitcanary, refused before it
+    reaches the API server (which would prune the property or reject the patch)."""
+
+
+def checked_status(patch: dict[str, Any]) -> dict[str, Any]:
+    """``patch`` (a Canary merge patch) unchanged, once its ``status`` fits the typed model."""
+    problems = status_patch_problems(patch.get("status") or {})
+    if problems:
+        raise StatusShapeError("status patch refused: " + "; ".join(problems))
+    return patch

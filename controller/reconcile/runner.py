@@ -26,6 +26,7 @@ from typing import Any
 
 from controller.api import Canary
 from controller.api.parsed import checked_canary
+from controller.api.status import StatusShapeError
 from controller.errors import PERMANENT, TemporaryError
 from controller.events import record_event
 from controller.kube import Kube, shared_reads
@@ -35,7 +36,6 @@ from controller.reconcile.slots import AnalysisSlots
 from controller.reconcile.status import (
     CANARY_API,
     StatusConflict,
-    StatusShapeError,
     merge_changes,
     patch_canary,
 )

@@ -20,9 +20,9 @@ from typing import Any
 
 from controller.analysis import CanaryState, Phase, RequestWriteBack
 from controller.api.conditions import set_condition
-from controller.api.status import status_patch_problems
+from controller.api.status import checked_status
 from controller.api.timestamps import epoch, rfc3339
-from controller.errors import PermanentError, TemporaryError
+from controller.errors import TemporaryError
 from controller.gitops.workflow.intents import intent_id, merge_pending
 from controller.kube import Kube, KubeError
 from controller.workloads.images import analysed_image, changed_images
@@ -191,20 +191,6 @@ def decision_intents(
 
 class StatusConflict(TemporaryError):
     """The Canary changed between the tick's read and its write (HTTP 409 Conflict)."""
-
-
-class StatusShapeError(PermanentError):
-    """A status patch that the typed status model (``controller.api.status``) does not describe:
-    a property it lacks or a value of the wrong type. A defect of gitcanary, refused before it
-    reaches the API server (which would prune the property or reject the patch)."""
-
-
-def checked_status(patch: Obj) -> Obj:
-    """``patch`` (a Canary merge patch) unchanged, once its ``status`` fits the typed model."""
-    problems = status_patch_problems(patch.get("status") or {})
-    if problems:
-        raise StatusShapeError("status patch refused: " + "; ".join(problems))
-    return patch
 
 
 async def patch_canary(kube: Kube, raw: Obj, patch: Obj, subresource: str = "status") -> Obj:

@@ -1,20 +1,15 @@
 """The per-repository write-back worker: apply intents, commit once, push, retry.
 
-:meth:`WriteBackRepo.apply_intents` fetches; hard-resets the cached worktree to
-``origin/<branch>``; skips intents whose ``Gitcanary-Intent`` trailer is already in the
-branch history; calls ``apply`` for the rest; commits every change in ONE commit (one
-trailer block per intent); pushes. When the push is rejected because the branch moved
-(non-fast-forward, "fetch first", "stale info", GitLab's "incorrect old value", a lost
-ref-lock race) it retries with a bounded, jittered backoff. A retry fetches and first
-tries the *replay* path: when the new remote commits carry none of our intents and touch
-none of the files we changed nor any intent's ``path``, re-applying would yield the same
-edits, so the batch commit is rebased onto the new tip with ``merge-tree`` and
-``commit-tree`` (no worktree work: a short fetch-to-push window against busy writers).
-Otherwise it resets to the remote and re-applies, and the trailer check sees whatever a
-concurrent writer already pushed.
-
-:func:`controller.gitops.plumbing.proposal_branch.propose_branch` is the pull-request variant
-(a batch pushed to a new branch instead of ``branch``).
+:meth:`WriteBackRepo.apply_intents` fetches; hard-resets the cached worktree to ``origin/<branch>``;
+skips intents whose ``Gitcanary-Intent`` trailer is already in the branch history; calls ``apply``
+for the rest; commits every change in ONE commit (one trailer block per intent); pushes. A push
+rejected because the branch moved (non-fast-forward, "fetch first", "stale info", GitLab's
+"incorrect old value", a lost ref-lock race) is retried with a bounded, jittered backoff. A retry
+fetches and first tries the *replay* path: when the new remote commits carry none of our intents
+and touch none of the files we changed nor any intent's ``path``, the batch commit is rebased onto
+the new tip with ``merge-tree`` and ``commit-tree``. Otherwise it resets to the remote and
+re-applies, and the trailer check sees whatever a concurrent writer already pushed.
+:func:`controller.gitops.plumbing.proposal_branch.propose_branch` is the pull-request variant.
 
 Invariants:
 - Exactly once: an intent is committed only if no commit in the branch history carries

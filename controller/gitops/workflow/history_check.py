@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from controller.api.conditions import find_condition, set_condition
+from controller.api.status import checked_status
 from controller.events import record_event
 from controller.gitops.plumbing.history import AppliedEntry, HistoryCheck, HistoryRequest, LostDecision
 from controller.kube import Kube, KubeError
@@ -171,7 +172,7 @@ async def report(
                     "Canary",
                     meta["namespace"],
                     meta["name"],
-                    {"status": {"conditions": new}},
+                    checked_status({"status": {"conditions": new}}),
                     "status",
                     resource_version=canary["metadata"].get("resourceVersion"),
                 )

@@ -36,9 +36,11 @@ from pathlib import Path
 from typing import Any
 
 from controller.api.conditions import set_condition
+from controller.api.status import checked_status
 from controller.api.timestamps import rfc3339
+from controller.errors import FAILURES
 from controller.events import record_event
-from controller.flux.correlation import GitSource, SourceNotFound, request_reconcile, resolve_source
+from controller.flux.correlation import GitSource, request_reconcile, resolve_source
 from controller.gitops.edits.apply import EditPolicy, apply_intent
 from controller.gitops.edits.worktree_files import SkippedFile
 from controller.gitops.plumbing.credentials import CredentialsError, GitAuth, SigningKey
@@ -210,7 +212,7 @@ async def _expire(kube: Kube, canary: Obj, pending: list[Obj], now: float) -> li
             "Canary",
             meta["namespace"],
             meta["name"],
-            {"status": {"gitops": patch}},
+            checked_status({"status": {"gitops": patch}}),
             "status",
             resource_version=meta.get("resourceVersion"),
         )
@@ -277,14 +279,19 @@ async def write_back(kube: Kube, canary: Obj, now: float | None = None) -> Write
         )
         result.applied.update(promoted_elsewhere.applied)
         result.failed.update(promoted_elsewhere.failed)
-    except (SourceNotFound, CredentialsError, WriteBackError, KubeError, ValueError) as exc:
+    except FAILURES as exc:  # source, credentials, git, forge, Kubernetes, a malformed spec
         message = f"write-back failed: {exc}"
         timed_out = isinstance(exc, WriteBackError) and exc.timed_out
         reason = "WriteBackTimedOut" if timed_out else "WriteBackFailed"
         await record_event(kube, canary, "Warning", reason, message)
         patch = {"lastWriteBack": {"result": "error", "message": message[:1000], "time": rfc3339(now)}}
         await kube.merge_patch(
-            CANARY_API, "Canary", meta["namespace"], meta["name"], {"status": {"gitops": patch}}, "status"
+            CANARY_API,
+            "Canary",
+            meta["namespace"],
+            meta["name"],
+            checked_status({"status": {"gitops": patch}}),
+            "status",
         )
         return WriteBackResult(commit=None, error=message)
     new_status = status_after(gitops_status, result, intents, now)
@@ -294,7 +301,12 @@ async def write_back(kube: Kube, canary: Obj, now: float | None = None) -> Write
     _queue_promote_to(new_status, pending, set(result.applied), gitops, key, now)
     new_status.update(source.to_status())
     await kube.merge_patch(
-        CANARY_API, "Canary", meta["namespace"], meta["name"], {"status": {"gitops": new_status}}, "status"
+        CANARY_API,
+        "Canary",
+        meta["namespace"],
+        meta["name"],
+        checked_status({"status": {"gitops": new_status}}),
+        "status",
     )
     if (commit_condition := commit_text.condition(now)) is not None:
         # the template's outcome; read back below when the Markers condition is written
@@ -304,7 +316,7 @@ async def write_back(kube: Kube, canary: Obj, now: float | None = None) -> Write
             "Canary",
             meta["namespace"],
             meta["name"],
-            {"status": {"conditions": status["conditions"]}},
+            checked_status({"status": {"conditions": status["conditions"]}}),
             "status",
         )
         if commit_text.error is not None:
@@ -316,7 +328,7 @@ async def write_back(kube: Kube, canary: Obj, now: float | None = None) -> Write
             "Canary",
             meta["namespace"],
             meta["name"],
-            {"status": {"conditions": conditions}},
+            checked_status({"status": {"conditions": conditions}}),
             "status",
         )
         status = {**status, "conditions": conditions}

@@ -13,10 +13,10 @@ import pytest
 from memory_kube import MemoryKube
 
 from controller.analysis.model import CanaryState, Decision, Phase
-from controller.api.status import status_patch_problems
+from controller.api.status import StatusShapeError, checked_status, status_patch_problems
 from controller.kube import Kube
 from controller.reconcile import runner, steps
-from controller.reconcile.status import StatusShapeError, checked_status, patch_canary
+from controller.reconcile.status import patch_canary
 from tests.builders import canary, deployment
 
 Obj = dict[str, Any]
