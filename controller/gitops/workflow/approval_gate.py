@@ -37,7 +37,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
+from controller.api.canary import Canary
 from controller.api.duration import parse_duration
+from controller.api.gitops import ApprovalSpec, GitOpsSpec
+from controller.api.parsed import parsed_canary
 from controller.api.timestamps import rfc3339
 from controller.errors import FAILURES
 from controller.events import record_event
@@ -70,10 +73,10 @@ APPROVAL_HOOK = "gitcanary-approval"
 PULL_REQUEST_MODE = "pullRequest"
 
 
-def approval_enabled(canary: Mapping[str, Any]) -> bool:
+def approval_enabled(canary: Canary) -> bool:
     """True when ``spec.gitops.approval.mode`` is ``pullRequest``."""
-    gitops = (canary.get("spec") or {}).get("gitops") or {}
-    return bool((gitops.get("approval") or {}).get("mode") == PULL_REQUEST_MODE)
+    gitops = canary.spec.gitops
+    return gitops is not None and gitops.approval.mode == PULL_REQUEST_MODE
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,7 @@ class ApprovalGate:
                 )
             if decision != "timed-out":
                 return GateAnswer(False, f"pull request {pr.url} is {pr.state}")
-            message = f"not approved within {self._approval.get('timeout') or '24h'}: rolling back"
+            message = f"not approved within {self._approval.timeout}: rolling back"
             target = await self._forge()
             await target.forge.comment(
                 target.repo, pr.number, f"gitcanary: {message} revision {self.revision}."
@@ -170,8 +173,13 @@ class ApprovalGate:
         return cast(Mapping[str, str], self.canary["metadata"].get("annotations") or {})
 
     @property
-    def _approval(self) -> Obj:
-        return dict(((self.canary.get("spec") or {}).get("gitops") or {}).get("approval") or {})
+    def _gitops(self) -> GitOpsSpec:
+        """The Canary's ``spec.gitops`` as the models read it (the gate runs on valid Canaries)."""
+        return parsed_canary(self.canary).spec.gitops or GitOpsSpec()
+
+    @property
+    def _approval(self) -> ApprovalSpec:
+        return self._gitops.approval
 
     @property
     def _key(self) -> str:
@@ -179,11 +187,11 @@ class ApprovalGate:
         return f"{meta['namespace']}/{meta['name']}"
 
     def _timeout_s(self) -> float:
-        seconds = parse_duration(self._approval.get("timeout") or "24h")
+        seconds = parse_duration(self._approval.timeout)
         return seconds if seconds > 0 else math.inf
 
     def _on_timeout(self) -> Literal["rollback", "wait"]:
-        return "wait" if self._approval.get("onTimeout") == "wait" else "rollback"
+        return self._approval.on_timeout
 
     def _recorded(self) -> Obj | None:
         """``status.gitops.approval`` when it is about this revision and names a PR."""
@@ -200,7 +208,7 @@ class ApprovalGate:
         if self._target is None:
             url = source_url or await self._source_url()
             namespace = self.canary["metadata"]["namespace"]
-            self._target = await forge_target(self.kube, namespace, self._approval, url)
+            self._target = await forge_target(self.kube, namespace, self._approval.to_k8s(), url)
         return self._target
 
     async def _source_url(self) -> str:
@@ -275,8 +283,8 @@ class ApprovalGate:
         return GateAnswer(False, f"waiting for approval: opened pull request {pr.url}")
 
     def _policy(self) -> EditPolicy:
-        on_promotion = ((self.canary.get("spec") or {}).get("gitops") or {}).get("onPromotion") or {}
-        return EditPolicy(pin=on_promotion.get("pin", True), record=on_promotion.get("record", True))
+        on_promotion = self._gitops.on_promotion
+        return EditPolicy(pin=on_promotion.pin, record=on_promotion.record)
 
     def _not_found(self) -> str:
         return (

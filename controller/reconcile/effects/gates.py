@@ -101,7 +101,7 @@ class GateEffects:
 
     def _approval(self) -> ApprovalGate | None:
         """The approval gate of this tick (one per tick: it caches the pull request it read)."""
-        if not approval_enabled(self.raw):
+        if not approval_enabled(self.canary):
             return None
         if self._approval_gate is None:
             summary = self.metrics.summary()

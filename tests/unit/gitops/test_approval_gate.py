@@ -132,6 +132,7 @@ def _canary(github: FakeGitHub, **approval: Any) -> Obj:
         "metadata": {"name": "podinfo", "namespace": "test", "uid": "u1", "annotations": {}},
         "spec": {
             "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "podinfo"},
+            "analysis": {"interval": "1m", "threshold": 5, "iterations": 3},
             "gitops": {
                 "sourceRef": {"name": "fleet"},
                 "path": "./apps",
