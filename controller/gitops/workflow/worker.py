@@ -145,7 +145,11 @@ class CanaryRepository:
 
 
 async def _resolve(kube: Kube, canary: Obj) -> GitSource:
-    """The Canary's Git source (``spec.gitops`` over Flux), from Kubernetes objects only."""
+    """The Canary's Git source (``spec.gitops`` over Flux), from Kubernetes objects only.
+
+    The worker reads the spec as written, not through ``api.parsed``: a decision already taken
+    must reach Git even when the spec became invalid after it (``spec.gitops`` is then validated
+    alone, by ``flux.correlation``)."""
     meta, spec = canary["metadata"], canary["spec"]
     target_ref = spec["targetRef"]
     target = await kube.get(
