@@ -33,6 +33,7 @@ import datetime as dt
 import json
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -199,6 +200,8 @@ def run_phase(client: SandboxClient, controller: str, n: int, args: argparse.Nam
 
         watch.wait("Initialized", names, 120 + n, describe)
         watch.mark()
+        if profile is not None:
+            os.kill(proc.proc.pid, signal.SIGUSR1)  # profile the burst alone
         cpu0, req0, t0 = cpu_seconds(proc.proc.pid), apiserver_requests(client), time.monotonic()
         sent, harness = set_images(client, ns, names, "6.0.1")
         if harness < n:
@@ -206,6 +209,11 @@ def run_phase(client: SandboxClient, controller: str, n: int, args: argparse.Nam
         progressing = watch.wait("Progressing", names, 60 + n, describe)
         done = watch.wait("Succeeded", names, args.rollout_timeout + 2 * n, describe)
         cpu = cpu_seconds(proc.proc.pid) - cpu0
+        if profile is not None:
+            os.kill(proc.proc.pid, signal.SIGUSR2)  # the stats are written now
+            written = time.monotonic() + 30
+            while not args.profile.exists() and time.monotonic() < written:
+                time.sleep(0.2)
         requests = apiserver_requests(client) - req0 - harness - background * (time.monotonic() - t0)
         return Phase(
             controller,
@@ -289,7 +297,9 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--no-baseline", action="store_true", help="skip the N=1 (uncontended) phases")
     parser.add_argument(
-        "--profile", type=Path, help="run gitcanary's N>1 phase under cProfile, its stats written here"
+        "--profile",
+        type=Path,
+        help="profile gitcanary's N>1 rollout burst (cProfile), its stats written here",
     )
     args = parser.parse_args(argv)
     if args.smoke:

@@ -56,8 +56,9 @@ def start_controller(
     extra: tuple[str, ...] = (),
     profile: Path | None = None,
 ) -> Controller:
-    """``profile``: gitcanary runs under cProfile, its stats written there when it stops (SIGTERM
-    ends kopf cleanly); CPU figures of such a run include the profiler's own cost."""
+    """``profile``: gitcanary runs under cProfile (``bench/profiled_controller.py``), profiling
+    from SIGUSR1 to SIGUSR2, its stats written there; CPU figures of such a run include the
+    profiler's own cost."""
     port = processes.free_port()
     if name == "flagger":
         argv = [
@@ -72,12 +73,12 @@ def start_controller(
         ]
         env = dict(os.environ)
     else:
-        profiler = ["-m", "cProfile", "-o", str(profile)] if profile is not None else []
+        entry = ["-m", "controller.cli.main"]
+        if profile is not None:
+            entry = [str(REPO / "bench" / "profiled_controller.py"), str(profile)]
         argv = [
             sys.executable,
-            *profiler,
-            "-m",
-            "controller.cli.main",
+            *entry,
             "run",
             f"--kubeconfig={client.kubeconfig}",
             f"--health=http://127.0.0.1:{port}/healthz",
