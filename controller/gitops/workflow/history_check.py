@@ -25,9 +25,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from controller.api.conditions import find_condition, set_condition
-from controller.api.status import checked_status
 from controller.events import record_event
 from controller.gitops.plumbing.history import AppliedEntry, HistoryCheck, HistoryRequest, LostDecision
+from controller.gitops.workflow.canary_status import CANARY_API, patch_status
 from controller.kube import Kube, KubeError
 
 __all__ = [
@@ -43,7 +43,7 @@ __all__ = [
 Obj = dict[str, Any]
 CONDITION = "WriteBackLost"
 MISSING = "DecisionCommitMissing"
-CANARY_API = "gitcanary.io/v1beta1"
+
 _VERDICTS = ("rolled-back", "promoted", "inconclusive")
 
 _CHECKED: dict[tuple[str, str, str], tuple[str, tuple[AppliedEntry, ...]]] = {}
@@ -167,13 +167,10 @@ async def report(
         new, event = _conditions_for(canary, check, branch, now, applied_now)
         if new is not None:
             try:
-                await kube.merge_patch(
-                    CANARY_API,
-                    "Canary",
-                    meta["namespace"],
-                    meta["name"],
-                    checked_status({"status": {"conditions": new}}),
-                    "status",
+                await patch_status(
+                    kube,
+                    canary,
+                    {"conditions": new},
                     resource_version=canary["metadata"].get("resourceVersion"),
                 )
             except KubeError as exc:

@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 from controller.api.conditions import set_condition
-from controller.api.status import checked_status
 from controller.api.timestamps import rfc3339
 from controller.errors import FAILURES
 from controller.events import record_event
@@ -46,6 +45,7 @@ from controller.gitops.edits.worktree_files import SkippedFile
 from controller.gitops.plumbing.credentials import CredentialsError, GitAuth, SigningKey
 from controller.gitops.plumbing.repo import WriteBackError, WriteBackRepo, WriteBackResult, default_subject
 from controller.gitops.workflow import history_check
+from controller.gitops.workflow.canary_status import patch_status
 from controller.gitops.workflow.commit_message import CommitMessage, with_condition
 from controller.gitops.workflow.intent_expiry import PendingLimits, describe, split_expired
 from controller.gitops.workflow.intents import Intent
@@ -55,7 +55,7 @@ from controller.kube import Kube, KubeError
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
-CANARY_API = "gitcanary.io/v1beta1"
+
 APPLIED_HISTORY = 20
 
 
@@ -211,15 +211,7 @@ async def _expire(kube: Kube, canary: Obj, pending: list[Obj], now: float) -> li
         "lastWriteBack": {"result": "expired", "message": "; ".join(lines)[:1000], "time": rfc3339(now)},
     }
     try:
-        await kube.merge_patch(
-            CANARY_API,
-            "Canary",
-            meta["namespace"],
-            meta["name"],
-            checked_status({"status": {"gitops": patch}}),
-            "status",
-            resource_version=meta.get("resourceVersion"),
-        )
+        await patch_status(kube, canary, {"gitops": patch}, resource_version=meta.get("resourceVersion"))
     except KubeError as exc:
         log.info("%s/%s: pending intents not expired this time: %s", meta["namespace"], meta["name"], exc)
         return pending
@@ -289,14 +281,7 @@ async def write_back(kube: Kube, canary: Obj, now: float | None = None) -> Write
         reason = "WriteBackTimedOut" if timed_out else "WriteBackFailed"
         await record_event(kube, canary, "Warning", reason, message)
         patch = {"lastWriteBack": {"result": "error", "message": message[:1000], "time": rfc3339(now)}}
-        await kube.merge_patch(
-            CANARY_API,
-            "Canary",
-            meta["namespace"],
-            meta["name"],
-            checked_status({"status": {"gitops": patch}}),
-            "status",
-        )
+        await patch_status(kube, canary, {"gitops": patch})
         return WriteBackResult(commit=None, error=message)
     new_status = status_after(gitops_status, result, intents, now)
     if promoted_elsewhere.notes and new_status.get("lastWriteBack"):
@@ -304,37 +289,16 @@ async def write_back(kube: Kube, canary: Obj, now: float | None = None) -> Write
         new_status["lastWriteBack"]["message"] = f"{new_status['lastWriteBack']['message']} ({note})"[:1000]
     _queue_promote_to(new_status, pending, set(result.applied), gitops, key, now)
     new_status.update(source.to_status())
-    await kube.merge_patch(
-        CANARY_API,
-        "Canary",
-        meta["namespace"],
-        meta["name"],
-        checked_status({"status": {"gitops": new_status}}),
-        "status",
-    )
+    await patch_status(kube, canary, {"gitops": new_status})
     if (commit_condition := commit_text.condition(now)) is not None:
         # the template's outcome; read back below when the Markers condition is written
         status = {**status, "conditions": with_condition(status.get("conditions") or [], commit_condition)}
-        await kube.merge_patch(
-            CANARY_API,
-            "Canary",
-            meta["namespace"],
-            meta["name"],
-            checked_status({"status": {"conditions": status["conditions"]}}),
-            "status",
-        )
+        await patch_status(kube, canary, {"conditions": status["conditions"]})
         if commit_text.error is not None:
             await record_event(kube, canary, "Warning", "TemplateError", commit_text.error)
     if result.applied:
         conditions = markers_conditions(status.get("conditions") or [], notes, now)
-        await kube.merge_patch(
-            CANARY_API,
-            "Canary",
-            meta["namespace"],
-            meta["name"],
-            checked_status({"status": {"conditions": conditions}}),
-            "status",
-        )
+        await patch_status(kube, canary, {"conditions": conditions})
         status = {**status, "conditions": conditions}
         for note in dict.fromkeys(notes):
             await record_event(kube, canary, "Warning", "NoMarkers", note)

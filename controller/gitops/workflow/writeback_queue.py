@@ -39,8 +39,9 @@ from typing import Any
 from controller import telemetry
 from controller.gitops.plumbing.history import HistoryCheck
 from controller.gitops.plumbing.repo import WriteBackResult
+from controller.gitops.workflow.canary_status import CANARY_API
 from controller.gitops.workflow.history_watch import check_interval_s, verify_history
-from controller.gitops.workflow.worker import CANARY_API, repository_key, write_back
+from controller.gitops.workflow.worker import repository_key, write_back
 from controller.kube import Kube, KubeError
 
 __all__ = ["MAX_ROUNDS", "RETRY_S", "RepositoryKey", "WriteBackQueue"]
