@@ -171,6 +171,7 @@ async def analyse(namespace: str, name: str, stopped: kopf.DaemonStopped, memo: 
                 continue
             if raw is None or raw["metadata"].get("deletionTimestamp"):
                 return
+            WAKEUPS.waiting(key, on_readiness=True)  # a readiness change during the tick may matter
             delay = await _tick_and_queue_write_back(kube, raw, memo.settings, memo.write_backs, key)
             WAKEUPS.waiting(key, on_readiness=delay <= READINESS_POLL_SECONDS)
             telemetry.TICK_DURATION.observe(loop.time() - started)

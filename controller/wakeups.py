@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -38,20 +37,18 @@ IGNORED_ANNOTATIONS = frozenset(
 
 
 def _spec_signature(body: Mapping[str, Any]) -> str:
+    """``repr`` keeps the API server's key order, which is stable: a reordering could only wake
+    a Canary once too often, never miss a change."""
     meta = body.get("metadata") or {}
-    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in IGNORED_ANNOTATIONS}
-    return json.dumps(
-        [meta.get("generation"), meta.get("deletionTimestamp"), meta.get("labels") or {}, annotations],
-        sort_keys=True,
-    )
+    annotations = [(k, v) for k, v in (meta.get("annotations") or {}).items() if k not in IGNORED_ANNOTATIONS]
+    return repr((meta.get("generation"), meta.get("deletionTimestamp"), meta.get("labels"), annotations))
 
 
 def _readiness_signature(body: Mapping[str, Any]) -> str:
-    status = dict(body.get("status") or {})
-    conditions = [
-        [c.get("type"), c.get("status"), c.get("reason")] for c in status.pop("conditions", None) or []
-    ]
-    return json.dumps([status, conditions], sort_keys=True)
+    status = body.get("status") or {}
+    counts = [(k, v) for k, v in status.items() if k != "conditions"]
+    conditions = [(c.get("type"), c.get("status"), c.get("reason")) for c in status.get("conditions") or []]
+    return repr((counts, conditions))
 
 
 @dataclass

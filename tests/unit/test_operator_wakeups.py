@@ -178,3 +178,15 @@ async def test_one_index_keys_a_canary_by_target_namespace_and_kustomization() -
         h for h in kopf.get_default_registry()._indexing.get_all_handlers() if h.selector.check(canaries)
     ]
     assert len(indexers) == 1, "every Canary event runs each index: one, not three"
+
+
+def test_a_readiness_change_during_a_tick_wakes_the_canary() -> None:
+    """The tick that runs may end waiting on that readiness: the change must not be lost."""
+    wakeups = Wakeups()
+    wakeups.workload_event(deployment(ready=0), False, ["ns/app"], already_seen=False)
+    wakeups.waiting("ns/app", on_readiness=False)
+    assert wakeups.workload_event(deployment(ready=1, rv="11"), False, ["ns/app"], already_seen=False) == []
+    wakeups.waiting("ns/app", on_readiness=True)  # what the daemon marks while its tick runs
+    assert wakeups.workload_event(deployment(ready=0, rv="12"), False, ["ns/app"], already_seen=False) == [
+        "ns/app"
+    ]
