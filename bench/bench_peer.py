@@ -23,7 +23,10 @@ Canary, and N=1,000 figures (issue 15 item 1). Both controllers run with their d
 ``-mesh-provider=kubernetes``, its 10 s control loop).
 
 Usage: ``.venv/bin/python bench/bench_peer.py [--canaries 20] [--interval 10s] [--iterations 3]
-[--sandbox-dir D]``; ``--smoke``: N=2, 2 s interval, 1 iteration, no N=1 phase.
+[--sandbox-dir D]``; ``--smoke``: N=2, 2 s interval, 1 iteration, no N=1 phase; ``--only gitcanary``
+(or ``flagger``): one controller's phases, to compare with a recorded run of the other;
+``--no-baseline``: no N=1 phase; ``--profile F.prof``: gitcanary's N>1 rollout burst alone under
+cProfile (``bench/profiled_controller.py``; its CPU figure includes the profiler's cost).
 """
 
 from __future__ import annotations
