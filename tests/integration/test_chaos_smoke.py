@@ -69,5 +69,9 @@ def test_kill_campaign_and_git_faults_smoke(sandbox: SandboxClient, tmp_path: Pa
         r"^  pushes declined by the hook \d+ of \d+; branch rewrites [1-9]\d*; controller exits 0$",
         r"^  lost write-backs 0, duplicated write-backs 0, final-state mismatches 0, stuck 0, decision Events repeated 0$",
         r"^  longest analysis gap [\d.]+ s .*, stalls 0$",
+        # the branch rewritten under an applied decision: said once, never re-pushed, cleared
+        r"^  drop \w+ \(gf-[\w-]+, intent \w+\): WriteBackLost=True after [\d.]+ s, 1 DecisionCommitMissing "
+        r"Event\(s\), re-pushed 0; put back: False \(DecisionCommitFound\) after [\d.]+ s, Events then 1$",
+        r"^  WriteBackLost=True before the drop \(false alarms\): 0 ",
         r"^  verdict: ok",
     )
