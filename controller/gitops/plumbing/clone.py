@@ -285,11 +285,22 @@ class WorkingClone:
         failure raises.
         """
         lease = f"--force-with-lease=refs/heads/{branch}:"  # empty expectation: must not exist
+        return self._push(commit, branch, (lease,), (*RETRIABLE_PUSH_MARKERS, "already exists"))
+
+    def push(self, commit: str = "HEAD") -> str | None:
+        """Push ``commit`` to the branch. None when pushed; the message when the branch moved.
+
+        Any other rejection (hooks, permissions, protected branch) raises.
+        """
+        return self._push(commit, self.branch, (), RETRIABLE_PUSH_MARKERS)
+
+    def _push(self, commit: str, branch: str, options: Sequence[str], answers: Sequence[str]) -> str | None:
+        """None when pushed; the redacted rejection when it names one of ``answers``; else raise."""
         status, text = self.run_status(
             "push",
             "--porcelain",
             "--no-verify",
-            lease,
+            *options,
             "--",
             "origin",
             f"{commit}:refs/heads/{branch}",
@@ -298,27 +309,6 @@ class WorkingClone:
         if status == 0:
             return None
         message = self.redact(text)
-        if any(marker in message.lower() for marker in (*RETRIABLE_PUSH_MARKERS, "already exists")):
+        if any(marker in message.lower() for marker in answers):
             return message
         raise WriteBackError(f"git push to {self.url} {branch} failed: {message}")
-
-    def push(self, commit: str = "HEAD") -> str | None:
-        """Push ``commit`` to the branch. None when pushed; the message when the branch moved.
-
-        Any other rejection (hooks, permissions, protected branch) raises.
-        """
-        status, text = self.run_status(
-            "push",
-            "--porcelain",
-            "--no-verify",
-            "--",
-            "origin",
-            f"{commit}:refs/heads/{self.branch}",
-            network=True,
-        )
-        if status == 0:
-            return None
-        message = self.redact(text)
-        if any(marker in message.lower() for marker in RETRIABLE_PUSH_MARKERS):
-            return message
-        raise WriteBackError(f"git push to {self.url} {self.branch} failed: {message}")
