@@ -77,12 +77,22 @@ class Watcher:
             cwd=REPO,
         )
         self.lines: queue.Queue[tuple[float, str]] = queue.Queue()
+        self.errors: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
+        # stderr is drained as it is written too: a pipe nobody reads fills up and blocks the
+        # process on its next write, so that it could not even exit on Ctrl-C.
+        self.error_reader = threading.Thread(target=self._read_errors, daemon=True)
+        self.error_reader.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.lines.put((time.monotonic(), line.rstrip("\n")))
+
+    def _read_errors(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.errors.append(line)
 
     def table(
         self, wanted: Callable[[list[list[str]]], bool], timeout: float = 20
@@ -149,9 +159,9 @@ def test_status_watch_shows_each_change_at_once(sandbox: SandboxClient, quiet_na
         watcher.table(lambda rows: [r[1] for r in rows] == ["api"])
 
         watcher.proc.send_signal(signal.SIGINT)  # Ctrl-C
-        assert watcher.proc.wait(timeout=10) == 0
-        assert watcher.proc.stderr is not None
-        assert "Traceback" not in watcher.proc.stderr.read()
+        assert watcher.proc.wait(timeout=30) == 0, "".join(watcher.errors)[-3000:]
+        watcher.error_reader.join(timeout=10)  # everything it wrote, up to its exit
+        assert "Traceback" not in "".join(watcher.errors)
     finally:
         if watcher.proc.poll() is None:
             watcher.proc.kill()

@@ -41,6 +41,10 @@ IMAGE = "ghcr.io/stefanprodan/podinfo:{}"
 INTERVAL_S = 10  # the shortest analysis interval (as Flagger)
 ITERATIONS = 3
 GIT_TIMEOUT_S = 30  # controller.gitops.plumbing.repo.DEFAULT_TIMEOUT_S: one fetch against the hung remote
+EVENT_BOUND_S = 2 * 4 * GIT_TIMEOUT_S + 30
+"""When the first WriteBackTimedOut Event must be there: both Canaries write back through one
+repository lane, in either order, and each call is bounded by the write-back's total deadline
+(``repo.WriteBackRepo.total_timeout_s``: 4 x the per-command timeout), plus slack."""
 
 
 @pytest.fixture
@@ -220,7 +224,7 @@ def test_a_hung_remote_leaves_intents_pending_and_another_canary_on_time(
         timed_out = _wait(
             "a WriteBackTimedOut Event",
             lambda: _events(sandbox, ns, "first", "WriteBackTimedOut"),
-            max(5.0, GIT_TIMEOUT_S * 2 + 30 - (time.monotonic() - git_hung_since)),
+            max(5.0, EVENT_BOUND_S - (time.monotonic() - git_hung_since)),
             log,
         )
         assert "timed out after" in timed_out[0] and hung_remote.split("//")[1] in timed_out[0], timed_out

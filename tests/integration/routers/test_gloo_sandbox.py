@@ -190,8 +190,12 @@ async def test_missing_services_and_unsupported_requests_write_nothing(
         router = router_for(kube, owner)
         with pytest.raises(RouterError, match="podinfo-primary not found"):
             await router.reconcile()
+        # A spec change moves metadata.generation, as the API server does (the parsed Canary is
+        # kept per generation: controller.api.parsed).
+        meta = owner["metadata"]
         mirrored = {
             **owner,
+            "metadata": {**meta, "generation": int(meta.get("generation") or 1) + 1},
             "spec": {**owner["spec"], "analysis": {**owner["spec"]["analysis"], "mirror": True}},
         }
         with pytest.raises(UnsupportedFeature, match="mirroring"):
