@@ -26,9 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -42,11 +39,11 @@ from controller.kube import Kube, KubeError
 from gitcanary_sandbox import processes
 from gitcanary_sandbox.client import SandboxClient
 from tests.builders import canary, deployment, metric_template
+from tests.integration.controller_run import running_controller
 from tests.integration.operator.test_canary_lifecycle import _apply
 from tests.integration.routers.every_router_cases import CASES, CRD_FILES, CRD_NAMES, CRDS, Case, Split
 
 Obj = dict[str, Any]
-REPO = Path(__file__).resolve().parents[3]
 IMAGE = "ghcr.io/stefanprodan/podinfo"
 POLL = 1.0
 
@@ -63,40 +60,9 @@ def every_router_controller(
         sandbox.kubectl("apply", "--server-side", "-f", str(CRDS / crd))
     for name in CRD_NAMES:
         sandbox.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
-    port = processes.free_port()
     log = tmp_path_factory.mktemp("every-router") / "controller.log"
-    env = {**os.environ, "GITCANARY_METRICS_SERVER": sandbox.state.prometheus_url}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "controller.cli.main",
-                "run",
-                f"--kubeconfig={sandbox.kubeconfig}",
-                f"--health=http://127.0.0.1:{port}/healthz",
-                f"--metrics-addr=127.0.0.1:{processes.free_port()}",
-                "--namespace=ev-*",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=REPO,
-        )
-    deadline = time.monotonic() + 60
-    while not processes.http_ok(f"http://127.0.0.1:{port}/healthz"):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"controller did not become healthy:\n{processes.log_tail(log, 60)}")
-        time.sleep(0.3)
-    try:
+    with running_controller(sandbox, log, "ev-*"):
         yield log
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @dataclass
